@@ -1,0 +1,1 @@
+//! Evaluation of checked policies: rule selection, the matcher interpreter, admission verdicts.

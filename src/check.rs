@@ -1,0 +1,6 @@
+//! `palisade check PATH...` (owner: front end)
+#[derive(clap::Args)]
+pub struct Args {}
+pub fn run(_args: Args) -> std::process::ExitCode {
+    std::process::ExitCode::FAILURE
+}
