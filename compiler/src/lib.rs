@@ -8,6 +8,7 @@
 pub mod ast;
 pub mod check;
 pub mod diagnostic;
+pub mod ir;
 pub mod pattern;
 pub mod source;
 pub mod syntax;

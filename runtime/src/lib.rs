@@ -1,1 +1,4 @@
 //! Evaluation of checked policies: rule selection, the matcher interpreter, admission verdicts.
+
+pub mod cli;
+pub mod interp;

@@ -1,0 +1,430 @@
+//! The reference executor of the pattern IR: Kyverno's `validate.MatchPattern`.
+//!
+//! The walk mirrors Kyverno's, decision for decision, because users depend on its corners: the
+//! first pattern element of a list applies to every resource element, conditional anchors turn
+//! mismatches into skips, `"*"` on an absent key reports the parent path, and so on. Errors carry
+//! the path Kyverno reports (`/spec/containers/0/image/`) and a message in Kyverno's words.
+
+use serde_json::{Map, Value};
+
+use palisade_compiler::ir::pattern::{Entry, Node, NodeId, Pattern};
+use palisade_compiler::pattern::AnchorKind;
+
+use super::gofmt;
+use super::scalar;
+
+/// Why a pattern did not match.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mismatch {
+    /// A conditional or global anchor did not hold: the rule does not apply.
+    Skip { message: String },
+    /// The resource violates the pattern at `path`.
+    Fail { path: String, message: String },
+    /// Kyverno reports these as rule errors: a structural problem with no path (for example an
+    /// array shorter than a positional pattern), or an anchor key missing from the resource.
+    Error { message: String },
+}
+
+/// Matches `resource` against `pattern` the way Kyverno's `MatchPattern` does.
+pub fn match_pattern(resource: &Value, pattern: &Pattern) -> Result<(), Mismatch> {
+    let mut walk = Walk { pattern, anchors: Vec::new() };
+    let mut path = String::from("/");
+    let Err(err) = walk.element(resource, pattern.root(), &mut path, 0) else {
+        return Ok(());
+    };
+    if err.is_skip() {
+        return Err(Mismatch::Skip { message: err.message });
+    }
+    if err.is_negation() {
+        return Err(Mismatch::Fail { path: err.path, message: err.message });
+    }
+    // An anchor of the pattern that never met its key anywhere in the resource makes Kyverno
+    // report an error rather than a failure.
+    if walk.keys_are_missing() || err.path.is_empty() {
+        return Err(Mismatch::Error { message: err.message });
+    }
+    Err(Mismatch::Fail { path: err.path, message: err.message })
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Conditional,
+    Global,
+    Negation,
+    Other,
+}
+
+/// Kyverno's prefixes for anchor errors. Kyverno classifies errors partly by these texts (an
+/// error that merely *contains* one counts), and so do we.
+const CONDITIONAL: &str = "conditional anchor mismatch";
+const GLOBAL: &str = "global anchor mismatch";
+const NEGATION: &str = "negation anchor matched in resource";
+
+#[derive(Debug)]
+struct Error {
+    kind: Kind,
+    path: String,
+    message: String,
+}
+
+impl Error {
+    fn other(path: &str, message: String) -> Error {
+        Error { kind: Kind::Other, path: path.to_owned(), message }
+    }
+
+    fn is_skip(&self) -> bool {
+        matches!(self.kind, Kind::Conditional | Kind::Global)
+            || (self.kind == Kind::Other && (self.message.contains(CONDITIONAL) || self.message.contains(GLOBAL)))
+    }
+
+    fn is_negation(&self) -> bool {
+        self.kind == Kind::Negation || (self.kind == Kind::Other && self.message.contains(NEGATION))
+    }
+}
+
+type Res = Result<(), Error>;
+
+struct Walk<'p> {
+    pattern: &'p Pattern,
+    /// Kyverno's anchor map: for each conditional, existence and negation key as written,
+    /// whether the resource had that key at some map the key was checked against.
+    anchors: Vec<(&'p str, AnchorKind, bool)>,
+}
+
+impl<'p> Walk<'p> {
+    fn keys_are_missing(&self) -> bool {
+        self.anchors.iter().any(|&(_, kind, found)| !found && kind != AnchorKind::Negation)
+    }
+
+    fn element(&mut self, resource: &Value, id: NodeId, path: &mut String, depth: usize) -> Res {
+        if depth > palisade_compiler::ir::pattern::MAX_DEPTH {
+            return Err(Error::other(path, "pattern nests too deeply".into()));
+        }
+        match self.pattern.node(id) {
+            Node::Map { start, len, anchors, wildcard_keys } => {
+                let Value::Object(map) = resource else {
+                    return Err(Error::other(
+                        path,
+                        format!(
+                            "pattern and resource have different structures. Path: {path}. Expected map[string]interface {{}}, found {}",
+                            go_type(resource)
+                        ),
+                    ));
+                };
+                let entries = self.pattern.entries(*start, *len);
+                self.note_anchors(entries, map);
+                if *wildcard_keys && is_metadata_map(path) {
+                    return self.wildcard_map(map, entries, path, depth);
+                }
+                let (phase_one, rest) = entries.split_at((*anchors as usize).min(entries.len()));
+                for entry in phase_one.iter().chain(rest) {
+                    self.entry(map, entry, path, depth)?;
+                }
+                Ok(())
+            }
+            Node::Seq { start, len } => {
+                let Value::Array(items) = resource else {
+                    return Err(Error::other(
+                        path,
+                        format!("validation rule failed at path {path}, resource does not satisfy the expected overlay pattern"),
+                    ));
+                };
+                self.array(items, self.pattern.items(*start, *len), path, depth)
+            }
+            scalar_node => {
+                let matches = |v: &Value| scalar::matches(v, scalar_node);
+                let ok = match resource {
+                    Value::Array(items) => items.iter().all(matches),
+                    other => matches(other),
+                };
+                if ok {
+                    Ok(())
+                } else {
+                    Err(Error::other(
+                        path,
+                        format!(
+                            "resource value '{}' does not match '{}' at path {path}",
+                            gofmt::v(resource),
+                            scalar_text(scalar_node)
+                        ),
+                    ))
+                }
+            }
+        }
+    }
+
+    fn entry(&mut self, map: &Map<String, Value>, entry: &Entry, path: &mut String, depth: usize) -> Res {
+        let base = path.len();
+        let result = match entry.anchor {
+            Some(AnchorKind::Condition) => match map.get(&*entry.key) {
+                Some(v) => {
+                    push_key(path, &entry.key);
+                    self.element(v, entry.value, path, depth + 1).map_err(|e| Error {
+                        kind: Kind::Conditional,
+                        path: e.path,
+                        message: format!("{CONDITIONAL}: {}", e.message),
+                    })
+                }
+                None => {
+                    push_key(path, &entry.key);
+                    Err(Error {
+                        kind: Kind::Conditional,
+                        path: path.clone(),
+                        message: format!("{CONDITIONAL}: conditional anchor key doesn't exist in the resource"),
+                    })
+                }
+            },
+            Some(AnchorKind::Global) => match map.get(&*entry.key) {
+                Some(v) => {
+                    push_key(path, &entry.key);
+                    self.element(v, entry.value, path, depth + 1).map_err(|e| Error {
+                        kind: Kind::Global,
+                        path: e.path,
+                        message: format!("{GLOBAL}: {}", e.message),
+                    })
+                }
+                None => Ok(()),
+            },
+            Some(AnchorKind::Equality) => match map.get(&*entry.key) {
+                Some(v) => {
+                    push_key(path, &entry.key);
+                    self.element(v, entry.value, path, depth + 1)
+                }
+                None => Ok(()),
+            },
+            Some(AnchorKind::Negation) => {
+                if map.contains_key(&*entry.key) {
+                    push_key(path, &entry.key);
+                    Err(Error {
+                        kind: Kind::Negation,
+                        path: path.clone(),
+                        message: format!("{NEGATION}: {path} is not allowed"),
+                    })
+                } else {
+                    Ok(())
+                }
+            }
+            Some(AnchorKind::Existence) => match map.get(&*entry.key) {
+                Some(v) => {
+                    push_key(path, &entry.key);
+                    self.existence(v, entry.value, path, depth)
+                }
+                None => Ok(()),
+            },
+            // `+(key)` has no meaning in validate: Kyverno looks the key up as written.
+            Some(AnchorKind::AddIfNotPresent) | None => {
+                let lookup: &str = if entry.anchor.is_some() { &entry.raw } else { &entry.key };
+                let value = map.get(lookup).unwrap_or(&Value::Null);
+                if is_star(self.pattern.node(entry.value)) {
+                    if value.is_null() {
+                        Err(Error::other(path, format!("{path}/{lookup} not found")))
+                    } else {
+                        Ok(())
+                    }
+                } else {
+                    push_key(path, lookup);
+                    self.element(value, entry.value, path, depth + 1)
+                }
+            }
+        };
+        path.truncate(base);
+        result
+    }
+
+    fn existence(&mut self, resource: &Value, id: NodeId, path: &mut String, depth: usize) -> Res {
+        let Value::Array(items) = resource else {
+            return Err(Error::other(
+                path,
+                format!(
+                    "invalid resource type {}: Existence ^ () anchor can be used only on list/array type resource",
+                    go_type(resource)
+                ),
+            ));
+        };
+        let Node::Seq { start, len } = self.pattern.node(id) else {
+            return Err(Error::other(
+                path,
+                format!("invalid pattern type {}: Pattern has to be of list to compare against resource", node_go_type(self.pattern.node(id))),
+            ));
+        };
+        for &pattern_item in self.pattern.items(*start, *len) {
+            if !matches!(self.pattern.node(pattern_item), Node::Map { .. }) {
+                return Err(Error::other(
+                    path,
+                    "invalid pattern type []interface {}: Pattern has to be of type map to compare against items in resource".into(),
+                ));
+            }
+            let base = path.len();
+            let mut found = false;
+            for (i, item) in items.iter().enumerate() {
+                push_index(path, i);
+                let ok = self.element(item, pattern_item, path, depth + 1).is_ok();
+                path.truncate(base);
+                if ok {
+                    found = true;
+                    break;
+                }
+            }
+            if !found {
+                return Err(Error::other(path, format!("existence anchor validation failed at path {path}")));
+            }
+        }
+        Ok(())
+    }
+
+    fn array(&mut self, items: &[Value], pattern_items: &[NodeId], path: &mut String, depth: usize) -> Res {
+        let Some(&first) = pattern_items.first() else {
+            return Err(Error::other(path, "pattern Array empty".into()));
+        };
+        match self.pattern.node(first) {
+            Node::Map { .. } => {
+                // The first pattern element applies to every resource element.
+                let mut applied = 0;
+                let mut skipped = Vec::new();
+                let base = path.len();
+                for (i, item) in items.iter().enumerate() {
+                    push_index(path, i);
+                    let r = self.element(item, first, path, depth + 1);
+                    path.truncate(base);
+                    match r {
+                        Ok(()) => applied += 1,
+                        Err(e) if e.is_skip() => skipped.push(e.message),
+                        Err(e) => return Err(e),
+                    }
+                }
+                all_skipped(applied, skipped, path)
+            }
+            Node::Seq { .. } => {
+                // Nested arrays compare position by position.
+                if items.len() < pattern_items.len() {
+                    return Err(Error::other(
+                        "",
+                        format!(
+                            "validate Array failed, array length mismatch, resource Array len is {} and pattern Array len is {}",
+                            items.len(),
+                            pattern_items.len()
+                        ),
+                    ));
+                }
+                let mut applied = 0;
+                let mut skipped = Vec::new();
+                let base = path.len();
+                for (i, (&p, item)) in pattern_items.iter().zip(items).enumerate() {
+                    push_index(path, i);
+                    let r = self.element(item, p, path, depth + 1);
+                    path.truncate(base);
+                    match r {
+                        Ok(()) => applied += 1,
+                        Err(e) if e.is_skip() => skipped.push(e.message),
+                        Err(e) => return Err(e),
+                    }
+                }
+                all_skipped(applied, skipped, path)
+            }
+            // A scalar first element: every resource element must match it.
+            _ => {
+                let resource = Value::Array(items.to_vec());
+                self.element(&resource, first, path, depth + 1)
+            }
+        }
+    }
+
+    /// Kyverno expands wildcard keys of a pattern map under `metadata.labels` or
+    /// `metadata.annotations` into the resource keys they match, then validates the result.
+    fn wildcard_map(&mut self, map: &Map<String, Value>, entries: &'p [Entry], path: &mut String, depth: usize) -> Res {
+        for entry in entries {
+            if !entry.key.contains(['*', '?']) {
+                self.entry(map, entry, path, depth)?;
+                continue;
+            }
+            let matching: Vec<&String> = map.keys().filter(|k| palisade_stdlib::wildcard::matches(&entry.key, k)).collect();
+            if matching.is_empty() {
+                // No key matches: Kyverno keeps the wildcard key, which then fails to resolve
+                // like any absent key.
+                self.entry(map, entry, path, depth)?;
+                continue;
+            }
+            for k in matching {
+                let concrete = Entry { key: k.as_str().into(), raw: k.as_str().into(), anchor: entry.anchor, value: entry.value };
+                self.entry(map, &concrete, path, depth)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn note_anchors(&mut self, entries: &'p [Entry], map: &Map<String, Value>) {
+        for e in entries {
+            let Some(kind) = e.anchor else { continue };
+            if !matches!(kind, AnchorKind::Condition | AnchorKind::Existence | AnchorKind::Negation) {
+                continue;
+            }
+            let present = map.contains_key(&*e.key);
+            match self.anchors.iter_mut().find(|(raw, _, _)| *raw == &*e.raw) {
+                Some(slot) => slot.2 |= present,
+                None => self.anchors.push((&e.raw, kind, present)),
+            }
+        }
+    }
+}
+
+/// When every element of an array was skipped by a conditional anchor, the array as a whole is
+/// skipped; Kyverno joins the element errors the way `multierr` does.
+fn all_skipped(applied: usize, skipped: Vec<String>, path: &str) -> Res {
+    if applied == 0 && !skipped.is_empty() {
+        return Err(Error { kind: Kind::Conditional, path: path.to_owned(), message: skipped.join("; ") });
+    }
+    Ok(())
+}
+
+fn push_key(path: &mut String, key: &str) {
+    path.push_str(key);
+    path.push('/');
+}
+
+fn push_index(path: &mut String, i: usize) {
+    use std::fmt::Write;
+    let _ = write!(path, "{i}/");
+}
+
+fn is_star(node: &Node) -> bool {
+    matches!(node, Node::Str(s) if &*s.raw == "*")
+}
+
+/// Kyverno expands wildcard keys only in the label and annotation maps of an object's metadata.
+fn is_metadata_map(path: &str) -> bool {
+    path.ends_with("/metadata/labels/") || path.ends_with("/metadata/annotations/")
+}
+
+/// Go's `%T` of an untyped JSON value, as Kyverno's messages print it.
+fn go_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "<nil>",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float64",
+        Value::Number(_) => "int64",
+        Value::String(_) => "string",
+        Value::Array(_) => "[]interface {}",
+        Value::Object(_) => "map[string]interface {}",
+    }
+}
+
+fn node_go_type(node: &Node) -> &'static str {
+    match node {
+        Node::Null => "<nil>",
+        Node::Bool(_) => "bool",
+        Node::Number(_) => "float64",
+        Node::Str(_) => "string",
+        Node::Seq { .. } => "[]interface {}",
+        Node::Map { .. } => "map[string]interface {}",
+    }
+}
+
+fn scalar_text(node: &Node) -> String {
+    match node {
+        Node::Null => "<nil>".into(),
+        Node::Bool(b) => b.to_string(),
+        Node::Number(f) => gofmt::float_g(*f),
+        Node::Str(s) => s.raw.to_string(),
+        Node::Seq { .. } | Node::Map { .. } => String::new(),
+    }
+}
