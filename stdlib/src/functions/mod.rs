@@ -47,6 +47,7 @@ use crate::jmespath::{Dialect, ErrorKind, EvalError, Expr, type_name};
 pub mod arithmetic;
 pub mod collections;
 pub mod encoding;
+pub mod images;
 pub mod patterns;
 pub mod standard;
 pub mod strings;
@@ -59,6 +60,7 @@ const FAMILIES: &[fn() -> &'static [FunctionDecl]] = &[
     patterns::functions,
     encoding::functions,
     collections::functions,
+    images::functions,
     arithmetic::functions,
     time::functions,
 ];
