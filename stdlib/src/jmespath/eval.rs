@@ -165,7 +165,9 @@ impl<'c> Interpreter<'c> {
                 Ok(Cow::Owned(Value::Array(out)))
             }
             ExprKind::MultiList(items) => {
-                if value.is_null() {
+                // Standard JMESPath selects nothing from null; Kyverno's interpreter builds the
+                // list (or object) anyway.
+                if value.is_null() && !self.kyverno() {
                     return null();
                 }
                 let mut out = Vec::with_capacity(items.len());
@@ -177,7 +179,9 @@ impl<'c> Interpreter<'c> {
                 Ok(Cow::Owned(Value::Array(out)))
             }
             ExprKind::MultiHash(pairs) => {
-                if value.is_null() {
+                // Standard JMESPath selects nothing from null; Kyverno's interpreter builds the
+                // list (or object) anyway.
+                if value.is_null() && !self.kyverno() {
                     return null();
                 }
                 let mut out = Map::new();

@@ -45,12 +45,13 @@ pub struct EvalConfig {
     pub max_depth: usize,
 }
 
-/// The deepest expression [`parse`] accepts.
-pub const MAX_PARSE_DEPTH: usize = 256;
+/// The deepest expression [`parse`] accepts. Real policies nest a handful of levels; the bound
+/// keeps parsing and evaluation well inside a 2 MiB thread stack even in debug builds.
+pub const MAX_PARSE_DEPTH: usize = 100;
 
 impl Default for EvalConfig {
     fn default() -> Self {
-        EvalConfig { dialect: Dialect::Kyverno, fuel: 10_000_000, max_depth: 512 }
+        EvalConfig { dialect: Dialect::Kyverno, fuel: 10_000_000, max_depth: 128 }
     }
 }
 

@@ -86,19 +86,29 @@ impl Parser {
         ParseError::new(token.span.start, format!("unexpected {}, {hint}", token.tok.describe()))
     }
 
-    fn expression(&mut self, rbp: u8) -> Result<Expr, ParseError> {
+    /// Counts one more level of nesting. Both recursion and each operator applied in a loop
+    /// (`a.b.c` nests to the left without recursing) count, so the depth bounds the tree too;
+    /// dropping or walking a tree recursively is then safe.
+    fn enter(&mut self) -> Result<(), ParseError> {
         self.depth += 1;
         if self.depth > self.max_depth {
             let at = self.current().span.start;
             return Err(ParseError::new(at, "expression too deeply nested"));
         }
+        Ok(())
+    }
+
+    fn expression(&mut self, rbp: u8) -> Result<Expr, ParseError> {
+        let outer = self.depth;
+        self.enter()?;
         let token = self.advance();
         let mut left = self.nud(token)?;
         while rbp < binding_power(&self.current().tok) {
+            self.enter()?;
             let token = self.advance();
             left = self.led(token, left)?;
         }
-        self.depth -= 1;
+        self.depth = outer;
         Ok(left)
     }
 
