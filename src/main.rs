@@ -4,8 +4,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod apply;
 mod check;
 mod jp;
+mod test;
 
 #[derive(Parser)]
 #[command(name = "palisade", version, about = "Compile, check and run Kyverno admission policies")]
@@ -20,6 +22,10 @@ enum Command {
     Check(check::Args),
     /// Query, parse and list functions of Kyverno's JMESPath dialect.
     Jp(jp::Args),
+    /// Apply policies to resources, like `kyverno apply`.
+    Apply(apply::Args),
+    /// Run kyverno-test.yaml files, like `kyverno test`.
+    Test(test::Args),
 }
 
 fn main() -> ExitCode {
@@ -27,5 +33,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => check::run(args),
         Command::Jp(args) => jp::run(args),
+        Command::Apply(args) => apply::run(args),
+        Command::Test(args) => test::run(args),
     }
 }

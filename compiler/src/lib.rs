@@ -6,6 +6,7 @@
 //! The compiler never evaluates a policy; that is the runtime's job.
 
 pub mod ast;
+pub mod autogen;
 pub mod check;
 pub mod diagnostic;
 pub mod ir;

@@ -6,3 +6,4 @@
 //! of this IR.
 
 pub mod pattern;
+pub mod policy;

@@ -1,0 +1,332 @@
+//! Policy IR: a `kyverno.io` ClusterPolicy or Policy, autogen applied, ready to evaluate.
+//!
+//! Lowering reads the policy's JSON form (the same data Kyverno unmarshals), precompiles every
+//! selector (kinds, wildcards) and pattern, and keeps what evaluation needs and nothing else.
+//! Rule kinds the runtime does not evaluate yet are kept as [`RuleBody::Unsupported`] so results
+//! say so instead of silently passing.
+
+use serde_json::Value;
+
+use palisade_stdlib::wildcard::Wildcard;
+
+use super::pattern::{LowerError, Pattern};
+use crate::autogen;
+
+#[derive(Clone, Debug)]
+pub struct PolicyIr {
+    pub name: String,
+    /// Set for a namespaced `Policy`: it only applies to resources in this namespace.
+    pub namespace: Option<String>,
+    pub background: bool,
+    /// The spec-level default failure action (`validationFailureAction`), `Audit` if unset.
+    pub enforce: bool,
+    pub apply_one: bool,
+    pub rules: Vec<RuleIr>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RuleIr {
+    pub name: String,
+    pub matcher: Match,
+    pub exclude: Option<Match>,
+    /// Raw preconditions (`{any, all}` or a legacy list); evaluated with JMESPath at run time.
+    pub preconditions: Option<Value>,
+    pub context: Vec<Value>,
+    pub body: RuleBody,
+    /// The rule's own failure action, when it sets one (`validate.failureAction`).
+    pub enforce: Option<bool>,
+}
+
+#[derive(Clone, Debug)]
+pub enum RuleBody {
+    Validate(Validate),
+    /// A rule kind that Palisade does not evaluate yet, with its name for messages.
+    Unsupported(&'static str),
+}
+
+#[derive(Clone, Debug)]
+pub struct Validate {
+    pub message: Option<String>,
+    pub check: Check,
+}
+
+#[derive(Clone, Debug)]
+pub enum Check {
+    /// A pattern without variables, lowered once.
+    Pattern(Pattern),
+    /// A pattern with `{{ }}` variables: substituted per request, then lowered.
+    DynamicPattern(Value),
+    AnyPattern(Vec<Value>),
+    Deny(Value),
+    Unsupported(&'static str),
+}
+
+/// `match` or `exclude`: any/all of resource filters.
+#[derive(Clone, Debug, Default)]
+pub struct Match {
+    pub any: Vec<Filter>,
+    pub all: Vec<Filter>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub kinds: Vec<KindSelector>,
+    pub names: Vec<Wildcard>,
+    pub namespaces: Vec<Wildcard>,
+    pub operations: Vec<String>,
+    pub annotations: Vec<(Wildcard, Wildcard)>,
+    pub selector: Option<LabelSelector>,
+    pub namespace_selector: Option<LabelSelector>,
+    pub subjects: Vec<Subject>,
+    pub roles: Vec<String>,
+    pub cluster_roles: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Subject {
+    pub kind: String,
+    pub name: Wildcard,
+    pub namespace: Option<String>,
+}
+
+/// A Kubernetes label selector; `matchLabels` keys and values may hold wildcards in Kyverno.
+#[derive(Clone, Debug, Default)]
+pub struct LabelSelector {
+    pub match_labels: Vec<(Wildcard, Wildcard)>,
+    pub match_expressions: Vec<LabelExpr>,
+}
+
+#[derive(Clone, Debug)]
+pub struct LabelExpr {
+    pub key: String,
+    pub operator: String,
+    pub values: Vec<String>,
+}
+
+/// A kind selector: `Kind`, `v1/Kind`, `group/v1/Kind`, each segment a wildcard, with an
+/// optional subresource (`Pod/exec`, `Deployment.scale`).
+#[derive(Clone, Debug)]
+pub struct KindSelector {
+    pub group: Option<Wildcard>,
+    pub version: Option<Wildcard>,
+    pub kind: Wildcard,
+    pub subresource: Option<Wildcard>,
+}
+
+impl KindSelector {
+    pub fn parse(text: &str) -> KindSelector {
+        let w = Wildcard::new;
+        let parts: Vec<&str> = text.split('/').collect();
+        // A dotted subresource (`Pod.status`) applies to the kind part.
+        let split_dot = |k: &str| -> (Wildcard, Option<Wildcard>) {
+            match k.split_once('.') {
+                Some((kind, sub)) => (w(kind), Some(w(sub))),
+                None => (w(k), None),
+            }
+        };
+        match parts.as_slice() {
+            [kind] => {
+                let (kind, subresource) = split_dot(kind);
+                KindSelector { group: None, version: None, kind, subresource }
+            }
+            // `Kind/sub` when the second part is all lowercase (Kyverno's rule), else `v1/Kind`.
+            [a, b] if b.chars().all(|c| c.is_ascii_lowercase()) && *b != "*" => {
+                KindSelector { group: None, version: None, kind: w(a), subresource: Some(w(b)) }
+            }
+            [version, kind] => {
+                let (kind, subresource) = split_dot(kind);
+                KindSelector { group: None, version: Some(w(version)), kind, subresource }
+            }
+            [group, version, kind] => {
+                let (kind, subresource) = split_dot(kind);
+                KindSelector { group: Some(w(group)), version: Some(w(version)), kind, subresource }
+            }
+            [group, version, kind, sub, ..] => {
+                KindSelector { group: Some(w(group)), version: Some(w(version)), kind: w(kind), subresource: Some(w(sub)) }
+            }
+            [] => KindSelector { group: None, version: None, kind: w(""), subresource: None },
+        }
+    }
+
+    /// Whether a resource of this group/version/kind (and subresource, `""` for none) matches.
+    pub fn matches(&self, group: &str, version: &str, kind: &str, subresource: &str) -> bool {
+        if !self.kind.matches(kind) {
+            return false;
+        }
+        if self.group.as_ref().is_some_and(|g| !g.matches(group)) {
+            return false;
+        }
+        if self.version.as_ref().is_some_and(|v| !v.matches(version)) {
+            return false;
+        }
+        match &self.subresource {
+            Some(s) => s.matches(subresource),
+            // A plain kind also matches the `ephemeralcontainers` subresource (Kyverno keeps
+            // this for compatibility); every other subresource needs to be named.
+            None => subresource.is_empty() || subresource == "ephemeralcontainers",
+        }
+    }
+}
+
+impl PolicyIr {
+    /// Lowers a ClusterPolicy or Policy document, its autogen rules included.
+    pub fn lower(doc: &Value) -> Result<PolicyIr, LowerError> {
+        let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
+        let name = doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let namespace = if kind == "Policy" {
+            Some(doc.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default").to_owned())
+        } else {
+            None
+        };
+        let spec = doc.get("spec").cloned().unwrap_or(Value::Null);
+        let enforce = spec
+            .get("validationFailureAction")
+            .and_then(Value::as_str)
+            .is_some_and(|a| a.eq_ignore_ascii_case("enforce"));
+        let background = spec.get("background").and_then(Value::as_bool).unwrap_or(true);
+        let apply_one = spec.get("applyRules").and_then(Value::as_str) == Some("One");
+        let mut rules = Vec::new();
+        let declared = spec.get("rules").and_then(Value::as_array).cloned().unwrap_or_default();
+        for rule in declared.iter().chain(autogen::autogen_rules(doc).iter()) {
+            rules.push(lower_rule(rule)?);
+        }
+        Ok(PolicyIr { name, namespace, background, enforce, apply_one, rules })
+    }
+}
+
+fn lower_rule(rule: &Value) -> Result<RuleIr, LowerError> {
+    let name = rule.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let matcher = rule.get("match").map(lower_match).unwrap_or_default();
+    let exclude = rule.get("exclude").map(lower_match);
+    let preconditions = rule.get("preconditions").filter(|p| !p.is_null()).cloned();
+    let context = rule.get("context").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut enforce = None;
+    let body = if let Some(v) = rule.get("validate") {
+        if let Some(action) = v.get("failureAction").and_then(Value::as_str) {
+            enforce = Some(action.eq_ignore_ascii_case("enforce"));
+        }
+        RuleBody::Validate(lower_validate(v)?)
+    } else if rule.get("mutate").is_some() {
+        RuleBody::Unsupported("mutate")
+    } else if rule.get("generate").is_some() {
+        RuleBody::Unsupported("generate")
+    } else if rule.get("verifyImages").is_some() {
+        RuleBody::Unsupported("verifyImages")
+    } else {
+        RuleBody::Unsupported("rule without validate, mutate, generate or verifyImages")
+    };
+    Ok(RuleIr { name, matcher, exclude, preconditions, context, body, enforce })
+}
+
+fn lower_validate(v: &Value) -> Result<Validate, LowerError> {
+    let message = v.get("message").and_then(Value::as_str).map(str::to_owned);
+    let check = if let Some(p) = v.get("pattern") {
+        if has_variables(p) {
+            Check::DynamicPattern(p.clone())
+        } else {
+            Check::Pattern(Pattern::lower(p)?)
+        }
+    } else if let Some(Value::Array(items)) = v.get("anyPattern") {
+        Check::AnyPattern(items.clone())
+    } else if let Some(d) = v.get("deny") {
+        Check::Deny(d.get("conditions").cloned().unwrap_or(Value::Null))
+    } else if v.get("foreach").is_some() {
+        Check::Unsupported("validate.foreach")
+    } else if v.get("podSecurity").is_some() {
+        Check::Unsupported("validate.podSecurity")
+    } else if v.get("cel").is_some() {
+        Check::Unsupported("validate.cel")
+    } else if v.get("manifests").is_some() {
+        Check::Unsupported("validate.manifests")
+    } else {
+        Check::Unsupported("validate without a check")
+    };
+    Ok(Validate { message, check })
+}
+
+/// Whether any string in the value holds a `{{ }}` variable or a `$()` reference.
+pub fn has_variables(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains("{{") || s.contains("$("),
+        Value::Array(items) => items.iter().any(has_variables),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains("{{") || has_variables(v)),
+        _ => false,
+    }
+}
+
+fn lower_match(m: &Value) -> Match {
+    let mut out = Match::default();
+    let group = |name: &str| -> Vec<Filter> {
+        m.get(name).and_then(Value::as_array).map(|items| items.iter().map(lower_filter).collect()).unwrap_or_default()
+    };
+    out.any = group("any");
+    out.all = group("all");
+    // The legacy form puts one filter directly under `match`.
+    if out.any.is_empty() && out.all.is_empty() && (m.get("resources").is_some() || m.get("subjects").is_some()) {
+        out.all.push(lower_filter(m));
+    }
+    out
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect()).unwrap_or_default()
+}
+
+fn lower_filter(f: &Value) -> Filter {
+    let r = f.get("resources").cloned().unwrap_or(Value::Null);
+    let mut names: Vec<Wildcard> = strings(r.get("names")).iter().map(|s| Wildcard::new(s)).collect();
+    if let Some(n) = r.get("name").and_then(Value::as_str) {
+        names.push(Wildcard::new(n));
+    }
+    Filter {
+        kinds: strings(r.get("kinds")).iter().map(|k| KindSelector::parse(k)).collect(),
+        names,
+        namespaces: strings(r.get("namespaces")).iter().map(|s| Wildcard::new(s)).collect(),
+        operations: strings(r.get("operations")),
+        annotations: r
+            .get("annotations")
+            .and_then(Value::as_object)
+            .map(|m| m.iter().map(|(k, v)| (Wildcard::new(k), Wildcard::new(v.as_str().unwrap_or_default()))).collect())
+            .unwrap_or_default(),
+        selector: r.get("selector").map(lower_selector),
+        namespace_selector: r.get("namespaceSelector").map(lower_selector),
+        subjects: f
+            .get("subjects")
+            .and_then(Value::as_array)
+            .map(|s| {
+                s.iter()
+                    .map(|s| Subject {
+                        kind: s.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                        name: Wildcard::new(s.get("name").and_then(Value::as_str).unwrap_or_default()),
+                        namespace: s.get("namespace").and_then(Value::as_str).map(str::to_owned),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        roles: strings(f.get("roles")),
+        cluster_roles: strings(f.get("clusterRoles")),
+    }
+}
+
+fn lower_selector(s: &Value) -> LabelSelector {
+    LabelSelector {
+        match_labels: s
+            .get("matchLabels")
+            .and_then(Value::as_object)
+            .map(|m| m.iter().map(|(k, v)| (Wildcard::new(k), Wildcard::new(v.as_str().unwrap_or_default()))).collect())
+            .unwrap_or_default(),
+        match_expressions: s
+            .get("matchExpressions")
+            .and_then(Value::as_array)
+            .map(|e| {
+                e.iter()
+                    .map(|e| LabelExpr {
+                        key: e.get("key").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                        operator: e.get("operator").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                        values: strings(e.get("values")),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}

@@ -1,0 +1,414 @@
+//! The `palisade test` runner: finds `kyverno-test.yaml` files, loads what they name, evaluates
+//! and compares with the expected results. The conformance test runs the same code.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde_json::{Map, Value};
+
+use palisade_compiler::diagnostic::Diagnostic;
+use palisade_compiler::ir::policy::PolicyIr;
+use palisade_compiler::source::{FileId, SourceMap};
+use palisade_compiler::syntax;
+
+use super::strict::Obj;
+use super::testfile::{ExpectedResult, PolicyKindFlag, TestFile};
+use crate::engine::{self, Request, RuleResult, UserInfo};
+
+pub const TEST_FILE_NAME: &str = "kyverno-test.yaml";
+
+/// Finds test files under each path: the paths themselves when they are files, else every
+/// `kyverno-test.yaml` below them, including in `.kyverno-test/` folders (other hidden folders
+/// are skipped).
+pub fn discover(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_file() {
+            out.push(p.clone());
+        } else {
+            walk(p, &mut out, 0);
+        }
+    }
+    out.sort();
+    out
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
+    if depth > 32 {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+    entries.sort();
+    for path in entries {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if path.is_dir() {
+            if !name.starts_with('.') || name == ".kyverno-test" {
+                walk(&path, out, depth + 1);
+            }
+        } else if name == TEST_FILE_NAME {
+            out.push(path);
+        }
+    }
+}
+
+/// The outcome of one expected result for one resource.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub policy: String,
+    pub rule: String,
+    pub resource: String,
+    pub kind: String,
+    pub expected: String,
+    pub actual: String,
+    pub ok: bool,
+    pub reason: String,
+    /// What kind of rule this is (`validate.pattern`, `mutate`, `ValidatingPolicy`, ...).
+    pub category: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct TestReport {
+    pub file: PathBuf,
+    /// Why the file could not be run, if it could not.
+    pub error: Option<String>,
+    pub outcomes: Vec<Outcome>,
+}
+
+/// Runs test files in parallel on all cores.
+pub fn run_all(files: &[PathBuf]) -> Vec<TestReport> {
+    files.par_iter().map(|f| run_file(f)).collect()
+}
+
+pub fn run_file(path: &Path) -> TestReport {
+    match run_inner(path) {
+        Ok(outcomes) => TestReport { file: path.to_owned(), error: None, outcomes },
+        Err(e) => TestReport { file: path.to_owned(), error: Some(e), outcomes: Vec::new() },
+    }
+}
+
+/// Loaded YAML documents of one file, as JSON, or an error naming the file, line and column.
+pub fn load_documents(path: &Path) -> Result<Vec<Value>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut map = SourceMap::new();
+    let file = map.add(path.display().to_string(), text.as_str());
+    let (docs, diags) = syntax::parse(file, &text);
+    if let Some(d) = diags.iter().find(|d| d.is_error()) {
+        return Err(render(&map, d));
+    }
+    Ok(docs.iter().map(|d| syntax::to_json(&d.root)).filter(|v| !v.is_null()).collect())
+}
+
+/// `file:line:column: message`.
+pub fn render(map: &SourceMap, d: &Diagnostic) -> String {
+    let name = map.get(d.span.file).map(|f| f.name.as_str()).unwrap_or("?");
+    match map.resolve(d.span) {
+        Some((start, _)) => format!("{name}:{}:{}: {}", start.line, start.column, d.message),
+        None => format!("{name}: {}", d.message),
+    }
+}
+
+/// Policies and what Palisade made of them.
+#[derive(Default)]
+pub struct PolicySet {
+    pub policies: Vec<PolicyIr>,
+    /// `(policy, rule)` -> category, for the conformance counts.
+    pub categories: HashMap<(String, String), String>,
+    /// Names of policies of kinds Palisade does not evaluate yet, with their kind.
+    pub unsupported: HashMap<String, String>,
+}
+
+impl PolicySet {
+    pub fn add_document(&mut self, doc: &Value) -> Result<(), String> {
+        let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
+        let api = doc.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+        let name = doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_owned();
+        if api.starts_with("kyverno.io/") && (kind == "ClusterPolicy" || kind == "Policy") {
+            let ir = PolicyIr::lower(doc).map_err(|e| format!("policy {name}: {e}"))?;
+            let declared = doc.pointer("/spec/rules").and_then(Value::as_array).cloned().unwrap_or_default();
+            for rule in &declared {
+                let rname = rule.get("name").and_then(Value::as_str).unwrap_or_default();
+                let cat = category(rule);
+                for prefix in ["", "autogen-", "autogen-cronjob-"] {
+                    self.categories.insert((name.clone(), format!("{prefix}{rname}")), cat.clone());
+                }
+            }
+            self.policies.push(ir);
+        } else if api.starts_with("policies.kyverno.io/") || api.starts_with("admissionregistration.k8s.io/") {
+            self.unsupported.insert(name, kind.to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// The category of a `kyverno.io` rule, as the conformance report counts them.
+pub fn category(rule: &Value) -> String {
+    if let Some(v) = rule.get("validate") {
+        for (field, cat) in [
+            ("pattern", "validate.pattern"),
+            ("anyPattern", "validate.anyPattern"),
+            ("deny", "validate.deny"),
+            ("foreach", "validate.foreach"),
+            ("podSecurity", "validate.podSecurity"),
+            ("cel", "validate.cel"),
+            ("manifests", "validate.manifests"),
+        ] {
+            if v.get(field).is_some() {
+                return cat.into();
+            }
+        }
+        return "validate".into();
+    }
+    for (field, cat) in [("mutate", "mutate"), ("generate", "generate"), ("verifyImages", "verifyImages")] {
+        if rule.get(field).is_some() {
+            return cat.into();
+        }
+    }
+    "other".into()
+}
+
+fn run_inner(path: &Path) -> Result<Vec<Outcome>, String> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut map = SourceMap::new();
+    let file: FileId = map.add(path.display().to_string(), text.as_str());
+    let (docs, mut diags) = syntax::parse(file, &text);
+    let root = docs.first().map(|d| d.root.clone()).ok_or_else(|| format!("{}: empty test file", path.display()))?;
+    let test = TestFile::decode(&root, &mut diags);
+    if let Some(d) = diags.iter().find(|d| d.is_error()) {
+        return Err(render(&map, d));
+    }
+    let test = test.ok_or_else(|| format!("{}: not a test file", path.display()))?;
+
+    let mut set = PolicySet::default();
+    for p in &test.policies {
+        for doc in load_path(&dir.join(p))? {
+            set.add_document(&doc)?;
+        }
+    }
+    let mut resources = Vec::new();
+    for r in &test.resources {
+        for doc in load_path(&dir.join(r))? {
+            expand_list(doc, &mut resources);
+        }
+    }
+    let values = match &test.variables {
+        Some(v) => Values::load(&dir.join(v))?,
+        None => Values::default(),
+    };
+    let user = match &test.userinfo {
+        Some(u) => load_userinfo(&dir.join(u))?,
+        None => UserInfo::default(),
+    };
+
+    // Evaluate every policy on every resource once.
+    let mut actual: Vec<(usize, RuleResult)> = Vec::new();
+    for (ri, resource) in resources.iter().enumerate() {
+        let rname = resource.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+        let ns = engine::namespace_of(resource).unwrap_or_default();
+        let ns_labels = values.namespace_labels.get(ns);
+        for policy in &set.policies {
+            let vars = values.for_resource(&policy.name, rname);
+            let operation = vars
+                .iter()
+                .find(|(k, _)| k == "request.operation")
+                .and_then(|(_, v)| v.as_str())
+                .unwrap_or("CREATE")
+                .to_owned();
+            let req = Request {
+                operation: &operation,
+                object: resource,
+                old_object: None,
+                user: &user,
+                namespace_labels: ns_labels,
+                variables: &vars,
+            };
+            actual.extend(engine::evaluate(policy, &req).into_iter().map(|r| (ri, r)));
+        }
+    }
+
+    let mut outcomes = Vec::new();
+    for exp in &test.results {
+        for res_name in &exp.resources {
+            outcomes.push(compare(exp, res_name, &resources, &actual, &set));
+        }
+    }
+    Ok(outcomes)
+}
+
+fn compare(exp: &ExpectedResult, res_name: &str, resources: &[Value], actual: &[(usize, RuleResult)], set: &PolicySet) -> Outcome {
+    let (policy_ns, policy_name) = match exp.policy.split_once('/') {
+        Some((ns, n)) => (Some(ns), n),
+        None => (exp.namespace.as_deref(), exp.policy.as_str()),
+    };
+    let rule = exp.rule.clone().unwrap_or_default();
+    let mut outcome = Outcome {
+        policy: exp.policy.clone(),
+        rule: rule.clone(),
+        resource: res_name.to_owned(),
+        kind: exp.kind.clone(),
+        expected: exp.result.clone(),
+        actual: String::new(),
+        ok: false,
+        reason: String::new(),
+        category: set.categories.get(&(policy_name.to_owned(), rule.clone())).cloned().unwrap_or_else(|| {
+            match exp.policy_kind {
+                PolicyKindFlag::Kyverno => set.unsupported.get(policy_name).cloned().unwrap_or_else(|| "unknown".into()),
+                other => format!("{other:?}"),
+            }
+        }),
+    };
+    if let Some(kind) = set.unsupported.get(policy_name) {
+        outcome.reason = format!("{kind} policies are not evaluated by Palisade yet");
+        return outcome;
+    }
+    let (want_ns, want_name) = match res_name.split_once('/') {
+        Some((ns, n)) => (Some(ns), n),
+        None => (None, res_name),
+    };
+    let found = actual.iter().find(|(ri, r)| {
+        let Some(res) = resources.get(*ri) else { return false };
+        let name = res.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+        let ns = engine::namespace_of(res).unwrap_or_default();
+        let kind = res.get("kind").and_then(Value::as_str).unwrap_or_default();
+        r.policy == policy_name
+            && (rule.is_empty() || rule_matches(&rule, &r.rule))
+            && name == want_name
+            && want_ns.is_none_or(|w| w == ns)
+            && (exp.kind.is_empty() || exp.kind == kind)
+    });
+    let _ = policy_ns;
+    match found {
+        None => {
+            outcome.actual = "not found".into();
+            outcome.reason = "no result for this policy, rule and resource".into();
+        }
+        Some((_, r)) => {
+            outcome.actual = r.status.as_str().into();
+            outcome.ok = outcome.actual.eq_ignore_ascii_case(&exp.result);
+            if !outcome.ok {
+                outcome.reason = r.message.clone();
+            }
+        }
+    }
+    outcome
+}
+
+/// Kyverno's test command accepts the rule name a policy declares for results of the rules
+/// autogen derived from it (`check` for `autogen-check` and `autogen-cronjob-check`).
+fn rule_matches(expected: &str, actual: &str) -> bool {
+    actual == expected
+        || actual.strip_prefix("autogen-").is_some_and(|r| r == expected)
+        || actual.strip_prefix("autogen-cronjob-").is_some_and(|r| r == expected)
+}
+
+/// Documents of a file, or of every YAML file in a folder.
+pub fn load_path(path: &Path) -> Result<Vec<Value>, String> {
+    if path.is_dir() {
+        let mut out = Vec::new();
+        let mut entries: Vec<_> = std::fs::read_dir(path).map_err(|e| format!("{}: {e}", path.display()))?.filter_map(Result::ok).map(|e| e.path()).collect();
+        entries.sort();
+        for p in entries {
+            if p.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "json") {
+                out.extend(load_documents(&p)?);
+            }
+        }
+        return Ok(out);
+    }
+    load_documents(path)
+}
+
+/// `kind: List` documents stand for their items.
+pub fn expand_list(doc: Value, out: &mut Vec<Value>) {
+    if doc.get("kind").and_then(Value::as_str).is_some_and(|k| k == "List" || k.ends_with("List")) {
+        if let Some(Value::Array(items)) = doc.get("items") {
+            out.extend(items.iter().cloned());
+            return;
+        }
+    }
+    if doc.is_object() {
+        out.push(doc);
+    }
+}
+
+/// A values file (`kind: Values`): variables per policy and resource, namespace labels.
+#[derive(Default)]
+pub struct Values {
+    global: Vec<(String, Value)>,
+    /// (policy, resource) -> variables; resource `""` holds the policy's rule-level values.
+    per: HashMap<(String, String), Vec<(String, Value)>>,
+    pub namespace_labels: HashMap<String, Map<String, Value>>,
+}
+
+impl Values {
+    pub fn load(path: &Path) -> Result<Values, String> {
+        let docs = load_documents(path)?;
+        let doc = docs.first().cloned().unwrap_or(Value::Null);
+        let mut v = Values::default();
+        let pairs = |m: Option<&Value>| -> Vec<(String, Value)> {
+            m.and_then(Value::as_object).map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
+        };
+        v.global = pairs(doc.get("globalValues"));
+        for p in doc.get("policies").and_then(Value::as_array).into_iter().flatten() {
+            let pname = p.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let mut rule_values = Vec::new();
+            for r in p.get("rules").and_then(Value::as_array).into_iter().flatten() {
+                rule_values.extend(pairs(r.get("values")));
+            }
+            v.per.insert((pname.clone(), String::new()), rule_values);
+            for r in p.get("resources").and_then(Value::as_array).into_iter().flatten() {
+                let rname = r.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+                v.per.insert((pname.clone(), rname), pairs(r.get("values")));
+            }
+        }
+        for ns in doc.get("namespaceSelector").and_then(Value::as_array).into_iter().flatten() {
+            let name = ns.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let labels = ns.get("labels").and_then(Value::as_object).cloned().unwrap_or_default();
+            v.namespace_labels.insert(name, labels);
+        }
+        Ok(v)
+    }
+
+    pub fn for_resource(&self, policy: &str, resource: &str) -> Vec<(String, Value)> {
+        let mut out = self.global.clone();
+        for key in [(policy.to_owned(), String::new()), (policy.to_owned(), resource.to_owned())] {
+            if let Some(vals) = self.per.get(&key) {
+                out.extend(vals.iter().cloned());
+            }
+        }
+        out
+    }
+}
+
+/// A `kind: UserInfo` file.
+pub fn load_userinfo(path: &Path) -> Result<UserInfo, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut map = SourceMap::new();
+    let file = map.add(path.display().to_string(), text.as_str());
+    let (docs, mut diags) = syntax::parse(file, &text);
+    let mut user = UserInfo::default();
+    if let Some(doc) = docs.first() {
+        if let Some(mut o) = Obj::new(&doc.root, "the user info file", &mut diags) {
+            let _ = o.take("apiVersion");
+            let _ = o.take("kind");
+            let _ = o.take("metadata");
+            user.roles = o.strings("roles", &mut diags);
+            user.cluster_roles = o.strings("clusterRoles", &mut diags);
+            if let Some(info) = o.take("userInfo") {
+                if let Some(mut u) = Obj::new(info, "userInfo", &mut diags) {
+                    user.username = u.string("username", &mut diags).unwrap_or_default();
+                    user.groups = u.strings("groups", &mut diags);
+                    let _ = u.take("uid");
+                    let _ = u.take("extra");
+                    u.finish(&["username", "groups", "uid", "extra"], &mut diags);
+                }
+            }
+            o.finish(&["apiVersion", "kind", "metadata", "roles", "clusterRoles", "userInfo"], &mut diags);
+        }
+    }
+    if let Some(d) = diags.iter().find(|d| d.is_error()) {
+        return Err(render(&map, d));
+    }
+    Ok(user)
+}
