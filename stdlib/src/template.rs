@@ -144,8 +144,9 @@ pub enum SubstitutionError<E> {
 ///
 /// A string that is exactly one template becomes that template's value with its JSON type
 /// (`"{{ request.object.spec.replicas }}"` gives the number 3). Elsewhere a value is inserted as
-/// text: strings as they are, everything else JSON-encoded like Go's `json.Marshal`. Values are
-/// substituted again if they contain templates, except those of shallow `{{- }}` templates.
+/// text: strings as they are, everything else JSON-encoded like Go's `json.Marshal`. Inserted text
+/// is substituted again if it contains templates, except that of shallow `{{- }}` templates; a
+/// whole-string template's value is returned at once, unexamined, as Kyverno does.
 /// Finally, escaped templates `\{{...}}` lose their backslash.
 pub fn substitute<E>(
     text: &str,

@@ -1,7 +1,7 @@
 //! Versions and ranges with blang/semver's rules, from `data/primitives/semver.txt`. A case whose
 //! expected error is just "version" expects the version (not the range) to be rejected.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 #[path = "data/primitives/lines.rs"]
 mod lines;
@@ -14,7 +14,10 @@ fn semver_table() {
     for (line, case) in lines::cases("primitives/semver.txt") {
         let (version, range) = (lines::text(&case, 0), lines::text(&case, 1));
         let outcome = match lines::error(&case[2]) {
-            Some("version") => Version::parse(version).is_err().then_some(()).ok_or("version parsed".to_owned()),
+            Some("version") => Version::parse(version)
+                .is_err()
+                .then_some(())
+                .ok_or("version parsed".to_owned()),
             Some(message) => match Range::parse(range) {
                 Err(e) if e.to_string() == message => Ok(()),
                 other => Err(format!("{other:?}")),
@@ -40,7 +43,16 @@ fn versions_print_back() {
     for text in ["1.2.3", "0.0.1-alpha.1", "1.0.0-rc.1+build.7", "10.20.30"] {
         assert_eq!(Version::parse(text).unwrap().to_string(), text);
     }
-    for bad in ["", "1.2", "1.2.3-", "1.2.3-01", "1.2.3+", "1.2.3+a..b", "1.2.x", "a.b.c"] {
+    for bad in [
+        "",
+        "1.2",
+        "1.2.3-",
+        "1.2.3-01",
+        "1.2.3+",
+        "1.2.3+a..b",
+        "1.2.x",
+        "a.b.c",
+    ] {
         assert!(Version::parse(bad).is_err(), "{bad:?}");
     }
 }

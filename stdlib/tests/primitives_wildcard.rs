@@ -1,6 +1,6 @@
 //! Wildcard matching cases from `data/primitives/wildcard.txt`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 #[path = "data/primitives/lines.rs"]
 mod lines;
@@ -15,7 +15,9 @@ fn wildcard_table() {
         let expected = case[2].as_bool().unwrap();
         let compiled = Wildcard::new(pattern);
         if matches(pattern, text) != expected || compiled.matches(text) != expected {
-            failures.push(format!("line {line}: {pattern:?} on {text:?} should be {expected}"));
+            failures.push(format!(
+                "line {line}: {pattern:?} on {text:?} should be {expected}"
+            ));
         }
         assert_eq!(compiled.is_literal(), !has_wildcard(pattern), "line {line}");
     }

@@ -53,7 +53,7 @@ static FUNCTIONS: &[FunctionDecl] = &[
         [],
         Type::String,
         "The current time in RFC 3339.",
-        "time_now() == '2024-05-01T12:00:00Z'",
+        "time_after(time_now(), '2024-01-01T00:00:00Z') == `true`",
         time_now
     ),
     kyverno!(
@@ -62,7 +62,7 @@ static FUNCTIONS: &[FunctionDecl] = &[
         [],
         Type::String,
         "The current time in UTC, in RFC 3339.",
-        "time_now_utc() == '2024-05-01T12:00:00Z'",
+        "time_after(time_now_utc(), '2024-01-01T00:00:00Z') == `true`",
         time_now
     ),
     kyverno!(

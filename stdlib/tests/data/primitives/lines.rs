@@ -12,7 +12,9 @@ pub fn cases(name: &str) -> Vec<(usize, Vec<Value>)> {
         if line.trim().is_empty() || line.trim_start().starts_with('#') {
             continue;
         }
-        let values: Result<Vec<Value>, _> = serde_json::Deserializer::from_str(line).into_iter().collect();
+        let values: Result<Vec<Value>, _> = serde_json::Deserializer::from_str(line)
+            .into_iter()
+            .collect();
         let values = values.unwrap_or_else(|e| panic!("{path}:{}: {e}", index + 1));
         cases.push((index + 1, values));
     }
@@ -21,11 +23,16 @@ pub fn cases(name: &str) -> Vec<(usize, Vec<Value>)> {
 }
 
 /// A column that must be a string.
+#[allow(dead_code)]
 pub fn text(values: &[Value], column: usize) -> &str {
-    values.get(column).and_then(Value::as_str).unwrap_or_else(|| panic!("column {column} of {values:?} is not a string"))
+    values
+        .get(column)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("column {column} of {values:?} is not a string"))
 }
 
 /// `{"error": "..."}` in a column: the expected error message.
+#[allow(dead_code)]
 pub fn error(value: &Value) -> Option<&str> {
     value.get("error").and_then(Value::as_str)
 }
