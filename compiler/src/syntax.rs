@@ -92,6 +92,8 @@ pub struct Document {
     pub root: Node,
     /// The span of the whole document text, from its `---` (if any) to the next document.
     pub span: Span,
+    /// A syntax error cut the document short: `root` holds only what came before the error.
+    pub truncated: bool,
 }
 
 impl Node {
@@ -491,7 +493,7 @@ impl Builder<'_> {
                     let partial = close_all(stack, self.file);
                     if let Some(node) = root.take().or(partial) {
                         let start = doc_start.unwrap_or(node.span.start);
-                        self.push_doc(node, start, offsets.byte(chunk.chars().count()));
+                        self.push_truncated_doc(node, start, offsets.byte(chunk.chars().count()));
                     }
                     return;
                 }
@@ -622,7 +624,20 @@ impl Builder<'_> {
 
     fn push_doc(&mut self, root: Node, start: u32, end: u32) {
         let span = self.span(start, end.max(start));
-        self.docs.push(Document { root, span });
+        self.docs.push(Document {
+            root,
+            span,
+            truncated: false,
+        });
+    }
+
+    fn push_truncated_doc(&mut self, root: Node, start: u32, end: u32) {
+        let span = self.span(start, end.max(start));
+        self.docs.push(Document {
+            root,
+            span,
+            truncated: true,
+        });
     }
 
     fn syntax_error(&mut self, offsets: &Offsets, err: &ScanError) {

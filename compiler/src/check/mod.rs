@@ -86,6 +86,10 @@ static TOP: Obj = Obj {
 };
 
 fn check_document(doc: &Document, out: &mut Vec<Diagnostic>) -> Option<Policy> {
+    // Half a document would only add confusing follow-up errors to the syntax error.
+    if doc.truncated {
+        return None;
+    }
     let root = &doc.root;
     let kind = match ast::classify(root) {
         Classified::NotKubernetes => return None,

@@ -554,22 +554,35 @@ fn no_variables(node: &Node, place: &str, out: &mut Vec<Diagnostic>) {
 }
 
 fn match_resources(m: &MatchResources, node: Option<&Node>, out: &mut Vec<Diagnostic>) {
-    let empty_filter = |f: &crate::ast::kyverno::ResourceFilter| {
-        f.resources.as_ref().is_none_or(|r| {
-            r.kinds.is_empty()
-                && r.name.is_none()
-                && r.names.is_empty()
-                && r.namespaces.is_empty()
-                && r.annotations.is_none()
-                && r.selector.is_none()
-                && r.namespace_selector.is_none()
-                && r.operations.is_empty()
-        }) && f.subjects.is_empty()
-            && f.roles.is_empty()
-            && f.cluster_roles.is_empty()
+    // Emptiness is judged on the YAML, not the typed filters, so that a field of the wrong type
+    // (reported on its own) does not also make the block look empty.
+    let set = |n: &Node| {
+        n.as_map()
+            .is_some_and(|entries| entries.iter().any(|(_, v)| !v.is_null()))
     };
-    let filters: Vec<_> = m.filters().collect();
-    if filters.is_empty() || filters.iter().all(|f| empty_filter(f)) {
+    let filter_set = |f: &Node| {
+        f.as_map().is_some_and(|entries| {
+            entries.iter().any(|(k, v)| {
+                if k.as_str() == Some("resources") {
+                    set(v)
+                } else {
+                    !v.is_null()
+                }
+            })
+        })
+    };
+    let filters: Vec<&Node> = match node {
+        Some(n) => {
+            let lists = ["any", "all"]
+                .into_iter()
+                .filter_map(|k| n.get(k))
+                .flat_map(|l| l.as_seq().unwrap_or(&[]));
+            let legacy = m.legacy.is_some().then_some(n);
+            lists.chain(legacy).collect()
+        }
+        None => Vec::new(),
+    };
+    if !filters.iter().any(|f| filter_set(f)) {
         let span = node.map_or(m.span, |n| {
             n.as_map()
                 .and_then(<[_]>::first)
