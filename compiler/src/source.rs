@@ -157,7 +157,7 @@ mod tests {
         assert_eq!(f.line_col(3), LineCol { line: 2, column: 1 });
         // 'ç' is two bytes; the column counts characters.
         assert_eq!(f.line_col(5), LineCol { line: 2, column: 2 });
-        assert_eq!(f.line_col(9), LineCol { line: 4, column: 1 });
+        assert_eq!(f.line_col(8), LineCol { line: 4, column: 1 });
         assert_eq!(f.offset(LineCol { line: 2, column: 2 }), 5);
         assert_eq!(f.line_text(2), "çd");
         assert_eq!(f.line_col(1000), LineCol { line: 4, column: 2 });
