@@ -1,7 +1,9 @@
 //! Kyverno's matching functions: regular expressions, wildcards, semantic versions, and `random`,
 //! which generates a string matching a regular expression.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex};
 
 use regex::{NoExpand, Regex, RegexBuilder};
 use regex_syntax::hir::{Class, Hir, HirKind};
@@ -52,11 +54,29 @@ pub(crate) fn functions() -> &'static [FunctionDecl] {
     FUNCTIONS
 }
 
+/// Compiled regular expressions by pattern. Policies use a few fixed patterns over and over, and
+/// compiling one costs far more than matching it. The cache is emptied when it fills up, which
+/// bounds its memory whatever patterns requests bring.
+static REGEX_CACHE: LazyLock<Mutex<HashMap<String, Regex>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+const REGEX_CACHE_ENTRIES: usize = 512;
+
 fn compile(name: &str, pattern: &str) -> Result<Regex, EvalError> {
-    RegexBuilder::new(pattern)
+    if let Ok(cache) = REGEX_CACHE.lock()
+        && let Some(regex) = cache.get(pattern)
+    {
+        return Ok(regex.clone());
+    }
+    let regex = RegexBuilder::new(pattern)
         .size_limit(REGEX_SIZE_LIMIT)
         .build()
-        .map_err(|e| EvalError::function(name, e))
+        .map_err(|e| EvalError::function(name, e))?;
+    if let Ok(mut cache) = REGEX_CACHE.lock() {
+        if cache.len() >= REGEX_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(pattern.to_string(), regex.clone());
+    }
+    Ok(regex)
 }
 
 /// A string or number argument as Kyverno converts it to text.

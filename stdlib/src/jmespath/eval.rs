@@ -114,6 +114,18 @@ impl<'c> Interpreter<'c> {
                 _ => Cow::Owned(Value::Null),
             }),
             ExprKind::Slice { start, stop, step } => self.slice(value, *start, *stop, *step),
+            // `a[].b` flattens and projects in one pass over borrowed elements, so the
+            // flattened array is never copied.
+            ExprKind::Projection(lhs, rhs) if matches!(lhs.kind, ExprKind::Flatten(_)) => {
+                let ExprKind::Flatten(inner) = &lhs.kind else { return null() };
+                let Some(base) = self.base(inner, value)? else { return null() };
+                let Value::Array(items) = &*base else { return null() };
+                let flat = items.iter().flat_map(|item| match item {
+                    Value::Array(nested) => nested.iter().collect::<Vec<_>>(),
+                    other => vec![other],
+                });
+                self.project(flat, rhs)
+            }
             ExprKind::Projection(lhs, rhs) => {
                 let base = self.eval(lhs, value);
                 let base = self.absorb(base)?;
