@@ -212,7 +212,8 @@ fn deprecated(field: &Field, key: &Node, path: &str, out: &mut Vec<Diagnostic>) 
                 key.span,
                 format!("`{path}` is deprecated"),
             )
-            .with_note(format!("{instead}")),
+            .with_note("Kyverno still reads it, but it will be removed in a later release")
+            .with_fix(instead, key.span, None),
         );
     }
 }
