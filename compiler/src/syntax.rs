@@ -224,10 +224,10 @@ pub fn resolve_plain(text: &str) -> Value {
             Err(_) => Value::Float(i as f64),
         };
     }
-    if is_yaml_float(&plain) {
-        if let Ok(f) = plain.parse::<f64>() {
-            return Value::Float(f);
-        }
+    if is_yaml_float(&plain)
+        && let Ok(f) = plain.parse::<f64>()
+    {
+        return Value::Float(f);
     }
     Value::Str(StrScalar::plain(text))
 }

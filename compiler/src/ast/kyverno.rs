@@ -76,9 +76,9 @@ pub struct Rule {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum RuleBody {
-    Validate(Validate),
-    Mutate(Mutate),
-    Generate(Generate),
+    Validate(Box<Validate>),
+    Mutate(Box<Mutate>),
+    Generate(Box<Generate>),
     VerifyImages(Vec<ImageVerification>),
 }
 
@@ -490,9 +490,9 @@ fn rule(node: &Node) -> Rule {
             continue;
         };
         match k {
-            "validate" => bodies.push(RuleBody::Validate(validate(v))),
-            "mutate" => bodies.push(RuleBody::Mutate(mutate(v))),
-            "generate" => bodies.push(RuleBody::Generate(generate(v))),
+            "validate" => bodies.push(RuleBody::Validate(Box::new(validate(v)))),
+            "mutate" => bodies.push(RuleBody::Mutate(Box::new(mutate(v)))),
+            "generate" => bodies.push(RuleBody::Generate(Box::new(generate(v)))),
             "verifyImages" => bodies.push(RuleBody::VerifyImages(
                 v.as_seq()
                     .unwrap_or(&[])

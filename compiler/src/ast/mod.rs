@@ -81,12 +81,12 @@ pub enum Kind {
 /// One typed policy document.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Policy {
-    Kyverno(KyvernoPolicy),
-    Exception(PolicyException),
-    Cleanup(CleanupPolicy),
-    GlobalContext(GlobalContextEntry),
-    Cel(CelPolicy),
-    Binding(Binding),
+    Kyverno(Box<KyvernoPolicy>),
+    Exception(Box<PolicyException>),
+    Cleanup(Box<CleanupPolicy>),
+    GlobalContext(Box<GlobalContextEntry>),
+    Cel(Box<CelPolicy>),
+    Binding(Box<Binding>),
 }
 
 /// What every document has: its kind, name and where it is.
@@ -211,19 +211,23 @@ pub fn build(doc: &Document) -> Option<Policy> {
     let header = header(kind, doc)?;
     let spec = doc.root.get("spec");
     Some(match kind {
-        Kind::ClusterPolicy | Kind::Policy => Policy::Kyverno(kyverno::build_policy(header, spec)),
-        Kind::PolicyException => Policy::Exception(kyverno::build_exception(header, spec)),
+        Kind::ClusterPolicy | Kind::Policy => {
+            Policy::Kyverno(Box::new(kyverno::build_policy(header, spec)))
+        }
+        Kind::PolicyException => {
+            Policy::Exception(Box::new(kyverno::build_exception(header, spec)))
+        }
         Kind::CleanupPolicy | Kind::ClusterCleanupPolicy => {
-            Policy::Cleanup(kyverno::build_cleanup(header, spec))
+            Policy::Cleanup(Box::new(kyverno::build_cleanup(header, spec)))
         }
         Kind::GlobalContextEntry => {
-            Policy::GlobalContext(kyverno::build_global_context(header, spec))
+            Policy::GlobalContext(Box::new(kyverno::build_global_context(header, spec)))
         }
         Kind::ValidatingAdmissionPolicyBinding | Kind::MutatingAdmissionPolicyBinding => {
-            Policy::Binding(cel::build_binding(header, spec))
+            Policy::Binding(Box::new(cel::build_binding(header, spec)))
         }
         Kind::Cel(_) | Kind::ValidatingAdmissionPolicy | Kind::MutatingAdmissionPolicy => {
-            Policy::Cel(cel::build_policy(header, spec))
+            Policy::Cel(Box::new(cel::build_policy(header, spec)))
         }
     })
 }

@@ -137,40 +137,30 @@ fn kyverno_policy(p: &KyvernoPolicy, root: &Node, out: &mut Vec<Diagnostic>) {
         );
     }
     // A deprecated spec field and its per-rule or nested replacement must not both be set.
-    let deprecated_pairs: [(&str, &dyn Fn(&Node) -> bool, &str); 6] = [
-        (
-            "validationFailureAction",
-            &|r| has(r, &["validate", "failureAction"]),
-            "`validate.failureAction`",
-        ),
+    // Deprecated spec fields and the path of their replacement inside each rule.
+    let deprecated_pairs: [(&str, [&str; 2]); 4] = [
+        ("validationFailureAction", ["validate", "failureAction"]),
         (
             "validationFailureActionOverrides",
-            &|r| has(r, &["validate", "failureActionOverrides"]),
-            "`validate.failureActionOverrides`",
+            ["validate", "failureActionOverrides"],
         ),
         (
             "mutateExistingOnPolicyUpdate",
-            &|r| has(r, &["mutate", "mutateExistingOnPolicyUpdate"]),
-            "`mutate.mutateExistingOnPolicyUpdate`",
+            ["mutate", "mutateExistingOnPolicyUpdate"],
         ),
-        (
-            "generateExisting",
-            &|r| has(r, &["generate", "generateExisting"]),
-            "`generate.generateExisting`",
-        ),
-        ("failurePolicy", &|_| false, ""),
-        ("webhookTimeoutSeconds", &|_| false, ""),
+        ("generateExisting", ["generate", "generateExisting"]),
     ];
     let rule_nodes: &[Node] = spec_node
         .and_then(|s| s.get("rules"))
         .and_then(Node::as_seq)
         .unwrap_or(&[]);
     if let Some(spec_node) = spec_node {
-        for (field, in_rule, replacement) in deprecated_pairs {
+        for (field, path) in deprecated_pairs {
             let Some(span) = key_span(spec_node, field) else {
                 continue;
             };
-            if rule_nodes.iter().any(in_rule) {
+            let replacement = format!("`{}`", path.join("."));
+            if rule_nodes.iter().any(|r| has(r, &path)) {
                 out.push(
                     Diagnostic::error(
                         codes::EXCLUSIVE,
