@@ -450,7 +450,57 @@ fn rule_checks(p: &KyvernoPolicy, rule: &Rule, node: &Node, out: &mut Vec<Diagno
         check_jmespath(n, out);
     }
     if p.spec.background() {
-        user_info_variables(node, &skip, p.spec.background.map(|b| b.span), out);
+        let background = p.spec.background.map(|b| b.span);
+        // Kyverno skips the variable check when any rule mutates existing resources (those run
+        // from update requests that carry the user), but never the match/exclude check.
+        let mutate_existing = p.spec.rules.iter().any(|r| {
+            r.bodies
+                .iter()
+                .any(|b| matches!(b, RuleBody::Mutate(m) if !m.targets.is_empty()))
+        });
+        if !mutate_existing {
+            user_info_variables(node, &skip, background, out);
+        }
+        for block in ["match", "exclude"] {
+            if let Some(m) = node.get(block) {
+                user_info_filters(m, block, background, out);
+            }
+        }
+    }
+}
+
+/// Roles, cluster roles and subjects in match/exclude need an admission request, which
+/// background scans do not have.
+fn user_info_filters(
+    block: &Node,
+    name: &str,
+    background: Option<Span>,
+    out: &mut Vec<Diagnostic>,
+) {
+    let filters = ["any", "all"]
+        .into_iter()
+        .filter_map(|k| block.get(k))
+        .flat_map(|l| l.as_seq().unwrap_or(&[]))
+        .chain(std::iter::once(block));
+    for filter in filters {
+        for field in ["roles", "clusterRoles", "subjects"] {
+            let Some((key, value)) = filter.entry(field) else {
+                continue;
+            };
+            if value.as_seq().is_none_or(<[Node]>::is_empty) {
+                continue;
+            }
+            let mut d = Diagnostic::error(
+                codes::USER_INFO_IN_BACKGROUND,
+                key.span,
+                format!("`{field}` in `{name}` cannot be evaluated when the policy runs in the background"),
+            )
+            .with_note("background scans have no admission request and so no user; set `spec.background: false`");
+            if let Some(span) = background {
+                d = d.with_fix("set `background: false`", span, Some("false".to_owned()));
+            }
+            out.push(d);
+        }
     }
 }
 
