@@ -310,6 +310,9 @@ fn rule_checks(p: &KyvernoPolicy, rule: &Rule, node: &Node, out: &mut Vec<Diagno
                     conditions(c, out);
                 }
                 validate_foreach(&v.foreach, out);
+                if let Some(version) = v.pod_security.as_ref().and_then(|p| p.version.as_ref()) {
+                    pod_security_version(version, out);
+                }
             }
             RuleBody::Mutate(m) => {
                 if m.mutate_existing_on_policy_update.is_some_and(|b| b.value)
@@ -655,7 +658,13 @@ fn conditions(c: &Conditions, out: &mut Vec<Diagnostic>) {
                         op.span,
                         format!("the operator `{text}` is deprecated"),
                     )
-                    .with_note(format!("use `{replacement}`, which behaves the same here"))
+                    .with_note(match *replacement {
+                        "AllIn" | "AllNotIn" => format!(
+                            "use `{replacement}` (every element of the key) or `{}` (any element)",
+                            replacement.replace("All", "Any")
+                        ),
+                        _ => format!("use `{replacement}`, which covers the same comparisons"),
+                    })
                     .with_fix(
                         format!("replace with `{replacement}`"),
                         op.span,
@@ -825,4 +834,21 @@ fn cron(text: &str, span: Span, out: &mut Vec<Diagnostic>) {
             ),
         );
     }
+}
+
+/// Pod Security Standards versions Kyverno knows: `latest` or `v1.19` up to `v1.32`.
+fn pod_security_version(version: &crate::ast::Str, out: &mut Vec<Diagnostic>) {
+    let text = version.as_str();
+    let minor = text.strip_prefix("v1.").and_then(|m| m.parse::<u32>().ok());
+    if text == "latest" || minor.is_some_and(|m| (19..=32).contains(&m)) {
+        return;
+    }
+    out.push(
+        Diagnostic::error(
+            codes::BAD_ENUM,
+            version.span,
+            format!("`{text}` is not a Pod Security Standards version"),
+        )
+        .with_note("use `latest` or a Kubernetes minor version from `v1.19` to `v1.32`"),
+    );
 }
