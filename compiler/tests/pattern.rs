@@ -225,3 +225,45 @@ fn annotate(text: &str, diags: &[palisade_compiler::Diagnostic]) -> String {
     }
     out
 }
+
+/// Nesting is cut off at `MAX_DEPTH` with one error, whatever the YAML parser allows.
+#[test]
+fn deep_patterns_are_cut_off() {
+    let depth = palisade_compiler::pattern::MAX_DEPTH + 20;
+    let text = format!("{}x{}", "{a: ".repeat(depth), "}".repeat(depth));
+    let (docs, yaml_diags) = syntax::parse(FileId(0), &text);
+    assert!(yaml_diags.is_empty(), "{yaml_diags:?}");
+    let (_, diags) = parse_pattern(&docs[0].root, PatternMode::Validate);
+    let codes: Vec<_> = diags.iter().map(|d| d.code).collect();
+    assert_eq!(codes, ["P0513"]);
+}
+
+/// Spans of a value's conditions map onto the file through the scalar's content offset, for
+/// plain and quoted scalars alike.
+#[test]
+fn condition_spans_point_into_the_file() {
+    let text = "a: \">=1Gi | <1\"\nb: 10-1\n";
+    let (docs, _) = syntax::parse(FileId(0), text);
+    let (_, diags) = parse_pattern(&docs[0].root, PatternMode::Validate);
+    let spans: Vec<_> = diags
+        .iter()
+        .map(|d| (d.code, &text[d.span.range()]))
+        .collect();
+    assert_eq!(spans, [("P0507", "10-1")]);
+    let (pattern, _) = parse_pattern(&docs[0].root, PatternMode::Validate);
+    let PatternKind::Map(entries) = &pattern.kind else {
+        panic!("not a map")
+    };
+    let PatternKind::Str(s) = &entries[0].value.kind else {
+        panic!("not a string")
+    };
+    let StrValue::Expr(expr) = &s.value else {
+        panic!("not an expression")
+    };
+    let start = s.content_offset.unwrap() as usize;
+    let second = expr.alternatives[1].conditions[0].span;
+    assert_eq!(
+        &text[start + second.start as usize..start + second.end as usize],
+        "<1"
+    );
+}

@@ -6,8 +6,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use palisade_compiler::pattern::{
-    ConditionKind, TextRange, has_escaped_reference, has_template, parse_key, parse_value_expr, scan_references,
-    unclosed_references,
+    ConditionKind, TextRange, has_escaped_reference, has_template, parse_key, parse_value_expr,
+    scan_references, unclosed_references,
 };
 
 fn assert_in(s: &str, span: TextRange) {
@@ -16,7 +16,9 @@ fn assert_in(s: &str, span: TextRange) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
 
     let key = parse_key(s);
     assert_in(s, key.name_span);
@@ -50,7 +52,10 @@ fuzz_target!(|data: &[u8]| {
     let references = scan_references(s);
     for pair in references.windows(2) {
         if let [a, b] = pair {
-            assert!(a.span.end <= b.span.start, "overlapping references in {s:?}");
+            assert!(
+                a.span.end <= b.span.start,
+                "overlapping references in {s:?}"
+            );
         }
     }
     for r in &references {
