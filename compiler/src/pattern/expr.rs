@@ -138,7 +138,27 @@ impl ValueExpr {
 
 /// Parse a string pattern. Never fails: text that is not an operator expression is an equality.
 pub fn parse_value_expr(s: &str) -> ValueExpr {
-    let alternatives = PatternGrammar::parse(Rule::value, s)
+    let alternatives = if is_plain_equality(s) {
+        vec![whole_string_equality(s)]
+    } else {
+        parse_with_grammar(s)
+    };
+    ValueExpr {
+        raw: s.to_owned(),
+        alternatives,
+    }
+}
+
+/// Most patterns (names, images, wildcards) are one equality. Without `|`, `&` or `-` there is
+/// one condition and no range, and without a leading operator or surrounding space the whole
+/// string is that condition, so the grammar can be skipped; this cuts the cost of re-parsing
+/// templated strings at run time.
+fn is_plain_equality(s: &str) -> bool {
+    !s.contains(['|', '&', '-']) && !s.starts_with(['>', '<', '!', ' ']) && !s.ends_with(' ')
+}
+
+fn parse_with_grammar(s: &str) -> Vec<Alternative> {
+    PatternGrammar::parse(Rule::value, s)
         .ok()
         .and_then(|mut pairs| pairs.next())
         .map(|value| {
@@ -150,11 +170,7 @@ pub fn parse_value_expr(s: &str) -> ValueExpr {
         })
         .filter(|alternatives| !alternatives.is_empty())
         // The grammar accepts every string; this fallback only keeps the function total.
-        .unwrap_or_else(|| vec![whole_string_equality(s)]);
-    ValueExpr {
-        raw: s.to_owned(),
-        alternatives,
-    }
+        .unwrap_or_else(|| vec![whole_string_equality(s)])
 }
 
 fn whole_string_equality(s: &str) -> Alternative {
@@ -281,5 +297,37 @@ impl fmt::Display for ValueExpr {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shortcut for plain equalities must agree with the grammar.
+    #[test]
+    fn plain_equality_shortcut_agrees_with_the_grammar() {
+        let cases = [
+            "nginx",
+            "*",
+            "?*",
+            "",
+            "\t>5",
+            "a b",
+            "é",
+            "*:latest",
+            "$(./../x)",
+            "1.5h",
+            "=x",
+            "\tx\t",
+        ];
+        for case in cases {
+            assert!(is_plain_equality(case), "{case:?}");
+            assert_eq!(
+                parse_with_grammar(case),
+                vec![whole_string_equality(case)],
+                "{case:?}"
+            );
+        }
     }
 }
