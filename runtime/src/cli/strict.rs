@@ -5,6 +5,7 @@
 //! column, and field names match case-insensitively when no exact match exists (Go's
 //! `encoding/json` does that, and the Kyverno corpus relies on it: `isMUtatingPolicy`).
 
+use palisade_compiler::check::did_you_mean;
 use palisade_compiler::diagnostic::Diagnostic;
 use palisade_compiler::syntax::{Node, Value};
 
@@ -85,7 +86,7 @@ impl<'a> Obj<'a> {
             }
             let text = key.as_key().unwrap_or_default();
             let mut d = Diagnostic::error(CODE, key.span, format!("unknown field `{text}` in {}", self.what));
-            if let Some(best) = closest(&text, known) {
+            if let Some(best) = did_you_mean(&text, known.iter().copied()) {
                 d = d.with_fix(format!("did you mean `{best}`?"), key.span, Some(best.to_string()));
             } else {
                 d = d.with_note(format!("known fields: {}", known.join(", ")));
@@ -122,33 +123,4 @@ pub fn strings(node: &Node, name: &str, errors: &mut Vec<Diagnostic>) -> Vec<Str
             Vec::new()
         }
     }
-}
-
-/// The known name closest to `word` by edit distance, if it is close enough to be a typo.
-pub fn closest<'k>(word: &str, known: &[&'k str]) -> Option<&'k str> {
-    let lower = word.to_ascii_lowercase();
-    known
-        .iter()
-        .map(|k| (edit_distance(&lower, &k.to_ascii_lowercase()), *k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev.get(j).copied().unwrap_or(0) + usize::from(ca != *cb);
-            let del = prev.get(j + 1).copied().unwrap_or(0) + 1;
-            let ins = cur.get(j).copied().unwrap_or(0) + 1;
-            if let Some(c) = cur.get_mut(j + 1) {
-                *c = sub.min(del).min(ins);
-            }
-        }
-        prev = cur;
-    }
-    prev.last().copied().unwrap_or(0)
 }

@@ -279,20 +279,7 @@ impl<'p> Walk<'p> {
         match self.pattern.node(first) {
             Node::Map { .. } => {
                 // The first pattern element applies to every resource element.
-                let mut applied = 0;
-                let mut skipped = Vec::new();
-                let base = path.len();
-                for (i, item) in items.iter().enumerate() {
-                    push_index(path, i);
-                    let r = self.element(item, first, path, depth + 1);
-                    path.truncate(base);
-                    match r {
-                        Ok(()) => applied += 1,
-                        Err(e) if e.is_skip() => skipped.push(e.message),
-                        Err(e) => return Err(e),
-                    }
-                }
-                all_skipped(applied, skipped, path)
+                self.each(items.iter().map(|item| (first, item)), path, depth)
             }
             Node::Seq { .. } => {
                 // Nested arrays compare position by position.
@@ -306,20 +293,7 @@ impl<'p> Walk<'p> {
                         ),
                     ));
                 }
-                let mut applied = 0;
-                let mut skipped = Vec::new();
-                let base = path.len();
-                for (i, (&p, item)) in pattern_items.iter().zip(items).enumerate() {
-                    push_index(path, i);
-                    let r = self.element(item, p, path, depth + 1);
-                    path.truncate(base);
-                    match r {
-                        Ok(()) => applied += 1,
-                        Err(e) if e.is_skip() => skipped.push(e.message),
-                        Err(e) => return Err(e),
-                    }
-                }
-                all_skipped(applied, skipped, path)
+                self.each(pattern_items.iter().copied().zip(items), path, depth)
             }
             // A scalar first element: every resource element must match it.
             _ => {
@@ -327,6 +301,25 @@ impl<'p> Walk<'p> {
                 self.element(&resource, first, path, depth + 1)
             }
         }
+    }
+
+    /// Matches `(pattern, resource)` pairs at indices 0, 1, ...: a failure stops the walk, and
+    /// when every pair was skipped by an anchor the whole array is skipped.
+    fn each<'v>(&mut self, pairs: impl Iterator<Item = (NodeId, &'v Value)>, path: &mut String, depth: usize) -> Res {
+        let mut applied = 0;
+        let mut skipped = Vec::new();
+        let base = path.len();
+        for (i, (p, item)) in pairs.enumerate() {
+            push_index(path, i);
+            let r = self.element(item, p, path, depth + 1);
+            path.truncate(base);
+            match r {
+                Ok(()) => applied += 1,
+                Err(e) if e.is_skip() => skipped.push(e.message),
+                Err(e) => return Err(e),
+            }
+        }
+        all_skipped(applied, skipped, path)
     }
 
     /// Kyverno expands wildcard keys of a pattern map under `metadata.labels` or
