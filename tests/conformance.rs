@@ -16,10 +16,21 @@ use palisade_runtime::cli::runner;
 /// floor of zero: their rule kinds are not evaluated yet (mutate, generate, verifyImages, the
 /// CEL policy kinds), so their results report "not evaluated by Palisade yet".
 const FLOORS: &[(&str, usize)] = &[
-    ("validate.pattern", 887),
+    ("validate.pattern", 912),
     ("validate.anyPattern", 206),
     ("validate.deny", 386),
     ("validate.foreach", 6),
+    // Known CEL misses (see the lead's report for details):
+    // - validate.cel 1: ensure-readonly-hostpath calls `orValue` on a plain list
+    //   (`container.volumeMounts.orValue([])`), which Kyverno accepts and the `cel` crate
+    //   rejects, so the good pod errors (reported as fail).
+    // - ValidatingPolicy 40: the same `orValue`-on-a-plain-value pattern (adding-capabilities-strict,
+    //   check-hpa-exists, ensure-readonly-hostpath, require-emptydir-..., require-qos-guaranteed);
+    //   `image.GetMetadata` needs a registry (allowed-base-images, block-images-with-volumes,
+    //   block-stale-images, check-nvidia-gpus); advanced-restrict-image-registries' good pods;
+    //   four expected skips for requests outside the match constraints.
+    ("validate.cel", 1544),
+    ("ValidatingPolicy", 1321),
 ];
 
 #[test]

@@ -166,6 +166,7 @@ fn generate(rule: &Value, prefix: &str, kinds: &[&str], target: Target) -> Optio
             "match" | "exclude" => with_kinds(value, kinds),
             "validate" => rewrite_validate(value, target),
             "mutate" => rewrite_mutate(value, target),
+            "celPreconditions" => rewrite_cel_value(value, target),
             _ => rewrite_text(value, target),
         };
         out.insert(key.clone(), new);
@@ -201,6 +202,7 @@ fn rewrite_validate(validate: &Value, target: Target) -> Value {
                 Value::Array(items) => Value::Array(items.iter().map(|p| target.wrap(rewrite_text(p, target))).collect()),
                 other => other.clone(),
             },
+            "cel" => rewrite_cel_value(value, target),
             _ => rewrite_text(value, target),
         };
         out.insert(key.clone(), new);
@@ -223,6 +225,57 @@ fn rewrite_mutate(mutate: &Value, target: Target) -> Value {
 
 /// Kyverno rewrites references in the rule's serialized text; rewriting every string (keys and
 /// values) of the JSON tree has the same effect.
+/// Rewrites the CEL text of a Pod rule for a controller: `object.spec` becomes
+/// `object.spec.template.spec` (or the CronJob path), and the same for `metadata` and
+/// `oldObject`. Only whole identifiers are rewritten, so `myobject.spec` stays as it is.
+pub fn rewrite_cel(text: &str, cronjob: bool) -> String {
+    let (spec, meta) = if cronjob {
+        ("spec.jobTemplate.spec.template.spec", "spec.jobTemplate.spec.template.metadata")
+    } else {
+        ("spec.template.spec", "spec.template.metadata")
+    };
+    let mut out = String::with_capacity(text.len() + 32);
+    let mut rest = text;
+    while !rest.is_empty() {
+        let boundary = out.chars().last().is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '.'));
+        let mut matched = false;
+        if boundary {
+            for obj in ["object", "oldObject"] {
+                for (field, replacement) in [("spec", spec), ("metadata", meta)] {
+                    let from = format!("{obj}.{field}");
+                    let ends = rest.get(from.len()..).and_then(|r| r.chars().next()).is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+                    if rest.starts_with(&from) && ends {
+                        out.push_str(obj);
+                        out.push('.');
+                        out.push_str(replacement);
+                        rest = rest.get(from.len()..).unwrap_or_default();
+                        matched = true;
+                        break;
+                    }
+                }
+                if matched {
+                    break;
+                }
+            }
+        }
+        if !matched {
+            let Some(c) = rest.chars().next() else { break };
+            out.push(c);
+            rest = rest.get(c.len_utf8()..).unwrap_or_default();
+        }
+    }
+    out
+}
+
+fn rewrite_cel_value(value: &Value, target: Target) -> Value {
+    match value {
+        Value::String(s) => Value::String(rewrite_cel(s, matches!(target, Target::CronJob))),
+        Value::Array(items) => Value::Array(items.iter().map(|v| rewrite_cel_value(v, target)).collect()),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), rewrite_cel_value(v, target))).collect()),
+        other => other.clone(),
+    }
+}
+
 fn rewrite_text(value: &Value, target: Target) -> Value {
     match value {
         Value::String(s) => Value::String(target.rewrite(s)),

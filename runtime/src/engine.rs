@@ -105,6 +105,13 @@ fn run_rule(rule: &RuleIr, ctx: &mut Context, resource: &Value) -> (Status, Stri
                     Ok((true, _)) => {}
                 }
             }
+            if !rule.cel_preconditions.is_empty() {
+                match crate::cel::preconditions_hold(&rule.cel_preconditions, ctx.cel_bindings()) {
+                    Err(e) => return (Status::Error, format!("failed to evaluate celPreconditions: {e}")),
+                    Ok(false) => return (Status::Skip, "celPreconditions not met".into()),
+                    Ok(true) => {}
+                }
+            }
             validate(rule, v, ctx, resource)
         }
     }
@@ -157,6 +164,10 @@ fn validate(rule: &RuleIr, v: &Validate, ctx: &Context, resource: &Value) -> (St
                 }
             }
         },
+        Check::Cel(rules) => {
+            let ns = namespace_of(resource).unwrap_or_default();
+            crate::cel::validate_rule(name, rules, ctx.cel_bindings(), ns)
+        }
         Check::Unsupported(what) => (Status::Error, format!("{what} is not evaluated by Palisade yet")),
     }
 }
@@ -185,6 +196,9 @@ fn with_period(m: &str) -> String {
 pub struct Context {
     doc: Value,
     cfg: EvalConfig,
+    /// The request as CEL values, built on first use by a CEL rule and shared by the others.
+    cel: std::cell::OnceCell<palisade_stdlib::cel::Bindings>,
+    namespace_object: Option<Value>,
 }
 
 impl Context {
@@ -210,7 +224,40 @@ impl Context {
         for (path, value) in req.variables {
             set_dotted(&mut doc, path, value.clone());
         }
-        Context { doc, cfg: EvalConfig::kyverno() }
+        let kind = resource.get("kind").and_then(Value::as_str).unwrap_or_default();
+        // Kyverno's CLI puts namespaced resources that name no namespace in `default`.
+        let ns = match namespace_of(resource).unwrap_or_default() {
+            "" if !crate::cel::cluster_scoped(kind) => Some("default"),
+            "" => None,
+            ns => Some(ns),
+        };
+        let namespace_object = ns.map(|ns| {
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": req.namespace_labels.cloned().unwrap_or_default()}})
+        });
+        Context { doc, cfg: EvalConfig::kyverno(), cel: std::cell::OnceCell::new(), namespace_object }
+    }
+
+    /// The CEL variables of this request (`object`, `oldObject`, `request`, `namespaceObject`).
+    fn cel_bindings(&self) -> &palisade_stdlib::cel::Bindings {
+        self.cel.get_or_init(|| {
+            let request = self.doc.get("request");
+            let pick = |k: &str| request.and_then(|r| r.get(k)).cloned().unwrap_or(Value::Null);
+            let (object, old) = (pick("object"), pick("oldObject"));
+            let user = UserInfo {
+                username: request.and_then(|r| r.pointer("/userInfo/username")).and_then(Value::as_str).unwrap_or_default().to_owned(),
+                ..UserInfo::default()
+            };
+            let operation = request.and_then(|r| r.get("operation")).and_then(Value::as_str).unwrap_or("CREATE").to_owned();
+            let req = Request {
+                operation: &operation,
+                object: &object,
+                old_object: (!old.is_null()).then_some(&old),
+                user: &user,
+                namespace_labels: None,
+                variables: &[],
+            };
+            crate::cel::bindings(&req, self.namespace_object.as_ref())
+        })
     }
 
     /// Loads `variable` context entries (others need a cluster and come from values files).

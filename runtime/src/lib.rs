@@ -1,5 +1,6 @@
 //! Evaluation of checked policies: rule selection, the matcher interpreter, admission verdicts.
 
+pub mod cel;
 pub mod cli;
 pub mod conditions;
 pub mod engine;

@@ -5,5 +5,6 @@
 //! so evaluation never parses. The interpreter in `palisade-runtime` is the reference executor
 //! of this IR.
 
+pub mod cel;
 pub mod pattern;
 pub mod policy;

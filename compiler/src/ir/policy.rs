@@ -35,6 +35,8 @@ pub struct RuleIr {
     pub body: RuleBody,
     /// The rule's own failure action, when it sets one (`validate.failureAction`).
     pub enforce: Option<bool>,
+    /// `celPreconditions`, compiled; all must hold for the rule to apply.
+    pub cel_preconditions: Vec<super::cel::NamedExpr>,
 }
 
 #[derive(Clone, Debug)]
@@ -58,6 +60,8 @@ pub enum Check {
     DynamicPattern(Value),
     AnyPattern(Vec<Value>),
     Deny(Value),
+    /// `validate.cel`: compiled CEL expressions, evaluated by the runtime's CEL module.
+    Cel(Box<super::cel::CelRules>),
     Unsupported(&'static str),
 }
 
@@ -215,7 +219,8 @@ fn lower_rule(rule: &Value) -> Result<RuleIr, LowerError> {
     } else {
         RuleBody::Unsupported("rule without validate, mutate, generate or verifyImages")
     };
-    Ok(RuleIr { name, matcher, exclude, preconditions, context, body, enforce })
+    let cel_preconditions = super::cel::lower_preconditions(rule.get("celPreconditions"))?;
+    Ok(RuleIr { name, matcher, exclude, preconditions, context, body, enforce, cel_preconditions })
 }
 
 fn lower_validate(v: &Value) -> Result<Validate, LowerError> {
@@ -234,8 +239,8 @@ fn lower_validate(v: &Value) -> Result<Validate, LowerError> {
         Check::Unsupported("validate.foreach")
     } else if v.get("podSecurity").is_some() {
         Check::Unsupported("validate.podSecurity")
-    } else if v.get("cel").is_some() {
-        Check::Unsupported("validate.cel")
+    } else if let Some(c) = v.get("cel") {
+        Check::Cel(Box::new(super::cel::lower_rules(c, "validate.cel", "expressions")?))
     } else if v.get("manifests").is_some() {
         Check::Unsupported("validate.manifests")
     } else {
@@ -306,6 +311,11 @@ fn lower_filter(f: &Value) -> Filter {
         roles: strings(f.get("roles")),
         cluster_roles: strings(f.get("clusterRoles")),
     }
+}
+
+/// A Kubernetes label selector (`matchLabels`, `matchExpressions`).
+pub fn lower_label_selector(s: &Value) -> LabelSelector {
+    lower_selector(s)
 }
 
 fn lower_selector(s: &Value) -> LabelSelector {

@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use serde_json::{Map, Value};
 
 use palisade_compiler::diagnostic::Diagnostic;
+use palisade_compiler::ir::cel::{BindingIr, CelExceptionIr, CelPolicyIr};
 use palisade_compiler::ir::policy::PolicyIr;
 use palisade_compiler::source::{FileId, SourceMap};
 use palisade_compiler::syntax;
@@ -117,6 +118,9 @@ pub struct PolicySet {
     pub categories: HashMap<(String, String), String>,
     /// Names of policies of kinds Palisade does not evaluate yet, with their kind.
     pub unsupported: HashMap<String, String>,
+    /// ValidatingPolicy, NamespacedValidatingPolicy and ValidatingAdmissionPolicy.
+    pub cel_policies: Vec<CelPolicyIr>,
+    pub cel_bindings: Vec<BindingIr>,
 }
 
 impl PolicySet {
@@ -135,6 +139,12 @@ impl PolicySet {
                 }
             }
             self.policies.push(ir);
+        } else if matches!(kind, "ValidatingPolicy" | "NamespacedValidatingPolicy" | "ValidatingAdmissionPolicy")
+            && (api.starts_with("policies.kyverno.io/") || api.starts_with("admissionregistration.k8s.io/"))
+        {
+            self.cel_policies.push(CelPolicyIr::lower(doc).map_err(|e| format!("policy {name}: {e}"))?);
+        } else if kind == "ValidatingAdmissionPolicyBinding" && api.starts_with("admissionregistration.k8s.io/") {
+            self.cel_bindings.push(BindingIr::lower(doc));
         } else if api.starts_with("policies.kyverno.io/") || api.starts_with("admissionregistration.k8s.io/") {
             self.unsupported.insert(name, kind.to_owned());
         }
@@ -202,7 +212,40 @@ fn run_inner(path: &Path) -> Result<Vec<Outcome>, String> {
         None => UserInfo::default(),
     };
 
-    // Evaluate every policy on every resource once.
+    // What CEL policies may read besides the request: the test's resources (for
+    // `resource.Get/List` and parameters), VAP bindings and CEL policy exceptions.
+    let mut host = palisade_stdlib::cel::Host { resources: resources.clone(), ..Default::default() };
+    for r in test.cluster_resources.iter().chain(&test.param_resources) {
+        for doc in load_path(&dir.join(r))? {
+            expand_list(doc, &mut host.resources);
+        }
+    }
+    // A `kind: Context` file lends resources (`spec.resources`) to the CEL resource library.
+    if let Some(c) = &test.context {
+        for doc in load_path(&dir.join(c))? {
+            for r in doc.pointer("/spec/resources").and_then(Value::as_array).into_iter().flatten() {
+                expand_list(r.clone(), &mut host.resources);
+            }
+        }
+    }
+    let mut exceptions = Vec::new();
+    for e in &test.exceptions {
+        for doc in load_path(&dir.join(e))? {
+            let api = doc.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+            if api.starts_with("policies.kyverno.io/") && doc.get("kind").and_then(Value::as_str) == Some("PolicyException") {
+                exceptions.push(CelExceptionIr::lower(&doc).map_err(|e| format!("exception: {e}"))?);
+            }
+        }
+    }
+    let host = std::sync::Arc::new(host);
+    let inputs = crate::cel::CelInputs { host: host.clone(), bindings: set.cel_bindings.clone(), exceptions };
+    palisade_stdlib::cel::with_host(&host, || evaluate_all(&set, &resources, &values, &user, &inputs)).map(|actual| {
+        test.results.iter().flat_map(|exp| exp.resources.iter().map(|res_name| compare(exp, res_name, &resources, &actual, &set)).collect::<Vec<_>>()).collect()
+    })
+}
+
+/// Evaluates every policy on every resource once.
+fn evaluate_all(set: &PolicySet, resources: &[Value], values: &Values, user: &UserInfo, inputs: &crate::cel::CelInputs) -> Result<Vec<(usize, RuleResult)>, String> {
     let mut actual: Vec<(usize, RuleResult)> = Vec::new();
     for (ri, resource) in resources.iter().enumerate() {
         let rname = resource.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
@@ -226,15 +269,55 @@ fn run_inner(path: &Path) -> Result<Vec<Outcome>, String> {
             };
             actual.extend(engine::evaluate(policy, &req).into_iter().map(|r| (ri, r)));
         }
-    }
-
-    let mut outcomes = Vec::new();
-    for exp in &test.results {
-        for res_name in &exp.resources {
-            outcomes.push(compare(exp, res_name, &resources, &actual, &set));
+        for policy in &set.cel_policies {
+            let vars = values.for_resource(&policy.name, rname);
+            let operation = vars
+                .iter()
+                .find(|(k, _)| k == "request.operation")
+                .and_then(|(_, v)| v.as_str())
+                .unwrap_or("CREATE")
+                .to_owned();
+            // Kyverno's CLI puts namespaced resources that name no namespace in `default`.
+            let kind = resource.get("kind").and_then(Value::as_str).unwrap_or_default();
+            let ns_for_object = if ns.is_empty() && !crate::cel::cluster_scoped(kind) { "default" } else { ns };
+            let namespace_object = namespace_object(ns_for_object, &inputs.host.resources, values.namespace_labels.get(ns_for_object));
+            // The CLI gives namespaced resources without a namespace the `default` one.
+            let mut defaulted;
+            let mut object = resource;
+            if ns.is_empty() && ns_for_object == "default" {
+                defaulted = resource.clone();
+                if let Some(meta) = defaulted.get_mut("metadata").and_then(Value::as_object_mut) {
+                    meta.insert("namespace".into(), Value::String("default".into()));
+                }
+                object = &defaulted;
+            }
+            let req = Request {
+                operation: &operation,
+                object,
+                old_object: None,
+                user,
+                namespace_labels: ns_labels,
+                variables: &vars,
+            };
+            let b = crate::cel::bindings(&req, namespace_object.as_ref());
+            actual.extend(crate::cel::evaluate_policy(policy, &req, &b, inputs, namespace_object.as_ref()).into_iter().map(|r| (ri, r)));
         }
     }
-    Ok(outcomes)
+    Ok(actual)
+}
+
+/// The Namespace object of a namespaced resource: from the test's resources when it declares
+/// it, else built from the values file's labels.
+fn namespace_object(ns: &str, resources: &[Value], labels: Option<&Map<String, Value>>) -> Option<Value> {
+    if ns.is_empty() {
+        return None;
+    }
+    let declared = resources.iter().find(|r| {
+        r.get("kind").and_then(Value::as_str) == Some("Namespace") && r.pointer("/metadata/name").and_then(Value::as_str) == Some(ns)
+    });
+    Some(declared.cloned().unwrap_or_else(|| {
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": labels.cloned().unwrap_or_default()}})
+    }))
 }
 
 fn compare(exp: &ExpectedResult, res_name: &str, resources: &[Value], actual: &[(usize, RuleResult)], set: &PolicySet) -> Outcome {
@@ -270,8 +353,12 @@ fn compare(exp: &ExpectedResult, res_name: &str, resources: &[Value], actual: &[
     let found = actual.iter().find(|(ri, r)| {
         let Some(res) = resources.get(*ri) else { return false };
         let name = res.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
-        let ns = engine::namespace_of(res).unwrap_or_default();
         let kind = res.get("kind").and_then(Value::as_str).unwrap_or_default();
+        // A namespaced resource that names no namespace is in `default` for Kyverno's CLI.
+        let ns = match engine::namespace_of(res).unwrap_or_default() {
+            "" if !crate::cel::cluster_scoped(kind) => "default",
+            ns => ns,
+        };
         r.policy == policy_name
             && (rule.is_empty() || rule_matches(&rule, &r.rule))
             && name == want_name

@@ -160,9 +160,13 @@ pub static STANDARD: &[&str] = &[
     "base64.encode", "base64.decode", "cel.bind", "transformList", "transformMap",
 ];
 
+/// Kyverno functions that need a registry or a signature service. Expressions may name them
+/// (the policy is valid), but evaluating them offline is an error that says so.
+pub static NEEDS_NETWORK: &[&str] = &["image.GetMetadata", "verifyImageSignatures", "verifyAttestationSignatures", "extractPayload", "resource.Post", "generator.Apply"];
+
 /// Whether `name` is a function or macro an expression may call.
 pub fn is_known(name: &str) -> bool {
-    STANDARD.contains(&name) || FUNCTIONS.iter().any(|f| f.name == name)
+    STANDARD.contains(&name) || NEEDS_NETWORK.contains(&name) || FUNCTIONS.iter().any(|f| f.name == name)
 }
 
 /// Registers every row of [`FUNCTIONS`] and the `cel.bind` macro on `env`.
@@ -886,6 +890,11 @@ pub fn with_host<R>(host: &Arc<Host>, f: impl FnOnce() -> R) -> R {
     let out = f();
     HOST.with(|h| *h.borrow_mut() = previous);
     out
+}
+
+/// The host installed on this thread (an empty one when none is).
+pub fn current_host() -> Arc<Host> {
+    host()
 }
 
 fn host() -> Arc<Host> {

@@ -247,6 +247,13 @@ pub fn estimate(e: &IdedExpr, list_size: f64) -> Estimate {
     }
 }
 
+/// A CEL map with string keys, such as the `variables` object a policy's expressions read.
+pub fn map_value(entries: &[(String, Value)]) -> Value {
+    let map: HashMap<cel::objects::Key, Value> =
+        entries.iter().map(|(k, v)| (cel::objects::Key::String(Arc::new(k.clone())), v.clone())).collect();
+    Value::Map(cel::objects::Map { map: Arc::new(map) })
+}
+
 /// Request-level variables, converted once and shared by every expression of every rule.
 #[derive(Default)]
 pub struct Bindings {

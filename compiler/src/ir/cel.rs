@@ -1,0 +1,386 @@
+//! CEL policy IR: `ValidatingPolicy` (cluster and namespaced), `ValidatingAdmissionPolicy`
+//! (with its bindings) and the `validate.cel` block of a `kyverno.io` rule.
+//!
+//! Every expression is parsed and checked once here (`palisade_stdlib::cel::compile`); the
+//! runtime only evaluates the compiled programs. A policy that targets Pods gets autogen
+//! variants for the Pod controllers, with `object.spec`/`object.metadata` rewritten to the Pod
+//! template, as Kyverno generates them.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use palisade_stdlib::cel::{self, Program};
+
+use super::pattern::LowerError;
+use super::policy::LabelSelector;
+use crate::autogen;
+
+/// A named, compiled expression (a variable, a match condition, a precondition).
+#[derive(Clone, Debug)]
+pub struct NamedExpr {
+    pub name: String,
+    pub program: Arc<Program>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Validation {
+    pub program: Arc<Program>,
+    pub message: Option<String>,
+    pub message_expression: Option<Arc<Program>>,
+    pub reason: Option<String>,
+}
+
+/// Where a policy finds its parameters.
+#[derive(Clone, Debug, Default)]
+pub struct ParamRef {
+    pub name: Option<String>,
+    pub namespace: Option<String>,
+    pub selector: Option<LabelSelector>,
+    /// `Deny` (the default) fails requests when no parameter is found; `Allow` skips.
+    pub deny_when_missing: bool,
+}
+
+/// The expressions a CEL rule runs, shared by every CEL form.
+#[derive(Clone, Debug, Default)]
+pub struct CelRules {
+    pub variables: Vec<NamedExpr>,
+    pub validations: Vec<Validation>,
+    pub audit_annotations: Vec<NamedExpr>,
+    /// `(apiVersion, kind)` of the parameter resource.
+    pub param_kind: Option<(String, String)>,
+    pub param_ref: Option<ParamRef>,
+}
+
+/// One `resourceRules` entry.
+#[derive(Clone, Debug, Default)]
+pub struct ResourceRule {
+    pub api_groups: Vec<String>,
+    pub api_versions: Vec<String>,
+    pub operations: Vec<String>,
+    /// Plural resource names, `*`, or `resource/subresource`.
+    pub resources: Vec<String>,
+    pub resource_names: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct MatchConstraints {
+    pub resource_rules: Vec<ResourceRule>,
+    pub exclude_resource_rules: Vec<ResourceRule>,
+    pub namespace_selector: Option<LabelSelector>,
+    pub object_selector: Option<LabelSelector>,
+}
+
+/// What a policy (or one autogen variant of it) matches and runs.
+#[derive(Clone, Debug)]
+pub struct Variant {
+    /// `""` for the policy as written; `autogen-defaults` / `autogen-cronjobs` for the
+    /// generated controller variants.
+    pub rule: String,
+    pub constraints: MatchConstraints,
+    pub match_conditions: Vec<NamedExpr>,
+    pub rules: CelRules,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CelKind {
+    ValidatingPolicy,
+    NamespacedValidatingPolicy,
+    ValidatingAdmissionPolicy,
+}
+
+#[derive(Clone, Debug)]
+pub struct CelPolicyIr {
+    pub name: String,
+    pub kind: CelKind,
+    /// Set for a namespaced policy: it only applies in this namespace.
+    pub namespace: Option<String>,
+    pub variants: Vec<Variant>,
+    /// `Deny`, `Audit`, `Warn`.
+    pub actions: Vec<String>,
+    /// `failurePolicy: Ignore` turns evaluation errors into skips.
+    pub ignore_failures: bool,
+    pub background: bool,
+}
+
+/// The controllers a Pod policy's `autogen-defaults` variant covers, as (kind, plural).
+const TEMPLATE_CONTROLLERS: [(&str, &str, &str); 6] = [
+    ("apps", "DaemonSet", "daemonsets"),
+    ("apps", "Deployment", "deployments"),
+    ("batch", "Job", "jobs"),
+    ("apps", "StatefulSet", "statefulsets"),
+    ("apps", "ReplicaSet", "replicasets"),
+    ("", "ReplicationController", "replicationcontrollers"),
+];
+
+fn compile(text: &str, field: &str) -> Result<Arc<Program>, LowerError> {
+    cel::compile(text).map(Arc::new).map_err(|e| LowerError(format!("{field}: {e}")))
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect()).unwrap_or_default()
+}
+
+fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+fn named(list: Option<&Value>, field: &str, expr_key: &str) -> Result<Vec<NamedExpr>, LowerError> {
+    let mut out = Vec::new();
+    for (i, item) in list.and_then(Value::as_array).into_iter().flatten().enumerate() {
+        let name = str_of(item, "name").or_else(|| str_of(item, "key")).unwrap_or_default().to_owned();
+        let text = str_of(item, expr_key).unwrap_or_default();
+        out.push(NamedExpr { name, program: compile(text, &format!("{field}[{i}].{expr_key}"))? });
+    }
+    Ok(out)
+}
+
+/// Lowers the expressions of a CEL block: `spec` of a ValidatingPolicy, or `validate.cel`.
+pub fn lower_rules(block: &Value, field: &str, validations_key: &str) -> Result<CelRules, LowerError> {
+    let mut validations = Vec::new();
+    for (i, v) in block.get(validations_key).and_then(Value::as_array).into_iter().flatten().enumerate() {
+        let at = format!("{field}.{validations_key}[{i}]");
+        validations.push(Validation {
+            program: compile(str_of(v, "expression").unwrap_or_default(), &format!("{at}.expression"))?,
+            message: str_of(v, "message").map(str::to_owned),
+            message_expression: match str_of(v, "messageExpression") {
+                Some(m) => Some(compile(m, &format!("{at}.messageExpression"))?),
+                None => None,
+            },
+            reason: str_of(v, "reason").map(str::to_owned),
+        });
+    }
+    let param_kind = block.get("paramKind").map(|p| {
+        (str_of(p, "apiVersion").unwrap_or_default().to_owned(), str_of(p, "kind").unwrap_or_default().to_owned())
+    });
+    Ok(CelRules {
+        variables: named(block.get("variables"), &format!("{field}.variables"), "expression")?,
+        validations,
+        audit_annotations: named(block.get("auditAnnotations"), &format!("{field}.auditAnnotations"), "valueExpression")?,
+        param_kind,
+        param_ref: block.get("paramRef").map(lower_param_ref),
+    })
+}
+
+/// `celPreconditions` of a `kyverno.io` rule.
+pub fn lower_preconditions(v: Option<&Value>) -> Result<Vec<NamedExpr>, LowerError> {
+    named(v, "celPreconditions", "expression")
+}
+
+pub fn lower_param_ref(p: &Value) -> ParamRef {
+    ParamRef {
+        name: str_of(p, "name").map(str::to_owned),
+        namespace: str_of(p, "namespace").map(str::to_owned),
+        selector: p.get("selector").map(super::policy::lower_label_selector),
+        deny_when_missing: str_of(p, "parameterNotFoundAction") != Some("Allow"),
+    }
+}
+
+fn lower_resource_rules(v: Option<&Value>) -> Vec<ResourceRule> {
+    v.and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|r| ResourceRule {
+            api_groups: strings(r.get("apiGroups")),
+            api_versions: strings(r.get("apiVersions")),
+            operations: strings(r.get("operations")),
+            resources: strings(r.get("resources")),
+            resource_names: strings(r.get("resourceNames")),
+        })
+        .collect()
+}
+
+pub fn lower_constraints(m: Option<&Value>) -> MatchConstraints {
+    let Some(m) = m else { return MatchConstraints::default() };
+    MatchConstraints {
+        resource_rules: lower_resource_rules(m.get("resourceRules")),
+        exclude_resource_rules: lower_resource_rules(m.get("excludeResourceRules")),
+        namespace_selector: m.get("namespaceSelector").filter(|s| !s.is_null()).map(super::policy::lower_label_selector),
+        object_selector: m.get("objectSelector").filter(|s| !s.is_null()).map(super::policy::lower_label_selector),
+    }
+}
+
+fn lower_variant(spec: &Value, rule: &str) -> Result<Variant, LowerError> {
+    Ok(Variant {
+        rule: rule.to_owned(),
+        constraints: lower_constraints(spec.get("matchConstraints")),
+        match_conditions: named(spec.get("matchConditions"), "spec.matchConditions", "expression")?,
+        rules: lower_rules(spec, "spec", "validations")?,
+    })
+}
+
+/// Whether the policy's resource rules name only Pods (the condition for autogen).
+fn pods_only(spec: &Value) -> bool {
+    let rules = spec.pointer("/matchConstraints/resourceRules").and_then(Value::as_array);
+    let Some(rules) = rules.filter(|r| !r.is_empty()) else { return false };
+    rules.iter().all(|r| {
+        let resources = strings(r.get("resources"));
+        !resources.is_empty()
+            && resources.iter().all(|x| x == "pods")
+            && strings(r.get("resourceNames")).is_empty()
+            && strings(r.get("apiGroups")).iter().all(|g| g.is_empty())
+    })
+}
+
+/// The spec of an autogen variant: the resource rules retargeted at `controllers` and every
+/// expression rewritten for the Pod template.
+fn autogen_spec(spec: &Value, controllers: &[(&str, &str, &str)], cronjob: bool) -> Value {
+    fn rewrite(v: &Value, cronjob: bool, in_constraints: bool) -> Value {
+        match v {
+            Value::String(s) if !in_constraints => Value::String(autogen::rewrite_cel(s, cronjob)),
+            Value::Array(items) => Value::Array(items.iter().map(|x| rewrite(x, cronjob, in_constraints)).collect()),
+            Value::Object(m) => Value::Object(
+                m.iter().map(|(k, x)| (k.clone(), rewrite(x, cronjob, in_constraints || k == "matchConstraints"))).collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+    let mut out = rewrite(spec, cronjob, false);
+    if let Some(rules) = out.pointer_mut("/matchConstraints/resourceRules").and_then(Value::as_array_mut) {
+        for r in rules.iter_mut() {
+            if let Some(obj) = r.as_object_mut() {
+                let mut groups: Vec<&str> = controllers.iter().map(|c| c.0).collect();
+                groups.dedup();
+                groups.sort_unstable();
+                groups.dedup();
+                obj.insert("apiGroups".into(), groups.into());
+                obj.insert("apiVersions".into(), vec!["v1"].into());
+                obj.insert("resources".into(), controllers.iter().map(|c| c.2).collect::<Vec<_>>().into());
+            }
+        }
+    }
+    out
+}
+
+impl CelPolicyIr {
+    /// Lowers a `policies.kyverno.io` ValidatingPolicy / NamespacedValidatingPolicy or an
+    /// `admissionregistration.k8s.io` ValidatingAdmissionPolicy document.
+    pub fn lower(doc: &Value) -> Result<CelPolicyIr, LowerError> {
+        let kind = match str_of(doc, "kind").unwrap_or_default() {
+            "ValidatingPolicy" => CelKind::ValidatingPolicy,
+            "NamespacedValidatingPolicy" => CelKind::NamespacedValidatingPolicy,
+            "ValidatingAdmissionPolicy" => CelKind::ValidatingAdmissionPolicy,
+            other => return Err(LowerError(format!("{other} is not a validating CEL policy kind"))),
+        };
+        let name = doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let namespace = match kind {
+            CelKind::NamespacedValidatingPolicy => {
+                Some(doc.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default").to_owned())
+            }
+            _ => None,
+        };
+        let spec = doc.get("spec").cloned().unwrap_or(Value::Null);
+        let mut variants = vec![lower_variant(&spec, "")?];
+        let autogen_enabled = kind != CelKind::ValidatingAdmissionPolicy && pods_only(&spec);
+        if autogen_enabled {
+            let wanted = spec.pointer("/autogen/podControllers/controllers").and_then(Value::as_array).map(|c| {
+                c.iter().filter_map(Value::as_str).map(|s| s.to_ascii_lowercase()).collect::<Vec<_>>()
+            });
+            let allowed = |plural: &str, kind: &str| {
+                wanted.as_ref().is_none_or(|w| w.iter().any(|x| x == plural || x == &kind.to_ascii_lowercase()))
+            };
+            let template: Vec<(&str, &str, &str)> = TEMPLATE_CONTROLLERS.iter().copied().filter(|c| allowed(c.2, c.1)).collect();
+            if !template.is_empty() {
+                variants.push(lower_variant(&autogen_spec(&spec, &template, false), "autogen-defaults")?);
+            }
+            if allowed("cronjobs", "CronJob") {
+                variants.push(lower_variant(&autogen_spec(&spec, &[("batch", "CronJob", "cronjobs")], true), "autogen-cronjobs")?);
+            }
+        }
+        let actions = strings(spec.get("validationActions"));
+        let actions = if actions.is_empty() { vec!["Deny".to_owned()] } else { actions };
+        Ok(CelPolicyIr {
+            name,
+            kind,
+            namespace,
+            variants,
+            actions,
+            ignore_failures: str_of(&spec, "failurePolicy") == Some("Ignore"),
+            background: spec.pointer("/evaluation/background/enabled").and_then(Value::as_bool).unwrap_or(true),
+        })
+    }
+}
+
+/// A `ValidatingAdmissionPolicyBinding`.
+#[derive(Clone, Debug)]
+pub struct BindingIr {
+    pub name: String,
+    pub policy: String,
+    pub actions: Vec<String>,
+    pub param_ref: Option<ParamRef>,
+    pub constraints: Option<MatchConstraints>,
+}
+
+impl BindingIr {
+    pub fn lower(doc: &Value) -> BindingIr {
+        let spec = doc.get("spec").cloned().unwrap_or(Value::Null);
+        BindingIr {
+            name: doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            policy: str_of(&spec, "policyName").unwrap_or_default().to_owned(),
+            actions: strings(spec.get("validationActions")),
+            param_ref: spec.get("paramRef").map(lower_param_ref),
+            constraints: spec.get("matchResources").map(|m| lower_constraints(Some(m))),
+        }
+    }
+}
+
+/// A `policies.kyverno.io` PolicyException: which CEL policies it exempts, and when.
+#[derive(Clone, Debug)]
+pub struct CelExceptionIr {
+    pub name: String,
+    pub namespace: Option<String>,
+    /// `(kind, name)` of the exempted policies.
+    pub policy_refs: Vec<(String, String)>,
+    pub match_conditions: Vec<NamedExpr>,
+    pub allowed_images: Vec<String>,
+    pub allowed_values: Vec<String>,
+    /// `pass` or `skip` (the default): the result an exempted request reports.
+    pub report_result: String,
+}
+
+impl CelExceptionIr {
+    pub fn lower(doc: &Value) -> Result<CelExceptionIr, LowerError> {
+        let spec = doc.get("spec").cloned().unwrap_or(Value::Null);
+        Ok(CelExceptionIr {
+            name: doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            namespace: doc.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_owned),
+            policy_refs: spec
+                .get("policyRefs")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|r| (str_of(r, "kind").unwrap_or_default().to_owned(), str_of(r, "name").unwrap_or_default().to_owned()))
+                .collect(),
+            match_conditions: named(spec.get("matchConditions"), "spec.matchConditions", "expression")?,
+            allowed_images: strings(spec.get("images")),
+            allowed_values: strings(spec.get("allowedValues")),
+            report_result: str_of(&spec, "reportResult").unwrap_or("skip").to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn pod_policies_get_controller_variants() {
+        let doc = json!({"apiVersion": "policies.kyverno.io/v1", "kind": "ValidatingPolicy", "metadata": {"name": "p"},
+            "spec": {"matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"]}]},
+                     "validations": [{"expression": "object.spec.containers.all(c, has(c.image))"}]}});
+        let ir = CelPolicyIr::lower(&doc).unwrap();
+        let names: Vec<&str> = ir.variants.iter().map(|v| v.rule.as_str()).collect();
+        assert_eq!(names, ["", "autogen-defaults", "autogen-cronjobs"]);
+        assert_eq!(ir.variants[2].rules.validations[0].program.source(), "object.spec.jobTemplate.spec.template.spec.containers.all(c, has(c.image))");
+        assert_eq!(ir.variants[1].constraints.resource_rules[0].resources[1], "deployments");
+    }
+
+    #[test]
+    fn compile_errors_name_the_field() {
+        let doc = json!({"kind": "ValidatingPolicy", "metadata": {"name": "p"}, "spec": {"validations": [{"expression": "true"}, {"expression": "nosuch(1)"}]}});
+        let e = CelPolicyIr::lower(&doc).unwrap_err();
+        assert_eq!(e.0, "spec.validations[1].expression: 1:1: undeclared reference to 'nosuch'");
+    }
+}
