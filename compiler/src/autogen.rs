@@ -216,6 +216,11 @@ fn rewrite_mutate(mutate: &Value, target: Target) -> Value {
     for (key, value) in m {
         let new = match key.as_str() {
             "patchStrategicMerge" => target.wrap(rewrite_text(value, target)),
+            // Each foreach entry's strategic-merge patch is wrapped like the rule's own.
+            "foreach" => match value {
+                Value::Array(entries) => Value::Array(entries.iter().map(|e| rewrite_mutate(e, target)).collect()),
+                other => rewrite_text(other, target),
+            },
             _ => rewrite_text(value, target),
         };
         out.insert(key.clone(), new);

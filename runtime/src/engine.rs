@@ -75,7 +75,7 @@ pub fn evaluate(policy: &PolicyIr, req: &Request) -> Vec<RuleResult> {
     let mut ctx = Context::new(req, resource);
     let mut out = Vec::new();
     for rule in &policy.rules {
-        if !selected(rule, resource, req) {
+        if matches!(rule.body, RuleBody::Mutate(_) | RuleBody::Generate(_)) || !selected(rule, resource, req) {
             continue;
         }
         let (status, message) = run_rule(rule, &mut ctx, resource);
@@ -91,6 +91,8 @@ pub fn evaluate(policy: &PolicyIr, req: &Request) -> Vec<RuleResult> {
 fn run_rule(rule: &RuleIr, ctx: &mut Context, resource: &Value) -> (Status, String) {
     match &rule.body {
         RuleBody::Unsupported(what) => (Status::Error, format!("{what} rules are not evaluated by Palisade yet")),
+        // Mutate and generate rules run in `crate::mutate` before validation; `evaluate` skips them.
+        RuleBody::Mutate(_) | RuleBody::Generate(_) => (Status::Skip, String::new()),
         RuleBody::Validate(v) => {
             if let Err(e) = ctx.load(&rule.context) {
                 return (Status::Error, format!("failed to load context: {e}"));
@@ -201,8 +203,16 @@ pub struct Context {
     namespace_object: Option<Value>,
 }
 
+/// A copy for per-element evaluation (`foreach`); the CEL bindings are rebuilt on demand,
+/// because the copy's variables may change.
+impl Clone for Context {
+    fn clone(&self) -> Context {
+        Context { doc: self.doc.clone(), cfg: self.cfg.clone(), cel: std::cell::OnceCell::new(), namespace_object: self.namespace_object.clone() }
+    }
+}
+
 impl Context {
-    fn new(req: &Request, resource: &Value) -> Context {
+    pub(crate) fn new(req: &Request, resource: &Value) -> Context {
         let mut request = json!({
             "operation": req.operation,
             "object": req.object,
@@ -215,7 +225,7 @@ impl Context {
         if req.operation == "DELETE" {
             request["object"] = Value::Null;
         }
-        let mut doc = json!({ "request": request });
+        let mut doc = json!({ "request": request, "images": crate::images::of(resource) });
         let sa = req.user.username.strip_prefix("system:serviceaccount:").and_then(|s| s.split_once(':'));
         if let Some((ns, name)) = sa {
             doc["serviceAccountNamespace"] = json!(ns);
@@ -261,7 +271,7 @@ impl Context {
     }
 
     /// Loads `variable` context entries (others need a cluster and come from values files).
-    fn load(&mut self, entries: &[Value]) -> Result<(), String> {
+    pub(crate) fn load(&mut self, entries: &[Value]) -> Result<(), String> {
         for entry in entries {
             let Some(name) = entry.get("name").and_then(Value::as_str) else { continue };
             // A value set by the values file wins over the policy's definition.
@@ -291,12 +301,17 @@ impl Context {
         Ok(())
     }
 
-    fn query(&self, expr: &str) -> Result<Value, String> {
+    pub(crate) fn query(&self, expr: &str) -> Result<Value, String> {
         jmespath::search(expr.trim(), &self.doc, &self.cfg).map_err(|e| e.to_string())
     }
 
-    fn substitute(&self, v: &Value) -> Result<Value, String> {
+    pub(crate) fn substitute(&self, v: &Value) -> Result<Value, String> {
         template::substitute_document(v, |_, expr| self.query(expr)).map_err(|e| format!("{e:?}"))
+    }
+
+    /// Sets a variable (`element`, `request.object`) at a dotted path.
+    pub(crate) fn set(&mut self, path: &str, value: Value) {
+        set_dotted(&mut self.doc, path, value);
     }
 
     /// The rule message with its variables substituted.
@@ -337,7 +352,7 @@ pub fn gvk(resource: &Value) -> (&str, &str, &str) {
     (group, version, resource.get("kind").and_then(Value::as_str).unwrap_or_default())
 }
 
-fn selected(rule: &RuleIr, resource: &Value, req: &Request) -> bool {
+pub(crate) fn selected(rule: &RuleIr, resource: &Value, req: &Request) -> bool {
     if !match_block(&rule.matcher, resource, req) {
         return false;
     }

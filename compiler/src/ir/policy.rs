@@ -42,6 +42,10 @@ pub struct RuleIr {
 #[derive(Clone, Debug)]
 pub enum RuleBody {
     Validate(Validate),
+    /// A `mutate` rule: applied before any validation, in declaration order.
+    Mutate(Mutate),
+    /// A `generate` rule: produces a new resource from `data`, `clone` or `cloneList`.
+    Generate(Generate),
     /// A rule kind that Palisade does not evaluate yet, with its name for messages.
     Unsupported(&'static str),
 }
@@ -63,6 +67,25 @@ pub enum Check {
     /// `validate.cel`: compiled CEL expressions, evaluated by the runtime's CEL module.
     Cel(Box<super::cel::CelRules>),
     Unsupported(&'static str),
+}
+
+/// A `mutate` rule. Patches keep their raw JSON form because variables are substituted per
+/// request (and per element in `foreach`) before they are applied.
+#[derive(Clone, Debug, Default)]
+pub struct Mutate {
+    pub patch_strategic_merge: Option<Value>,
+    /// The `patchesJson6902` text: a YAML or JSON list of RFC 6902 operations.
+    pub patches_json6902: Option<String>,
+    /// `foreach` entries, each `{list, order, context, preconditions, patch.. | foreach}`.
+    pub foreach: Vec<Value>,
+    /// `targets` of a mutate-existing rule; empty for admission mutation.
+    pub targets: Vec<Value>,
+}
+
+/// A `generate` rule, kept as written: its fields are substituted per trigger.
+#[derive(Clone, Debug)]
+pub struct Generate {
+    pub raw: Value,
 }
 
 /// `match` or `exclude`: any/all of resource filters.
@@ -210,10 +233,10 @@ fn lower_rule(rule: &Value) -> Result<RuleIr, LowerError> {
             enforce = Some(action.eq_ignore_ascii_case("enforce"));
         }
         RuleBody::Validate(lower_validate(v)?)
-    } else if rule.get("mutate").is_some() {
-        RuleBody::Unsupported("mutate")
-    } else if rule.get("generate").is_some() {
-        RuleBody::Unsupported("generate")
+    } else if let Some(m) = rule.get("mutate") {
+        RuleBody::Mutate(lower_mutate(m))
+    } else if let Some(g) = rule.get("generate") {
+        RuleBody::Generate(Generate { raw: g.clone() })
     } else if rule.get("verifyImages").is_some() {
         RuleBody::Unsupported("verifyImages")
     } else {
@@ -221,6 +244,16 @@ fn lower_rule(rule: &Value) -> Result<RuleIr, LowerError> {
     };
     let cel_preconditions = super::cel::lower_preconditions(rule.get("celPreconditions"))?;
     Ok(RuleIr { name, matcher, exclude, preconditions, context, body, enforce, cel_preconditions })
+}
+
+fn lower_mutate(m: &Value) -> Mutate {
+    let list = |field: &str| m.get(field).and_then(Value::as_array).cloned().unwrap_or_default();
+    Mutate {
+        patch_strategic_merge: m.get("patchStrategicMerge").filter(|p| !p.is_null()).cloned(),
+        patches_json6902: m.get("patchesJson6902").and_then(Value::as_str).map(str::to_owned),
+        foreach: list("foreach"),
+        targets: list("targets"),
+    }
 }
 
 fn lower_validate(v: &Value) -> Result<Validate, LowerError> {

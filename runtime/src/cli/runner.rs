@@ -15,7 +15,9 @@ use palisade_compiler::syntax;
 
 use super::strict::Obj;
 use super::testfile::{ExpectedResult, PolicyKindFlag, TestFile};
+use super::produced::Produced;
 use crate::engine::{self, Request, RuleResult, UserInfo};
+use crate::mutate;
 
 pub const TEST_FILE_NAME: &str = "kyverno-test.yaml";
 
@@ -239,18 +241,77 @@ fn run_inner(path: &Path) -> Result<Vec<Outcome>, String> {
     }
     let host = std::sync::Arc::new(host);
     let inputs = crate::cel::CelInputs { host: host.clone(), bindings: set.cel_bindings.clone(), exceptions };
-    palisade_stdlib::cel::with_host(&host, || evaluate_all(&set, &resources, &values, &user, &inputs)).map(|actual| {
-        test.results.iter().flat_map(|exp| exp.resources.iter().map(|res_name| compare(exp, res_name, &resources, &actual, &set)).collect::<Vec<_>>()).collect()
-    })
+    // Generate sources (`clone`, `cloneList`) and mutate-existing targets.
+    let mut mutation = MutationInputs { sources: resources.clone(), targets: Vec::new() };
+    for r in &test.cluster_resources {
+        for doc in load_path(&dir.join(r))? {
+            expand_list(doc, &mut mutation.sources);
+        }
+    }
+    for r in &test.target_resources {
+        for doc in load_path(&dir.join(r))? {
+            expand_list(doc, &mut mutation.targets);
+        }
+    }
+    let (actual, produced) = palisade_stdlib::cel::with_host(&host, || evaluate_all(&set, &resources, &values, &user, &inputs, &mutation))?;
+    let mut outcomes = Vec::new();
+    for exp in &test.results {
+        for res_name in &exp.resources {
+            let mut outcome = match produced.target_outcome(exp, res_name) {
+                Some(o) => o,
+                None => compare(exp, res_name, &resources, &actual, &set),
+            };
+            produced.check(&mut outcome, exp, res_name, dir, &resources);
+            outcomes.push(outcome);
+        }
+    }
+    Ok(outcomes)
 }
 
-/// Evaluates every policy on every resource once.
-fn evaluate_all(set: &PolicySet, resources: &[Value], values: &Values, user: &UserInfo, inputs: &crate::cel::CelInputs) -> Result<Vec<(usize, RuleResult)>, String> {
+/// What mutate and generate rules read besides the request.
+struct MutationInputs {
+    /// Resources `clone` and `cloneList` copy from: the test's resources and `clusterResources`.
+    sources: Vec<Value>,
+    /// `targetResources`, for mutate-existing rules.
+    targets: Vec<Value>,
+}
+
+/// Evaluates every policy on every resource once: all mutation first (each policy sees the
+/// object the policies before it left) and generation, then validation of the final object.
+fn evaluate_all(
+    set: &PolicySet,
+    resources: &[Value],
+    values: &Values,
+    user: &UserInfo,
+    inputs: &crate::cel::CelInputs,
+    mutation: &MutationInputs,
+) -> Result<(Vec<(usize, RuleResult)>, Produced), String> {
     let mut actual: Vec<(usize, RuleResult)> = Vec::new();
-    for (ri, resource) in resources.iter().enumerate() {
-        let rname = resource.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
-        let ns = engine::namespace_of(resource).unwrap_or_default();
+    let mut produced = Produced::default();
+    for (ri, original) in resources.iter().enumerate() {
+        let rname = original.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+        let ns = engine::namespace_of(original).unwrap_or_default();
         let ns_labels = values.namespace_labels.get(ns);
+        let mut current = original.clone();
+        for policy in &set.policies {
+            let vars = values.for_resource(&policy.name, rname);
+            let operation = operation_of(&vars);
+            let req = Request { operation: &operation, object: &current, old_object: None, user, namespace_labels: ns_labels, variables: &vars };
+            let m = mutate::mutate(policy, &req);
+            let g = mutate::generate::generate(policy, &req, &mutation.sources);
+            let t = mutate::mutate_targets(policy, &req, &mutation.targets);
+            actual.extend(m.results.into_iter().chain(g.results).map(|r| (ri, r)));
+            produced.patched.insert((ri, policy.name.clone()), m.patched.clone());
+            for (rule, r) in g.resources {
+                produced.generated.entry((ri, policy.name.clone(), rule)).or_default().push(r);
+            }
+            for tm in t {
+                let rule = tm.result.rule.clone();
+                produced.targets.entry((policy.name.clone(), rule)).or_default().push((tm.result, tm.patched));
+            }
+            current = m.patched;
+        }
+        let resource = &current;
         for policy in &set.policies {
             let vars = values.for_resource(&policy.name, rname);
             let operation = vars
@@ -303,7 +364,12 @@ fn evaluate_all(set: &PolicySet, resources: &[Value], values: &Values, user: &Us
             actual.extend(crate::cel::evaluate_policy(policy, &req, &b, inputs, namespace_object.as_ref()).into_iter().map(|r| (ri, r)));
         }
     }
-    Ok(actual)
+    Ok((actual, produced))
+}
+
+/// `request.operation` from the values, `CREATE` by default.
+fn operation_of(vars: &[(String, Value)]) -> String {
+    vars.iter().find(|(k, _)| k == "request.operation").and_then(|(_, v)| v.as_str()).unwrap_or("CREATE").to_owned()
 }
 
 /// The Namespace object of a namespaced resource: from the test's resources when it declares
