@@ -1,154 +1,358 @@
 //! `palisade apply POLICY_PATH... --resource PATH...`: like `kyverno apply`.
+//!
+//! Policies are compiled once; resources come from files, folders, multi-document streams,
+//! `List` dumps or standard input (`-`), and are evaluated in parallel. The output is Kyverno's
+//! text (per-failure messages and the `pass: a, fail: b, ...` summary) or, with
+//! `--output-format`, a table, JSON, YAML, JUnit or SARIF; `--policy-report` writes policy
+//! reports instead. Bad input (a missing file, a malformed document) is reported with its file
+//! and line and the rest of the run goes on; the exit code is then 1.
 
+use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use serde_json::Value;
 
+use palisade_runtime::cli::resources::{self, Resource};
 use palisade_runtime::cli::runner::{self, PolicySet, Values};
-use palisade_runtime::engine::{self, Request, Status, UserInfo};
+use palisade_runtime::cli::scan::{self, Counts, Finding, ScanConfig, resource_path};
+use palisade_runtime::engine::{Status, UserInfo};
+use palisade_runtime::report::{self, Timestamp, junit, policy_report, sarif};
 
 #[derive(clap::Args)]
 pub struct Args {
     /// Policy files or folders.
     #[arg(required = true)]
     policies: Vec<PathBuf>,
-    /// Resource files or folders; `-` reads YAML from standard input.
-    #[arg(short = 'r', long = "resource", num_args = 1..)]
+    /// Resource files or folders; `-` reads a YAML stream from standard input.
+    #[arg(short = 'r', long = "resource", visible_alias = "resources", num_args = 1.., value_delimiter = ',')]
     resources: Vec<PathBuf>,
     /// A values file (`kind: Values`).
     #[arg(short = 'f', long = "values-file")]
     values: Option<PathBuf>,
+    /// Variables for every policy and resource, as `key=value` (repeatable or comma-separated).
+    #[arg(short = 's', long = "set", value_delimiter = ',')]
+    set: Vec<String>,
     /// A user info file (`kind: UserInfo`).
     #[arg(short = 'u', long = "userinfo")]
     userinfo: Option<PathBuf>,
-    /// Exit 0 when only Audit rules fail.
+    /// Write policy reports instead of the result listing.
+    #[arg(short = 'p', long = "policy-report")]
+    policy_report: bool,
+    /// The report API for `--policy-report`.
+    #[arg(long = "report-format", value_enum, default_value = "policy-report")]
+    report_format: ReportFormat,
+    /// How to print results (`--policy-report` takes `yaml` or `json`).
+    #[arg(long = "output-format", value_enum)]
+    output_format: Option<OutputFormat>,
+    /// Show results as a table (the same as `--output-format table`).
+    #[arg(short = 't', long = "table")]
+    table: bool,
+    /// List passing and skipped results too (table, json and yaml).
+    #[arg(long = "detailed-results")]
+    detailed_results: bool,
+    /// Failures of Audit rules count as warnings.
     #[arg(long)]
     audit_warn: bool,
+    /// The exit code when there are warnings but no failures or errors.
+    #[arg(long = "warn-exit-code", default_value_t = 0)]
+    warn_exit_code: u8,
+    /// Exit with the warn exit code when no resource passed any rule.
+    #[arg(long = "warn-no-pass")]
+    warn_no_pass: bool,
+    /// Never show a progress bar.
+    #[arg(long = "no-progress")]
+    no_progress: bool,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OutputFormat {
+    Text,
+    Table,
+    Json,
+    Yaml,
+    Junit,
+    Sarif,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ReportFormat {
+    /// `wgpolicyk8s.io/v1alpha2` PolicyReport / ClusterPolicyReport.
+    PolicyReport,
+    /// `openreports.io/v1alpha1` Report / ClusterReport.
+    Openreports,
+}
+
+/// Above this many resources a terminal gets a progress bar.
+const PROGRESS_THRESHOLD: usize = 2_000;
+
 pub fn run(args: Args) -> ExitCode {
-    let mut set = PolicySet::default();
-    let mut load_errors = 0;
-    for p in &args.policies {
-        match load_tree(p) {
-            Ok(docs) => {
-                for d in docs {
-                    if let Err(e) = set.add_document(&d) {
-                        eprintln!("error: {e}");
-                        load_errors += 1;
-                    }
-                }
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                load_errors += 1;
-            }
-        }
+    let format = match (args.output_format, args.table) {
+        (Some(f), _) => f,
+        (None, true) => OutputFormat::Table,
+        (None, false) if args.policy_report => OutputFormat::Yaml,
+        (None, false) => OutputFormat::Text,
+    };
+    if args.policy_report && !matches!(format, OutputFormat::Yaml | OutputFormat::Json) {
+        eprintln!("error: --policy-report writes yaml or json; drop --output-format or pick one of those");
+        return ExitCode::from(2);
     }
-    let mut resources = Vec::new();
-    for r in &args.resources {
-        let docs = if r.as_os_str() == "-" { read_stdin() } else { load_tree(r) };
-        match docs {
-            Ok(docs) => docs.into_iter().for_each(|d| runner::expand_list(d, &mut resources)),
-            Err(e) => {
-                eprintln!("error: {e}");
-                load_errors += 1;
-            }
-        }
+    if args.values.is_some() && !args.set.is_empty() {
+        eprintln!("error: pass the values either using --set or --values-file, not both");
+        return ExitCode::from(2);
     }
-    let values = match &args.values {
+    if args.resources.is_empty() {
+        eprintln!("error: resource file(s) required (--resource PATH, or - for standard input)");
+        return ExitCode::from(2);
+    }
+    if args.policies.iter().any(|p| p.as_os_str() == "-") && args.resources.iter().any(|p| p.as_os_str() == "-") {
+        eprintln!("error: standard input can hold either policies or resources, not both");
+        return ExitCode::from(2);
+    }
+    // Machine-readable formats keep stdout for the document alone.
+    let text = matches!(format, OutputFormat::Text | OutputFormat::Table) && !args.policy_report;
+    let mut load_errors = 0usize;
+    let mut report_error = |e: &dyn std::fmt::Display| {
+        eprintln!("error: {e}");
+        load_errors += 1;
+    };
+
+    let set = load_policies(&args.policies, &mut report_error);
+    let mut read_stdin = || {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).map(|_| s)
+    };
+    let loaded = resources::load_paths(&args.resources, &mut read_stdin);
+    for e in &loaded.errors {
+        report_error(e);
+    }
+    let resources = loaded.resources;
+
+    let mut values = match &args.values {
         Some(v) => match Values::load(v) {
             Ok(v) => v,
             Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
+                // The scan still runs: policies that do not need these values give their verdicts.
+                report_error(&e);
+                Values::default()
             }
         },
         None => Values::default(),
     };
+    values.set_globals(args.set.iter().filter_map(|kv| match kv.split_once('=') {
+        Some((k, v)) => Some((k.trim().to_owned(), Value::String(v.trim().to_owned()))),
+        None => {
+            report_error(&format!("--set {kv}: expected key=value"));
+            None
+        }
+    }));
     let user = match &args.userinfo {
-        Some(u) => match runner::load_userinfo(u) {
-            Ok(u) => u,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
+        Some(u) => runner::load_userinfo(u).unwrap_or_else(|e| {
+            report_error(&e);
+            UserInfo::default()
+        }),
         None => UserInfo::default(),
     };
-    let rule_count: usize = set.policies.iter().map(|p| p.rules.len()).sum();
-    println!("Applying {rule_count} policy rule(s) to {} resource(s)...", resources.len());
-    let mut counts = [0usize; 5];
-    let mut blocked = false;
-    for resource in &resources {
-        let name = resource.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
-        let ns = engine::namespace_of(resource).unwrap_or("default");
-        let kind = resource.get("kind").and_then(Value::as_str).unwrap_or_default();
-        for policy in &set.policies {
-            let vars = values.for_resource(&policy.name, name);
-            let req = Request {
-                operation: "CREATE",
-                object: resource,
-                old_object: None,
-                user: &user,
-                namespace_labels: values.namespace_labels.get(ns),
-                variables: &vars,
-            };
-            for r in engine::evaluate(policy, &req) {
-                let status = if r.status == Status::Fail && !r.enforce && args.audit_warn { Status::Warn } else { r.status };
-                counts[status as usize] += 1;
-                if matches!(status, Status::Fail | Status::Error) {
-                    blocked = true;
-                    let action = if r.enforce { "Enforce" } else { "Audit" };
-                    println!("\npolicy {} -> resource {kind}/{ns}/{name} failed ({action}):", r.policy);
-                    println!("  {}: {}", r.rule, r.message);
-                }
+
+    if text {
+        let rules: usize = set.policies.iter().map(|p| p.rules.len()).sum();
+        println!("\nApplying {rules} policy rule(s) to {} resource(s)...", resources.len());
+    }
+    let cfg = ScanConfig { values: &values, user: &user, audit_warn: args.audit_warn };
+    let findings = with_progress(resources.len(), args.no_progress, |tick| scan::scan(&set, &resources, &cfg, tick));
+    let counts = Counts::of(&findings);
+
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = if args.policy_report {
+        let fmt = match args.report_format {
+            ReportFormat::PolicyReport => policy_report::ReportFormat::PolicyReport,
+            ReportFormat::Openreports => policy_report::ReportFormat::OpenReports,
+        };
+        let reports = policy_report::reports(fmt, &resources, &findings, &set, Timestamp::now());
+        write_documents(&mut out, &reports, format == OutputFormat::Json)
+    } else {
+        match format {
+            OutputFormat::Text => write_text(&mut out, &resources, &findings, &counts, args.audit_warn),
+            OutputFormat::Table => write_table(&mut out, &resources, &findings, &counts, args.detailed_results),
+            OutputFormat::Json | OutputFormat::Yaml => {
+                let doc = report::results_document(&resources, &findings, &set, args.detailed_results);
+                write_documents(&mut out, &[doc], format == OutputFormat::Json)
+            }
+            OutputFormat::Junit => out.write_all(junit::render("palisade apply", &junit::apply_suites(&resources, &findings)).as_bytes()),
+            OutputFormat::Sarif => {
+                let log = sarif::sarif(&resources, &findings, &set, env!("CARGO_PKG_VERSION"));
+                write_documents(&mut out, &[log], true)
+            }
+        }
+    };
+    if let Err(e) = written.and_then(|()| out.flush()) {
+        eprintln!("error: writing the output: {e}");
+        return ExitCode::FAILURE;
+    }
+    drop(out);
+    if !text {
+        // Scripts reading JSON still see the counts on stderr.
+        eprintln!("{}", counts.summary_line());
+    }
+    exit_code(&counts, load_errors, args.warn_exit_code, args.warn_no_pass, text)
+}
+
+/// Kyverno's exit rules: 1 on any failure or error; otherwise the warn exit code when there are
+/// warnings (or no passes, with `--warn-no-pass`); else 0. Input that could not be loaded is an
+/// error too.
+fn exit_code(counts: &Counts, load_errors: usize, warn_exit_code: u8, warn_no_pass: bool, text: bool) -> ExitCode {
+    let say = |m: &str| if text { println!("{m}") } else { eprintln!("{m}") };
+    if counts.fail > 0 || counts.error > 0 || load_errors > 0 {
+        return ExitCode::FAILURE;
+    }
+    if counts.warn > 0 && warn_exit_code != 0 {
+        say(&format!("exit as warnExitCode is {warn_exit_code}"));
+        return ExitCode::from(warn_exit_code);
+    }
+    if counts.pass == 0 && warn_no_pass {
+        say("exit as no objects satisfied policy");
+        return ExitCode::from(warn_exit_code);
+    }
+    ExitCode::SUCCESS
+}
+
+fn load_policies(paths: &[PathBuf], report_error: &mut dyn FnMut(&dyn std::fmt::Display)) -> PolicySet {
+    let mut set = PolicySet::default();
+    for path in paths {
+        let files = if path.as_os_str() == "-" {
+            Ok(Vec::new())
+        } else {
+            resources::files_under(path)
+        };
+        let files = match files {
+            Ok(f) => f,
+            Err(e) => {
+                report_error(&e);
+                continue;
+            }
+        };
+        let mut docs: Vec<(String, Value)> = Vec::new();
+        if path.as_os_str() == "-" {
+            let mut s = String::new();
+            match std::io::stdin().read_to_string(&mut s) {
+                Ok(_) => match palisade_compiler::syntax::parse_json_documents(&s) {
+                    Ok(d) => docs.extend(d.into_iter().map(|d| ("stdin".to_owned(), d))),
+                    Err(e) => report_error(&format!("stdin: {e}")),
+                },
+                Err(e) => report_error(&format!("stdin: {e}")),
+            }
+        }
+        for file in files {
+            match runner::load_documents(&file) {
+                Ok(d) => docs.extend(d.into_iter().map(|d| (file.display().to_string(), d))),
+                Err(e) => report_error(&e),
+            }
+        }
+        for (file, doc) in docs {
+            if let Err(e) = set.add_document(&doc) {
+                report_error(&format!("{file}: {e}"));
             }
         }
     }
-    println!(
-        "\npass: {}, fail: {}, warn: {}, error: {}, skip: {}",
-        counts[Status::Pass as usize],
-        counts[Status::Fail as usize],
-        counts[Status::Warn as usize],
-        counts[Status::Error as usize],
-        counts[Status::Skip as usize]
-    );
-    if blocked || load_errors > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    set
 }
 
-fn load_tree(path: &std::path::Path) -> Result<Vec<Value>, String> {
-    if !path.exists() {
-        return Err(format!("{}: no such file or directory", path.display()));
+fn with_progress<T>(total: usize, disabled: bool, f: impl FnOnce(&(dyn Fn() + Sync)) -> T) -> T {
+    if disabled || total < PROGRESS_THRESHOLD || !std::io::stderr().is_terminal() {
+        return f(&|| {});
     }
-    if path.is_dir() {
-        let mut out = Vec::new();
-        let mut stack = vec![path.to_owned()];
-        while let Some(dir) = stack.pop() {
-            let mut entries: Vec<_> = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?.filter_map(Result::ok).map(|e| e.path()).collect();
-            entries.sort();
-            for p in entries {
-                let hidden = p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
-                if p.is_dir() && !hidden {
-                    stack.push(p);
-                } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-                    out.extend(runner::load_documents(&p)?);
-                }
+    let bar = indicatif::ProgressBar::new(total as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} resources [{elapsed_precise}] {wide_bar} {eta}") {
+        bar.set_style(style);
+    }
+    let result = f(&|| bar.inc(1));
+    bar.finish_and_clear();
+    result
+}
+
+fn write_documents(out: &mut dyn Write, docs: &[Value], json: bool) -> std::io::Result<()> {
+    if json {
+        let doc = match docs {
+            [one] => one.clone(),
+            many => serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": many }),
+        };
+        serde_json::to_writer_pretty(&mut *out, &doc).map_err(std::io::Error::other)?;
+        return writeln!(out);
+    }
+    for (i, d) in docs.iter().enumerate() {
+        if i > 0 {
+            writeln!(out, "---")?;
+        }
+        let text = serde_yaml_ng::to_string(d).map_err(std::io::Error::other)?;
+        out.write_all(text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Kyverno's listing: for every resource and policy with failures, the failed rules and their
+/// messages; then the summary.
+fn write_text(out: &mut dyn Write, resources: &[Resource], findings: &[Finding], counts: &Counts, audit_warn: bool) -> std::io::Result<()> {
+    let mut i = 0;
+    while i < findings.len() {
+        let Some(first) = findings.get(i) else { break };
+        let group_end = findings.get(i..).unwrap_or_default().iter().position(|f| f.resource != first.resource || f.policy != first.policy).map_or(findings.len(), |n| i + n);
+        let group = findings.get(i..group_end).unwrap_or_default();
+        i = group_end;
+        let failed: Vec<&Finding> = group.iter().filter(|f| matches!(f.status, Status::Fail | Status::Error) || (audit_warn && f.status == Status::Warn)).collect();
+        if failed.is_empty() {
+            continue;
+        }
+        let Some(res) = resources.get(first.resource) else { continue };
+        let as_warning = audit_warn && failed.iter().all(|f| f.status == Status::Warn);
+        let how = if as_warning { "failed as audit warning" } else { "failed" };
+        writeln!(out, "\npolicy {} -> resource {} ({}:{}) {how}:", first.policy, resource_path(&res.value), res.file, res.line)?;
+        for (n, f) in failed.iter().enumerate() {
+            writeln!(out, "{} - {} {}", n + 1, f.rule, f.message)?;
+        }
+    }
+    writeln!(out, "\n{}", counts.summary_line())
+}
+
+/// One row per result that is not a pass or a skip (all rows with `--detailed-results`).
+fn write_table(out: &mut dyn Write, resources: &[Resource], findings: &[Finding], counts: &Counts, detailed: bool) -> std::io::Result<()> {
+    let header = ["ID", "POLICY", "RULE", "RESOURCE", "RESULT", "LOCATION", "MESSAGE"];
+    let mut rows: Vec<[String; 7]> = Vec::new();
+    for f in findings {
+        if !detailed && matches!(f.status, Status::Pass | Status::Skip) {
+            continue;
+        }
+        let Some(res) = resources.get(f.resource) else { continue };
+        let message = f.message.lines().next().unwrap_or_default().to_owned();
+        rows.push([
+            (rows.len() + 1).to_string(),
+            f.policy.clone(),
+            f.rule.clone(),
+            resource_path(&res.value),
+            f.status.as_str().to_owned(),
+            format!("{}:{}", res.file, res.line),
+            message,
+        ]);
+    }
+    let mut widths = header.map(str::len);
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r.iter()) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| -> String {
+        let mut s = String::new();
+        for (n, (cell, w)) in cells.iter().zip(widths.iter()).enumerate() {
+            if n + 1 == cells.len() {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<w$}  "));
             }
         }
-        return Ok(out);
+        s.trim_end().to_owned()
+    };
+    writeln!(out, "{}", line(&header.map(String::from)))?;
+    for r in &rows {
+        writeln!(out, "{}", line(r))?;
     }
-    runner::load_documents(path)
-}
-
-fn read_stdin() -> Result<Vec<Value>, String> {
-    use std::io::Read;
-    let mut text = String::new();
-    std::io::stdin().read_to_string(&mut text).map_err(|e| format!("stdin: {e}"))?;
-    let dir = std::env::temp_dir().join(format!("palisade-stdin-{}.yaml", std::process::id()));
-    std::fs::write(&dir, &text).map_err(|e| format!("stdin: {e}"))?;
-    let docs = runner::load_documents(&dir);
-    let _ = std::fs::remove_file(&dir);
-    docs
+    writeln!(out, "\n{}", counts.summary_line())
 }

@@ -393,8 +393,10 @@ pub fn parse(file: FileId, text: &str) -> (Vec<Document>, Vec<Diagnostic>) {
     (builder.docs, builder.diags)
 }
 
-/// Byte ranges of the file cut before every line that starts with the `---` marker.
-fn split_documents(text: &str) -> Vec<(usize, usize)> {
+/// Byte ranges of the file cut before every line that starts with the `---` marker. A marker
+/// at column 0 cannot occur inside a document, so each range can be parsed on its own (the
+/// resource loader parses them in parallel).
+pub fn split_documents(text: &str) -> Vec<(usize, usize)> {
     let mut cuts = vec![0];
     let mut offset = 0;
     for line in text.split_inclusive('\n') {

@@ -2,6 +2,8 @@
 //! the corpus conformance test so both take the same path.
 
 pub mod produced;
+pub mod resources;
 pub mod runner;
+pub mod scan;
 pub mod strict;
 pub mod testfile;

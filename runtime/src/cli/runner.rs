@@ -123,6 +123,46 @@ pub struct PolicySet {
     /// ValidatingPolicy, NamespacedValidatingPolicy and ValidatingAdmissionPolicy.
     pub cel_policies: Vec<CelPolicyIr>,
     pub cel_bindings: Vec<BindingIr>,
+    /// Report metadata of each evaluated policy, by [`policy_key`].
+    pub meta: HashMap<String, PolicyMeta>,
+}
+
+/// What reports say about a policy, from its `policies.kyverno.io/*` annotations.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PolicyMeta {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub category: Option<String>,
+    pub severity: Option<String>,
+    /// `policies.kyverno.io/scored: "false"` makes failures warnings.
+    pub scored: bool,
+}
+
+impl PolicyMeta {
+    pub fn from_policy(doc: &Value) -> PolicyMeta {
+        let ann = |k: &str| {
+            doc.pointer("/metadata/annotations")
+                .and_then(|a| a.get(format!("policies.kyverno.io/{k}")))
+                .and_then(Value::as_str)
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+        };
+        PolicyMeta {
+            title: ann("title"),
+            description: ann("description"),
+            category: ann("category"),
+            severity: ann("severity").map(|s| s.to_ascii_lowercase()),
+            scored: ann("scored").is_none_or(|s| s != "false"),
+        }
+    }
+}
+
+/// How reports name a policy: `namespace/name` for a namespaced `Policy`, else its name.
+pub fn policy_key(policy: &PolicyIr) -> String {
+    match &policy.namespace {
+        Some(ns) => format!("{ns}/{}", policy.name),
+        None => policy.name.clone(),
+    }
 }
 
 impl PolicySet {
@@ -140,6 +180,7 @@ impl PolicySet {
                     self.categories.insert((name.clone(), format!("{prefix}{rname}")), cat.clone());
                 }
             }
+            self.meta.insert(policy_key(&ir), PolicyMeta::from_policy(doc));
             self.policies.push(ir);
         } else if matches!(kind, "ValidatingPolicy" | "NamespacedValidatingPolicy" | "ValidatingAdmissionPolicy")
             && (api.starts_with("policies.kyverno.io/") || api.starts_with("admissionregistration.k8s.io/"))
@@ -521,6 +562,11 @@ impl Values {
             v.namespace_labels.insert(name, labels);
         }
         Ok(v)
+    }
+
+    /// Adds `--set k=v` variables; they apply to every policy and resource.
+    pub fn set_globals(&mut self, pairs: impl IntoIterator<Item = (String, Value)>) {
+        self.global.extend(pairs);
     }
 
     pub fn for_resource(&self, policy: &str, resource: &str) -> Vec<(String, Value)> {

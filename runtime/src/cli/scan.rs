@@ -1,0 +1,131 @@
+//! `palisade apply`'s evaluation: every policy of a compiled set against every resource, in
+//! parallel on all cores. Policies are lowered once and shared read-only by the workers; each
+//! resource is independent, so the results are the same whatever the schedule, and they are
+//! returned in input order.
+
+use rayon::prelude::*;
+use serde_json::Value;
+
+use super::resources::Resource;
+use super::runner::{PolicySet, Values, policy_key};
+use crate::engine::{self, Request, Status, UserInfo};
+
+/// What the scan needs besides policies and resources.
+pub struct ScanConfig<'a> {
+    pub values: &'a Values,
+    pub user: &'a UserInfo,
+    /// `--audit-warn`: failures of Audit rules count as warnings.
+    pub audit_warn: bool,
+}
+
+/// One rule's verdict on one resource, as reports and outputs show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    /// Index of the resource in the scanned slice.
+    pub resource: usize,
+    /// The policy as reports name it (`ns/name` for a namespaced Policy).
+    pub policy: String,
+    pub rule: String,
+    /// The status after `--audit-warn` and `policies.kyverno.io/scored: "false"`.
+    pub status: Status,
+    pub message: String,
+    pub enforce: bool,
+    pub scored: bool,
+}
+
+/// Result counts, in Kyverno's summary order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub pass: usize,
+    pub fail: usize,
+    pub warn: usize,
+    pub error: usize,
+    pub skip: usize,
+}
+
+impl Counts {
+    pub fn add(&mut self, status: Status) {
+        match status {
+            Status::Pass => self.pass += 1,
+            Status::Fail => self.fail += 1,
+            Status::Warn => self.warn += 1,
+            Status::Error => self.error += 1,
+            Status::Skip => self.skip += 1,
+        }
+    }
+
+    pub fn of(findings: &[Finding]) -> Counts {
+        let mut c = Counts::default();
+        for f in findings {
+            c.add(f.status);
+        }
+        c
+    }
+
+    /// `pass: a, fail: b, warn: c, error: d, skip: e`.
+    pub fn summary_line(&self) -> String {
+        format!("pass: {}, fail: {}, warn: {}, error: {}, skip: {}", self.pass, self.fail, self.warn, self.error, self.skip)
+    }
+}
+
+/// Evaluates every policy on every resource; `progress` is called once per resource done (from
+/// any worker thread).
+pub fn scan(set: &PolicySet, resources: &[Resource], cfg: &ScanConfig, progress: &(dyn Fn() + Sync)) -> Vec<Finding> {
+    let keys: Vec<String> = set.policies.iter().map(policy_key).collect();
+    let per_resource: Vec<Vec<Finding>> = resources
+        .par_iter()
+        .enumerate()
+        .map(|(index, resource)| {
+            let found = scan_one(set, &keys, index, resource, cfg);
+            progress();
+            found
+        })
+        .collect();
+    per_resource.into_iter().flatten().collect()
+}
+
+fn scan_one(set: &PolicySet, keys: &[String], index: usize, resource: &Resource, cfg: &ScanConfig) -> Vec<Finding> {
+    let object = &resource.value;
+    let name = resource.name();
+    let ns = engine::namespace_of(object).unwrap_or_default();
+    let ns_labels = cfg.values.namespace_labels.get(ns);
+    let mut out = Vec::new();
+    for (policy, key) in set.policies.iter().zip(keys) {
+        let vars = cfg.values.for_resource(&policy.name, name);
+        // A values file can make the request an UPDATE or a DELETE, as in `kyverno apply`.
+        let operation = vars
+            .iter()
+            .find(|(k, _)| k == "request.operation")
+            .and_then(|(_, v)| v.as_str())
+            .unwrap_or("CREATE")
+            .to_owned();
+        let req = Request {
+            operation: &operation,
+            object,
+            old_object: None,
+            user: cfg.user,
+            namespace_labels: ns_labels,
+            variables: &vars,
+        };
+        let scored = set.meta.get(key).is_none_or(|m| m.scored);
+        for r in engine::evaluate(policy, &req) {
+            let status = match r.status {
+                Status::Fail if !scored || (cfg.audit_warn && !r.enforce) => Status::Warn,
+                s => s,
+            };
+            out.push(Finding { resource: index, policy: key.clone(), rule: r.rule, status, message: r.message, enforce: r.enforce, scored });
+        }
+    }
+    out
+}
+
+/// `kind/namespace/name` (the namespace part is left out for cluster-scoped resources), the
+/// way Kyverno's CLI names a resource in its messages.
+pub fn resource_path(value: &Value) -> String {
+    let kind = value.get("kind").and_then(Value::as_str).unwrap_or_default();
+    let name = value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+    match value.pointer("/metadata/namespace").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        Some(ns) => format!("{ns}/{kind}/{name}"),
+        None => format!("{kind}/{name}"),
+    }
+}
