@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use palisade_runtime::cli::runner::{self, TestReport};
+use palisade_runtime::report::junit::{self, Case, CaseOutcome, Suite};
 use palisade_stdlib::wildcard;
 
 #[derive(clap::Args)]
@@ -26,6 +27,7 @@ pub struct Args {
 enum Output {
     Text,
     Json,
+    Junit,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -42,6 +44,7 @@ pub fn run(args: Args) -> ExitCode {
     match args.output {
         Output::Text => print_text(&reports, args.fail_only),
         Output::Json => print_json(&reports, passed, failed),
+        Output::Junit => print!("{}", junit::render("palisade test", &junit_suites(&reports, args.fail_only))),
     }
     if matches!(args.output, Output::Text) {
         println!("{passed} passed, {failed} failed");
@@ -89,6 +92,50 @@ fn print_json(reports: &[TestReport], passed: usize, failed: usize) {
         .collect();
     let out = serde_json::json!({"summary": {"passed": passed, "failed": failed, "skipped": 0}, "tests": tests});
     println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+}
+
+/// One suite per test file, one case per expected result; a file that cannot be loaded is one
+/// errored case, so CI shows it instead of silently running fewer tests.
+fn junit_suites(reports: &[TestReport], fail_only: bool) -> Vec<Suite> {
+    reports
+        .iter()
+        .map(|r| {
+            let file = r.file.display().to_string();
+            let mut cases = Vec::new();
+            if let Some(e) = &r.error {
+                cases.push(Case {
+                    classname: file.clone(),
+                    name: "load test file".into(),
+                    file: Some(file.clone()),
+                    line: None,
+                    outcome: CaseOutcome::Errored { message: e.clone() },
+                    output: None,
+                });
+            }
+            for o in &r.outcomes {
+                if fail_only && o.ok {
+                    continue;
+                }
+                let outcome = if o.ok {
+                    CaseOutcome::Passed
+                } else {
+                    CaseOutcome::Failed {
+                        message: format!("expected {}, got {}", o.expected, o.actual),
+                        details: o.reason.clone(),
+                    }
+                };
+                cases.push(Case {
+                    classname: file.clone(),
+                    name: format!("{}/{} {} {}", o.policy, o.rule, o.kind, o.resource),
+                    file: Some(file.clone()),
+                    line: None,
+                    outcome,
+                    output: None,
+                });
+            }
+            Suite { name: file, cases }
+        })
+        .collect()
 }
 
 /// `--test-case-selector policy=..,rule=..,resource=..`.

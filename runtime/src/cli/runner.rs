@@ -303,6 +303,12 @@ fn run_inner(path: &Path) -> Result<Vec<Outcome>, String> {
                 None => compare(exp, res_name, &resources, &actual, &set),
             };
             produced.check(&mut outcome, exp, res_name, dir, &resources);
+            if !outcome.ok && outcome.actual == "not found" {
+                if let Some(why) = unknown_policy(exp, &set) {
+                    let at = map.resolve(exp.span).map(|(s, _)| format!("{}:{}:{}: ", path.display(), s.line, s.column)).unwrap_or_default();
+                    outcome.reason = format!("{at}{why}");
+                }
+            }
             outcomes.push(outcome);
         }
     }
@@ -487,6 +493,26 @@ fn compare(exp: &ExpectedResult, res_name: &str, resources: &[Value], actual: &[
         }
     }
     outcome
+}
+
+/// Why a result names a policy the test does not load, if it does: a typo in a test file
+/// must not read as an ordinary "no result".
+fn unknown_policy(exp: &ExpectedResult, set: &PolicySet) -> Option<String> {
+    let name = exp.policy.rsplit_once('/').map_or(exp.policy.as_str(), |(_, n)| n);
+    if set.policies.iter().any(|p| p.name == name) || set.cel_policies.iter().any(|p| p.name == name) || set.unsupported.contains_key(name) {
+        return None;
+    }
+    let mut loaded: Vec<&str> = set
+        .policies
+        .iter()
+        .map(|p| p.name.as_str())
+        .chain(set.cel_policies.iter().map(|p| p.name.as_str()))
+        .chain(set.unsupported.keys().map(String::as_str))
+        .collect();
+    loaded.sort_unstable();
+    loaded.dedup();
+    let hint = palisade_compiler::check::did_you_mean(name, loaded.iter().copied()).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+    Some(format!("unknown policy `{}`: the test loads {}{hint}", exp.policy, if loaded.is_empty() { "no policies".to_string() } else { loaded.join(", ") }))
 }
 
 /// Kyverno's test command accepts the rule name a policy declares for results of the rules
