@@ -8,7 +8,10 @@ use serde_json::Value;
 
 use super::resources::Resource;
 use super::runner::{PolicySet, Values, policy_key};
+use palisade_compiler::ir::policy::RuleBody;
+
 use crate::engine::{self, Request, Status, UserInfo};
+use crate::mutate;
 
 /// What the scan needs besides policies and resources.
 pub struct ScanConfig<'a> {
@@ -71,12 +74,23 @@ impl Counts {
 /// Evaluates every policy on every resource; `progress` is called once per resource done (from
 /// any worker thread).
 pub fn scan(set: &PolicySet, resources: &[Resource], cfg: &ScanConfig, progress: &(dyn Fn() + Sync)) -> Vec<Finding> {
-    let keys: Vec<String> = set.policies.iter().map(policy_key).collect();
+    let policies: Vec<Compiled> = set
+        .policies
+        .iter()
+        .map(|p| Compiled {
+            key: policy_key(p),
+            mutates: p.rules.iter().any(|r| matches!(r.body, RuleBody::Mutate(_))),
+            generates: p.rules.iter().any(|r| matches!(r.body, RuleBody::Generate(_))),
+        })
+        .collect();
+    // Generate rules may clone from the other resources of the scan, as Kyverno's CLI serves
+    // them from the resources it was given; the copy is only made when a policy needs it.
+    let sources: Vec<Value> = if policies.iter().any(|p| p.generates) { resources.iter().map(|r| r.value.clone()).collect() } else { Vec::new() };
     let per_resource: Vec<Vec<Finding>> = resources
         .par_iter()
         .enumerate()
         .map(|(index, resource)| {
-            let found = scan_one(set, &keys, index, resource, cfg);
+            let found = scan_one(set, &policies, &sources, index, resource, cfg);
             progress();
             found
         })
@@ -84,39 +98,69 @@ pub fn scan(set: &PolicySet, resources: &[Resource], cfg: &ScanConfig, progress:
     per_resource.into_iter().flatten().collect()
 }
 
-fn scan_one(set: &PolicySet, keys: &[String], index: usize, resource: &Resource, cfg: &ScanConfig) -> Vec<Finding> {
-    let object = &resource.value;
+/// What the scan precomputes once per policy.
+struct Compiled {
+    key: String,
+    mutates: bool,
+    generates: bool,
+}
+
+/// Mutation and generation first (each policy sees the object the policies before it left),
+/// then validation of the final object, as Kyverno orders an admission request.
+fn scan_one(set: &PolicySet, policies: &[Compiled], sources: &[Value], index: usize, resource: &Resource, cfg: &ScanConfig) -> Vec<Finding> {
     let name = resource.name();
-    let ns = engine::namespace_of(object).unwrap_or_default();
+    let ns = engine::namespace_of(&resource.value).unwrap_or_default();
     let ns_labels = cfg.values.namespace_labels.get(ns);
     let mut out = Vec::new();
-    for (policy, key) in set.policies.iter().zip(keys) {
-        let vars = cfg.values.for_resource(&policy.name, name);
-        // A values file can make the request an UPDATE or a DELETE, as in `kyverno apply`.
-        let operation = vars
-            .iter()
-            .find(|(k, _)| k == "request.operation")
-            .and_then(|(_, v)| v.as_str())
-            .unwrap_or("CREATE")
-            .to_owned();
-        let req = Request {
-            operation: &operation,
-            object,
-            old_object: None,
-            user: cfg.user,
-            namespace_labels: ns_labels,
-            variables: &vars,
-        };
+    let push = |out: &mut Vec<Finding>, key: &str, r: crate::engine::RuleResult| {
         let scored = set.meta.get(key).is_none_or(|m| m.scored);
+        let status = match r.status {
+            Status::Fail if !scored || (cfg.audit_warn && !r.enforce) => Status::Warn,
+            s => s,
+        };
+        out.push(Finding { resource: index, policy: key.to_owned(), rule: r.rule, status, message: r.message, enforce: r.enforce, scored });
+    };
+    let mut patched: Option<Value> = None;
+    for (policy, c) in set.policies.iter().zip(policies) {
+        if !c.mutates && !c.generates {
+            continue;
+        }
+        let vars = cfg.values.for_resource(&policy.name, name);
+        let operation = operation_of(&vars);
+        let object = patched.as_ref().unwrap_or(&resource.value);
+        let req = Request { operation: &operation, object, old_object: None, user: cfg.user, namespace_labels: ns_labels, variables: &vars };
+        let mut results = Vec::new();
+        let mut next = None;
+        if c.mutates {
+            let m = mutate::mutate(policy, &req);
+            results.extend(m.results);
+            next = Some(m.patched);
+        }
+        if c.generates {
+            results.extend(mutate::generate::generate(policy, &req, sources).results);
+        }
+        for r in results {
+            push(&mut out, &c.key, r);
+        }
+        if next.is_some() {
+            patched = next;
+        }
+    }
+    let object = patched.as_ref().unwrap_or(&resource.value);
+    for (policy, c) in set.policies.iter().zip(policies) {
+        let vars = cfg.values.for_resource(&policy.name, name);
+        let operation = operation_of(&vars);
+        let req = Request { operation: &operation, object, old_object: None, user: cfg.user, namespace_labels: ns_labels, variables: &vars };
         for r in engine::evaluate(policy, &req) {
-            let status = match r.status {
-                Status::Fail if !scored || (cfg.audit_warn && !r.enforce) => Status::Warn,
-                s => s,
-            };
-            out.push(Finding { resource: index, policy: key.clone(), rule: r.rule, status, message: r.message, enforce: r.enforce, scored });
+            push(&mut out, &c.key, r);
         }
     }
     out
+}
+
+/// A values file can make the request an UPDATE or a DELETE, as in `kyverno apply`.
+fn operation_of(vars: &[(String, Value)]) -> String {
+    vars.iter().find(|(k, _)| k == "request.operation").and_then(|(_, v)| v.as_str()).unwrap_or("CREATE").to_owned()
 }
 
 /// `kind/namespace/name` (the namespace part is left out for cluster-scoped resources), the
