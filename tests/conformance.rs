@@ -20,17 +20,8 @@ const FLOORS: &[(&str, usize)] = &[
     ("validate.anyPattern", 206),
     ("validate.deny", 387),
     ("validate.foreach", 6),
-    // Known CEL misses (see the lead's report for details):
-    // - validate.cel 1: ensure-readonly-hostpath calls `orValue` on a plain list
-    //   (`container.volumeMounts.orValue([])`), which Kyverno accepts and the `cel` crate
-    //   rejects, so the good pod errors (reported as fail).
-    // - ValidatingPolicy 40: the same `orValue`-on-a-plain-value pattern (adding-capabilities-strict,
-    //   check-hpa-exists, ensure-readonly-hostpath, require-emptydir-..., require-qos-guaranteed);
-    //   `image.GetMetadata` needs a registry (allowed-base-images, block-images-with-volumes,
-    //   block-stale-images, check-nvidia-gpus); advanced-restrict-image-registries' good pods;
-    //   four expected skips for requests outside the match constraints.
-    ("validate.cel", 1544),
-    ("ValidatingPolicy", 1321),
+    ("validate.cel", 1545),
+    ("ValidatingPolicy", 1361),
     // One mutate miss: psa/add-psa-labels expects `fail` from a mutate rule together with a
     // patched resource that does not match; a mutate rule never fails, so it passes only with a
     // Kyverno CLI that inverts the resource check for expected failures.

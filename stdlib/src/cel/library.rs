@@ -127,6 +127,7 @@ pub static FUNCTIONS: &[CelFunction] = &[
     member!("digest", "Image", [], "string", "kyverno.image", "The digest, or the empty string.", image_digest),
     member!("identifier", "Image", [], "string", "kyverno.image", "The digest when there is one, else the tag.", image_identifier),
     member!("containsDigest", "Image", [], "bool", "kyverno.image", "Whether the reference pins a digest.", image_contains_digest),
+    global!("image.GetMetadata", ["string"], "map(string, dyn)", "kyverno.image", "The image's metadata (config, manifest, ...), from the test's context images offline.", image_metadata),
     // Kyverno user library.
     global!("parseServiceAccount", ["string"], "ServiceAccount", "kyverno.user", "Splits 'system:serviceaccount:<namespace>:<name>' into Namespace and Name.", parse_service_account),
     // Kyverno resource library, answered from the test's resources.
@@ -162,7 +163,7 @@ pub static STANDARD: &[&str] = &[
 
 /// Kyverno functions that need a registry or a signature service. Expressions may name them
 /// (the policy is valid), but evaluating them offline is an error that says so.
-pub static NEEDS_NETWORK: &[&str] = &["image.GetMetadata", "verifyImageSignatures", "verifyAttestationSignatures", "extractPayload", "resource.Post", "generator.Apply"];
+pub static NEEDS_NETWORK: &[&str] = &["verifyImageSignatures", "verifyAttestationSignatures", "extractPayload", "resource.Post", "generator.Apply"];
 
 /// Whether `name` is a function or macro an expression may call.
 pub fn is_known(name: &str) -> bool {
@@ -188,7 +189,36 @@ pub fn register(env: &mut Env) -> Result<(), DeclarationError> {
         }
     }
     env.add_macro(cel::parser::Macro::receiver("bind", 3, bind_macro))?;
+    env.add_overload(OR_VALUE, "palisade.orValue", vec![types::DYN_TYPE, types::DYN_TYPE], bridge!(or_value))?;
+    env.add_macro(cel::parser::Macro::receiver("orValue", 1, or_value_macro))?;
     Ok(())
+}
+
+/// The overload `x.orValue(d)` is rewritten to; its name cannot be written in CEL.
+const OR_VALUE: &str = "@orValue";
+
+/// `x.orValue(d)` as Kyverno evaluates it: on an optional, its value or `d`; on any other
+/// value, that value. Kyverno's policies rely on the second form (`x.items.orValue([])`),
+/// which the `cel` crate's optional overload rejects, so the call is rewritten at parse time.
+fn or_value_macro(
+    helper: &mut cel::parser::MacroExprHelper<'_>,
+    target: &mut Option<cel::IdedExpr>,
+    args: &mut Vec<cel::IdedExpr>,
+) -> Result<Option<cel::IdedExpr>, cel::ParseError> {
+    use cel::common::ast::{CallExpr, Expr};
+    let (Some(t), Some(d)) = (target.take(), args.pop()) else { return Ok(None) };
+    Ok(Some(helper.next_expr(Expr::Call(CallExpr { func_name: OR_VALUE.to_owned(), target: None, args: vec![t, d] }))))
+}
+
+fn or_value(args: &[Value]) -> Result<Value, ExecutionError> {
+    let x = arg(args, 0, "orValue")?;
+    let d = arg(args, 1, "orValue")?;
+    if let Value::Opaque(o) = x {
+        if let Some(opt) = o.downcast_ref::<cel::objects::OptionalValue>() {
+            return Ok(opt.value().cloned().unwrap_or_else(|| d.clone()));
+        }
+    }
+    Ok(x.clone())
 }
 
 /// The name of the type an overload dispatches on (see [`type_of`]).
@@ -856,6 +886,19 @@ fn image_contains_digest(args: &[Value]) -> Result<Value, ExecutionError> {
     Ok(Value::Bool(!image_arg(args, "containsDigest")?.digest.is_empty()))
 }
 
+fn image_metadata(args: &[Value]) -> Result<Value, ExecutionError> {
+    let f = "image.GetMetadata";
+    let reference = str_arg(args, 0, f)?;
+    let host = host();
+    let canonical = |r: &str| parse_image(r).map(|i| (i.registry, i.repository, i.tag, i.digest));
+    let want = canonical(reference);
+    host.images
+        .iter()
+        .find(|(r, _)| r == reference || (want.is_some() && canonical(r) == want))
+        .map(|(_, m)| from_json(m))
+        .ok_or_else(|| err(f, format!("failed to fetch image metadata for {reference:?}: no registry access (images come from the test context)")))
+}
+
 fn parse_service_account(args: &[Value]) -> Result<Value, ExecutionError> {
     let s = str_arg(args, 0, "parseServiceAccount")?;
     let (ns, name) = s
@@ -875,6 +918,8 @@ pub struct Host {
     /// `(method, url)` -> response body.
     pub http: Vec<(String, String, Json)>,
     pub global_context: Vec<(String, Json)>,
+    /// Image metadata by reference (a test context's `spec.images`), for `image.GetMetadata`.
+    pub images: Vec<(String, Json)>,
     /// The time `time.now()` answers, when a test pins it.
     pub now: Option<chrono::DateTime<chrono::FixedOffset>>,
 }

@@ -13,6 +13,7 @@ fn run(expr: &str, object: Json) -> Result<Json, String> {
     b.bind_json("object", &object);
     let host = Arc::new(Host {
         resources: vec![json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": "default"}, "data": {"k": "v"}})],
+        images: vec![("nginx:1.2".into(), json!({"config": {"User": "nginx"}}))],
         ..Host::default()
     });
     with_host(&host, || program.eval(&b, &[])).map_err(|e| e.0).and_then(|v| value::to_json(&v))
@@ -49,6 +50,9 @@ fn expressions() {
         ("sha256('abc')", json!("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")),
         ("object.spec.?missing.orValue('none')", json!("none")),
         ("{'a': 1, 'a': 2}['a']", json!(2)),
+        ("image.GetMetadata('docker.io/library/nginx:1.2').config.User", json!("nginx")),
+        ("object.spec.containers.map(image, image.image.startsWith('nginx'))", json!([true, false])),
+        ("object.spec.containers.orValue([]).size() + optional.none().orValue(5) + optional.of(1).orValue(7)", json!(8)),
     ];
     for (expr, want) in cases {
         assert_eq!(run(expr, pod.clone()).as_ref(), Ok(want), "{expr}");
