@@ -64,7 +64,7 @@ pub fn identity(resource: &Value) -> (String, String, String, String) {
 /// A unified line diff of the normalized resources as YAML: `-` lines only in expected, `+`
 /// lines only in actual, with two lines of context around each change.
 pub fn render(expected: &Value, actual: &Value) -> String {
-    let to_yaml = |v: &Value| serde_yaml_ng::to_string(&normalize(v)).unwrap_or_else(|_| v.to_string());
+    let to_yaml = |v: &Value| serde_yaml_ng::to_string(&sorted(&normalize(v))).unwrap_or_else(|_| v.to_string());
     let e = to_yaml(expected);
     let a = to_yaml(actual);
     let el: Vec<&str> = e.lines().collect();
@@ -84,6 +84,19 @@ pub fn render(expected: &Value, actual: &Value) -> String {
         }
     }
     out
+}
+
+/// The value with map keys in sorted order, so both sides of a diff line up.
+fn sorted(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            Value::Object(keys.into_iter().filter_map(|k| m.get(k).map(|x| (k.clone(), sorted(x)))).collect())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+        other => other.clone(),
+    }
 }
 
 /// Longest-common-subsequence line diff; large inputs fall back to whole replacement so the

@@ -263,24 +263,70 @@ fn diff_at(from: &Value, to: &Value, path: &mut String, ops: &mut Vec<Value>) {
                 }
             }
         }
-        (Value::Array(a), Value::Array(b)) => {
-            let common = a.len().min(b.len());
-            for (i, (va, vb)) in a.iter().zip(b.iter()).enumerate().take(common) {
-                let len = path.len();
-                path.push_str(&format!("/{i}"));
-                diff_at(va, vb, path, ops);
-                path.truncate(len);
-            }
-            // Removing from the end keeps the earlier indices valid.
-            for i in (common..a.len()).rev() {
-                ops.push(json!({"op": "remove", "path": format!("{path}/{i}")}));
-            }
-            for (i, vb) in b.iter().enumerate().skip(common) {
-                ops.push(json!({"op": "add", "path": format!("{path}/{i}"), "value": vb}));
-            }
-        }
+        (Value::Array(a), Value::Array(b)) => diff_list(a, b, path, ops),
         _ => ops.push(json!({"op": "replace", "path": path.as_str(), "value": to})),
     }
+}
+
+/// Lists: elements equal on both sides are kept (longest common subsequence), elements between
+/// them are diffed pairwise, then the surplus is removed or added. Indices in the operations
+/// refer to the list as the operations before them left it.
+fn diff_list(a: &[Value], b: &[Value], path: &mut String, ops: &mut Vec<Value>) {
+    let matches = common_elements(a, b);
+    let (mut i, mut j, mut cur) = (0usize, 0usize, 0usize);
+    for (mi, mj) in matches.into_iter().chain(std::iter::once((a.len(), b.len()))) {
+        let (gap_a, gap_b) = (a.get(i..mi).unwrap_or_default(), b.get(j..mj).unwrap_or_default());
+        for (x, y) in gap_a.iter().zip(gap_b) {
+            let len = path.len();
+            path.push_str(&format!("/{cur}"));
+            diff_at(x, y, path, ops);
+            path.truncate(len);
+            cur += 1;
+        }
+        for _ in gap_b.len()..gap_a.len() {
+            ops.push(json!({"op": "remove", "path": format!("{path}/{cur}")}));
+        }
+        for y in gap_b.iter().skip(gap_a.len()) {
+            ops.push(json!({"op": "add", "path": format!("{path}/{cur}"), "value": y}));
+            cur += 1;
+        }
+        // The matched element itself, unchanged (absent for the final sentinel).
+        cur += 1;
+        i = mi + 1;
+        j = mj + 1;
+    }
+}
+
+/// Index pairs of equal elements in order (a longest common subsequence). Long lists fall back
+/// to no pairs, which diffs them position by position, so the cost stays bounded.
+fn common_elements(a: &[Value], b: &[Value]) -> Vec<(usize, usize)> {
+    let (n, m) = (a.len(), b.len());
+    if n == 0 || m == 0 || n.saturating_mul(m) > 1_000_000 {
+        return Vec::new();
+    }
+    let mut lcs = vec![0u32; (n + 1) * (m + 1)];
+    let at = |lcs: &[u32], i: usize, j: usize| lcs.get(i * (m + 1) + j).copied().unwrap_or(0);
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            let v = if a.get(i) == b.get(j) { at(&lcs, i + 1, j + 1) + 1 } else { at(&lcs, i + 1, j).max(at(&lcs, i, j + 1)) };
+            if let Some(cell) = lcs.get_mut(i * (m + 1) + j) {
+                *cell = v;
+            }
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < n && j < m {
+        if a.get(i) == b.get(j) {
+            out.push((i, j));
+            i += 1;
+            j += 1;
+        } else if at(&lcs, i + 1, j) >= at(&lcs, i, j + 1) {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -300,6 +346,18 @@ mod tests {
         let doc = json!({"spec": {}});
         let ops = decode(r#"[{"op": "add", "path": "/spec/affinity/terms/-1/exprs/-1", "value": {"key": "k"}}]"#).unwrap();
         assert_eq!(apply(&doc, &ops).unwrap(), json!({"spec": {"affinity": {"terms": [{"exprs": [{"key": "k"}]}]}}}));
+    }
+
+    #[test]
+    fn diff_of_a_prepended_container_is_one_add() {
+        let from = json!({"spec": {"containers": [{"name": "a"}, {"name": "b"}]}});
+        let to = json!({"spec": {"containers": [{"name": "new"}, {"name": "a"}, {"name": "b", "image": "x"}]}});
+        let ops = diff(&from, &to);
+        assert_eq!(ops, vec![
+            json!({"op": "add", "path": "/spec/containers/0", "value": {"name": "new"}}),
+            json!({"op": "add", "path": "/spec/containers/2/image", "value": "x"}),
+        ]);
+        assert_eq!(apply(&from, &decode_value(&Value::Array(ops)).unwrap()).unwrap(), to);
     }
 
     #[test]

@@ -20,6 +20,13 @@ use palisade_compiler::ir::policy::{Mutate, PolicyIr, RuleBody, RuleIr};
 use crate::conditions;
 use crate::engine::{Context, Request, RuleResult, Status, namespace_of, selected};
 
+/// The webhook's patch: the RFC 6902 JSON Patch (a JSON list of operations) that turns the
+/// object of the request into the mutated one. An AdmissionReview response carries it base64
+/// encoded, with `patchType: JSONPatch`; an empty list means the object was not changed.
+pub fn admission_patch(original: &Value, mutated: &Value) -> Value {
+    Value::Array(jsonpatch::diff(original, mutated))
+}
+
 /// What the mutate rules of one policy did to one object.
 #[derive(Clone, Debug)]
 pub struct Mutation {
