@@ -22,6 +22,10 @@ const FLOORS: &[(&str, usize)] = &[
     ("validate.foreach", 6),
     ("validate.cel", 1545),
     ("ValidatingPolicy", 1361),
+    // MutatingPolicy misses: other-mpol/prepend-image-registry checks three resources against a
+    // patched-resource file that holds only `mypod` (2), and psa-mpol/add-psa-labels expects
+    // `fail` with a patched resource that does not match, like the mutate miss below (1).
+    ("MutatingPolicy", 76),
     // One mutate miss: psa/add-psa-labels expects `fail` from a mutate rule together with a
     // patched resource that does not match; a mutate rule never fails, so it passes only with a
     // Kyverno CLI that inverts the resource check for expected failures.

@@ -301,6 +301,53 @@ impl CelPolicyIr {
     }
 }
 
+/// One mutation of a MutatingPolicy.
+#[derive(Clone, Debug)]
+pub struct MutationIr {
+    /// `JSONPatch` (a list of `JSONPatch{op, path, value}`), else `ApplyConfiguration` (an
+    /// `Object{...}` merged into the resource).
+    pub json_patch: bool,
+    pub program: Arc<Program>,
+}
+
+/// A `policies.kyverno.io` MutatingPolicy (or NamespacedMutatingPolicy) or an
+/// `admissionregistration.k8s.io` MutatingAdmissionPolicy.
+#[derive(Clone, Debug)]
+pub struct MutatingPolicyIr {
+    pub name: String,
+    pub namespace: Option<String>,
+    pub constraints: MatchConstraints,
+    pub match_conditions: Vec<NamedExpr>,
+    pub variables: Vec<NamedExpr>,
+    pub mutations: Vec<MutationIr>,
+    pub ignore_failures: bool,
+}
+
+impl MutatingPolicyIr {
+    pub fn lower(doc: &Value) -> Result<MutatingPolicyIr, LowerError> {
+        let kind = str_of(doc, "kind").unwrap_or_default();
+        let spec = doc.get("spec").cloned().unwrap_or(Value::Null);
+        let mut mutations = Vec::new();
+        for (i, m) in spec.get("mutations").and_then(Value::as_array).into_iter().flatten().enumerate() {
+            let json_patch = str_of(m, "patchType") == Some("JSONPatch");
+            let (block, field) = if json_patch { ("jsonPatch", "jsonPatch") } else { ("applyConfiguration", "applyConfiguration") };
+            let text = m.get(block).and_then(|b| str_of(b, "expression")).unwrap_or_default();
+            mutations.push(MutationIr { json_patch, program: compile(text, &format!("spec.mutations[{i}].{field}.expression"))? });
+        }
+        Ok(MutatingPolicyIr {
+            name: doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            namespace: kind
+                .starts_with("Namespaced")
+                .then(|| doc.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default").to_owned()),
+            constraints: lower_constraints(spec.get("matchConstraints")),
+            match_conditions: named(spec.get("matchConditions"), "spec.matchConditions", "expression")?,
+            variables: named(spec.get("variables"), "spec.variables", "expression")?,
+            mutations,
+            ignore_failures: str_of(&spec, "failurePolicy") == Some("Ignore"),
+        })
+    }
+}
+
 /// A `ValidatingAdmissionPolicyBinding`.
 #[derive(Clone, Debug)]
 pub struct BindingIr {

@@ -7,11 +7,15 @@
 //! message (or message expression), an evaluation error is an `error` result (a `skip` under
 //! `failurePolicy: Ignore`), unmet match conditions skip.
 
+pub mod apply;
+
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use palisade_compiler::ir::cel::{BindingIr, CelExceptionIr, CelPolicyIr, CelRules, MatchConstraints, NamedExpr, ParamRef, ResourceRule};
+use palisade_compiler::ir::cel::{
+    BindingIr, CelExceptionIr, CelPolicyIr, CelRules, MatchConstraints, MutatingPolicyIr, NamedExpr, ParamRef, ResourceRule,
+};
 use palisade_compiler::ir::policy::LabelSelector;
 use palisade_stdlib::cel::{self as stdcel, Bindings, Value as CelValue, library, value};
 
@@ -59,22 +63,26 @@ pub struct Verdict {
     pub message: String,
 }
 
+/// Evaluates `variables` in order (each sees the ones before it): the `variables` map, and
+/// the errors of those that failed. Kubernetes evaluates variables lazily, so an error only
+/// matters if an expression reads the variable, which then fails with an unknown key.
+fn eval_variables(list: &[NamedExpr], b: &Bindings, params: &CelValue) -> (CelValue, Vec<String>) {
+    let mut vars: Vec<(String, CelValue)> = Vec::new();
+    let mut errors = Vec::new();
+    for var in list {
+        let current = stdcel::map_value(&vars);
+        match var.program.eval(b, &[("params", params), ("variables", &current)]) {
+            Ok(v) => vars.push((var.name.clone(), v)),
+            Err(e) => errors.push(format!("variable {} failed: {e}", var.name)),
+        }
+    }
+    (stdcel::map_value(&vars), errors)
+}
+
 /// Runs variables and validations with `params` bound (or null).
 pub fn run_rules(rules: &CelRules, b: &Bindings, params: &Value) -> Verdict {
     let params = value::from_json(params);
-    let mut vars: Vec<(String, CelValue)> = Vec::new();
-    let mut var_errors: Vec<String> = Vec::new();
-    let variables_value = |vars: &[(String, CelValue)]| stdcel::map_value(vars);
-    for var in &rules.variables {
-        let current = variables_value(&vars);
-        match var.program.eval(b, &[("params", &params), ("variables", &current)]) {
-            Ok(v) => vars.push((var.name.clone(), v)),
-            // Kubernetes evaluates variables lazily: an error only matters if a validation
-            // reads the variable, which then fails with an unknown key.
-            Err(e) => var_errors.push(format!("variable {} failed: {e}", var.name)),
-        }
-    }
-    let variables = variables_value(&vars);
+    let (variables, var_errors) = eval_variables(&rules.variables, b, &params);
     let extra: [(&str, &CelValue); 2] = [("params", &params), ("variables", &variables)];
     for v in &rules.validations {
         match v.program.eval(b, &extra) {
@@ -312,8 +320,12 @@ pub fn evaluate_policy(p: &CelPolicyIr, req: &Request, b: &Bindings, inputs: &Ce
             }
             let mut matched = true;
             let mut failure = None;
+            // Kyverno lets match conditions read the policy's variables; evaluate them only
+            // when one does, since validations evaluate them again with their parameters.
+            let needs_vars = variant.match_conditions.iter().any(|c| c.program.source().contains("variables"));
+            let variables = if needs_vars { eval_variables(&variant.rules.variables, b, &CelValue::Null).0 } else { CelValue::Null };
             for c in &variant.match_conditions {
-                match eval_bool(c, b, &[]) {
+                match eval_bool(c, b, &[("variables", &variables)]) {
                     Ok(true) => {}
                     Ok(false) => {
                         matched = false;
@@ -354,6 +366,57 @@ pub fn evaluate_policy(p: &CelPolicyIr, req: &Request, b: &Bindings, inputs: &Ce
         }
     }
     out
+}
+
+/// What a mutating policy did to one request.
+pub struct MutationOutcome {
+    pub result: RuleResult,
+    /// The resource after the mutations (the input when none applied).
+    pub patched: Value,
+}
+
+/// Applies a MutatingPolicy: each mutation sees the object the previous one left. `None` when
+/// the policy does not select the request.
+pub fn mutate_policy(p: &MutatingPolicyIr, req: &Request, namespace_object: Option<&Value>) -> Option<MutationOutcome> {
+    let subject = if req.operation == "DELETE" { req.old_object.unwrap_or(req.object) } else { req.object };
+    let request_ns = engine::namespace_of(subject).unwrap_or_default();
+    if p.namespace.as_deref().is_some_and(|ns| ns != request_ns) || !constraints_match(&p.constraints, req, namespace_object) {
+        return None;
+    }
+    let result = |status: Status, message: String| RuleResult { policy: p.name.clone(), rule: String::new(), status, message, enforce: false };
+    let unchanged = |status, message| Some(MutationOutcome { result: result(status, message), patched: req.object.clone() });
+    let b = bindings(req, namespace_object);
+    // Match conditions may read the policy's variables.
+    let (variables, _) = eval_variables(&p.variables, &b, &CelValue::Null);
+    for c in &p.match_conditions {
+        match eval_bool(c, &b, &[("variables", &variables)]) {
+            Ok(true) => {}
+            Ok(false) => return unchanged(Status::Skip, "match conditions not met".into()),
+            Err(e) if p.ignore_failures => return unchanged(Status::Skip, e),
+            Err(e) => return unchanged(Status::Error, e),
+        }
+    }
+    let mut current = req.object.clone();
+    for m in &p.mutations {
+        let step = Request { object: &current, ..req.clone() };
+        let b = bindings(&step, namespace_object);
+        let (variables, _) = eval_variables(&p.variables, &b, &CelValue::Null);
+        let out = m.program.eval(&b, &[("variables", &variables), ("params", &CelValue::Null)]).map_err(|e| e.0).and_then(|v| value::to_json(&v));
+        let applied = out.and_then(|patch| {
+            if m.json_patch {
+                let ops = crate::mutate::jsonpatch::decode_value(&patch)?;
+                crate::mutate::jsonpatch::apply(&current, &ops)
+            } else {
+                apply::apply(&current, &patch)
+            }
+        });
+        match applied {
+            Ok(next) => current = next,
+            Err(e) if p.ignore_failures => return unchanged(Status::Skip, e),
+            Err(e) => return unchanged(Status::Error, format!("mutation '{}' failed: {e}", m.program.source())),
+        }
+    }
+    Some(MutationOutcome { result: result(Status::Pass, String::new()), patched: current })
 }
 
 #[cfg(test)]

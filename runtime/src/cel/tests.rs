@@ -54,3 +54,25 @@ fn errors_and_ignore() {
     p["spec"]["failurePolicy"] = json!("Ignore");
     assert_eq!(run(p, pod("a:1", "default"), "CREATE")[0].1, Status::Skip);
 }
+
+#[test]
+fn mutating_policy_applies_configurations_and_patches_in_order() {
+    let doc = json!({"apiVersion": "policies.kyverno.io/v1", "kind": "MutatingPolicy", "metadata": {"name": "m"},
+        "spec": {"matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"]}]},
+            "variables": [{"name": "team", "expression": "'payments'"}],
+            "matchConditions": [{"name": "unlabelled", "expression": "!has(object.metadata.labels) || !('team' in object.metadata.labels)"}],
+            "mutations": [
+                {"patchType": "ApplyConfiguration", "applyConfiguration": {"expression": "Object{metadata: Object.metadata{labels: {'team': variables.team}}}"}},
+                {"patchType": "JSONPatch", "jsonPatch": {"expression": "[JSONPatch{op: 'add', path: '/metadata/labels/' + jsonpatch.escapeKey('a/b'), value: object.metadata.labels.team}]"}}
+            ]}});
+    let p = MutatingPolicyIr::lower(&doc).unwrap();
+    let user = UserInfo::default();
+    let object = pod("nginx:1", "default");
+    let req = Request { operation: "CREATE", object: &object, old_object: None, user: &user, namespace_labels: None, variables: &[] };
+    let out = mutate_policy(&p, &req, None).unwrap();
+    assert_eq!(out.result.status, Status::Pass);
+    assert_eq!(out.patched["metadata"]["labels"], json!({"team": "payments", "a/b": "payments"}));
+    // The mutated pod no longer meets the match condition: a second pass skips.
+    let again = Request { object: &out.patched, ..req.clone() };
+    assert_eq!(mutate_policy(&p, &again, None).unwrap().result.status, Status::Skip);
+}

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use serde_json::{Map, Value};
 
 use palisade_compiler::diagnostic::Diagnostic;
-use palisade_compiler::ir::cel::{BindingIr, CelExceptionIr, CelPolicyIr};
+use palisade_compiler::ir::cel::{BindingIr, CelExceptionIr, CelPolicyIr, MutatingPolicyIr};
 use palisade_compiler::ir::policy::PolicyIr;
 use palisade_compiler::source::{FileId, SourceMap};
 use palisade_compiler::syntax;
@@ -123,6 +123,8 @@ pub struct PolicySet {
     /// ValidatingPolicy, NamespacedValidatingPolicy and ValidatingAdmissionPolicy.
     pub cel_policies: Vec<CelPolicyIr>,
     pub cel_bindings: Vec<BindingIr>,
+    /// MutatingPolicy, NamespacedMutatingPolicy and MutatingAdmissionPolicy.
+    pub mutating_policies: Vec<MutatingPolicyIr>,
     /// Report metadata of each evaluated policy, by [`policy_key`].
     pub meta: HashMap<String, PolicyMeta>,
 }
@@ -186,6 +188,10 @@ impl PolicySet {
             && (api.starts_with("policies.kyverno.io/") || api.starts_with("admissionregistration.k8s.io/"))
         {
             self.cel_policies.push(CelPolicyIr::lower(doc).map_err(|e| format!("policy {name}: {e}"))?);
+        } else if matches!(kind, "MutatingPolicy" | "NamespacedMutatingPolicy" | "MutatingAdmissionPolicy")
+            && (api.starts_with("policies.kyverno.io/") || api.starts_with("admissionregistration.k8s.io/"))
+        {
+            self.mutating_policies.push(MutatingPolicyIr::lower(doc).map_err(|e| format!("policy {name}: {e}"))?);
         } else if kind == "ValidatingAdmissionPolicyBinding" && api.starts_with("admissionregistration.k8s.io/") {
             self.cel_bindings.push(BindingIr::lower(doc));
         } else if api.starts_with("policies.kyverno.io/") || api.starts_with("admissionregistration.k8s.io/") {
@@ -364,6 +370,19 @@ fn evaluate_all(
                 produced.targets.entry((policy.name.clone(), rule)).or_default().push((tm.result, tm.patched));
             }
             current = m.patched;
+        }
+        for policy in &set.mutating_policies {
+            let vars = values.for_resource(&policy.name, rname);
+            let operation = operation_of(&vars);
+            let kind = current.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let ns_for_object = if ns.is_empty() && !crate::cel::cluster_scoped(&kind) { "default" } else { ns };
+            let namespace_object = namespace_object(ns_for_object, &values.namespaces, &inputs.host.resources, values.namespace_labels.get(ns_for_object));
+            let req = Request { operation: &operation, object: &current, old_object: None, user, namespace_labels: ns_labels, variables: &vars };
+            if let Some(m) = crate::cel::mutate_policy(policy, &req, namespace_object.as_ref()) {
+                actual.push((ri, m.result));
+                produced.patched.insert((ri, policy.name.clone()), m.patched.clone());
+                current = m.patched;
+            }
         }
         let resource = &current;
         for policy in &set.policies {

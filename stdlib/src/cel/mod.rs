@@ -2,8 +2,10 @@
 //! `cel-notes.md`).
 //!
 //! - [`compile`] parses an expression once (macros expanded, `cel.bind` included) and checks
-//!   what the crate does not: every called function exists, and the static cost estimate stays
-//!   within [`COST_LIMIT`].
+//!   what the crate does not: every called function exists. [`Program::estimate`] gives the
+//!   static cost for lists of a given size; the checker warns when it exceeds [`COST_LIMIT`]
+//!   for lists of [`ASSUMED_LIST_SIZE`] items (Kyverno's kinds have no schema bounds, so this
+//!   cannot reject a policy Kyverno accepts).
 //! - [`Program::eval`] runs it against [`Bindings`] built once per request, so the object is
 //!   converted to CEL values once and shared by every rule. Before running, the cost is
 //!   estimated again with the real sizes of the request's lists; an expression whose bound
@@ -49,10 +51,11 @@ impl std::fmt::Display for CompileError {
     }
 }
 
-/// A compiled expression.
+/// A compiled expression: the checked syntax tree, with Kyverno's struct literals
+/// (`Object{...}`, `JSONPatch{...}`) turned into map literals.
 pub struct Program {
     source: String,
-    program: cel::Program,
+    expr: IdedExpr,
 }
 
 impl std::fmt::Debug for Program {
@@ -108,15 +111,15 @@ fn offset_of(source: &str, line: usize, column: usize) -> usize {
 /// Parses and checks `source`.
 pub fn compile(source: &str) -> Result<Program, CompileError> {
     let env = env().map_err(|message| CompileError { message, offset: 0, line: 1, column: 1 })?;
-    let program = env.compile(source).map_err(|errs| {
+    let (mut expr, info) = env.parser().parse_with_source_info(source).map_err(|errs| {
         let first = errs.errors.first();
         let (line, col) = first.map_or((1, 0), |e| (usize::try_from(e.pos.0).unwrap_or(1).max(1), usize::try_from(e.pos.1).unwrap_or(0)));
         let message = first.map_or_else(|| "syntax error".to_owned(), |e| e.msg.clone());
         CompileError { message, offset: offset_of(source, line, col), line, column: col + 1 }
     })?;
-    let info = program.source_info();
+    rewrite_structs(&mut expr);
     let mut unknown = None;
-    walk(program.expression(), &mut |e| {
+    walk(&expr, &mut |e| {
         if unknown.is_some() {
             return;
         }
@@ -136,16 +139,66 @@ pub fn compile(source: &str) -> Result<Program, CompileError> {
         let (line, column) = line_col(source, offset);
         return Err(CompileError { message: format!("undeclared reference to '{name}'"), offset, line, column });
     }
-    let estimate = estimate(program.expression(), ASSUMED_LIST_SIZE);
-    if estimate.cost > COST_LIMIT * 1000.0 {
-        return Err(CompileError {
-            message: format!("the estimated cost of this expression ({:.0}) exceeds the limit ({COST_LIMIT:.0}) by far, even for lists of {ASSUMED_LIST_SIZE} items", estimate.cost),
-            offset: 0,
-            line: 1,
-            column: 1,
-        });
+    Ok(Program { source: source.to_owned(), expr })
+}
+
+/// Whether a struct literal's type is one of the object types Kyverno's mutating policies
+/// build (`Object`, `Object.spec.template`, ..., `JSONPatch`): schemaless, so they evaluate
+/// as maps of their fields.
+fn is_object_type(name: &str) -> bool {
+    let name = name.trim_start_matches('.');
+    name == "Object" || name.starts_with("Object.") || name == "JSONPatch"
+}
+
+/// Rewrites `Object{f: v}` and `JSONPatch{op: ..}` into `{'f': v}` map literals.
+fn rewrite_structs(e: &mut IdedExpr) {
+    use cel::common::ast::{EntryExpr, IdedEntryExpr, LiteralValue, MapEntryExpr, MapExpr};
+    match &mut e.expr {
+        Expr::Struct(st) if is_object_type(&st.type_name) => {
+            let mut entries = Vec::new();
+            for entry in std::mem::take(&mut st.entries) {
+                match entry.expr {
+                    EntryExpr::StructField(mut f) => {
+                        rewrite_structs(&mut f.value);
+                        let key = IdedExpr { id: entry.id, expr: Expr::Literal(LiteralValue::String(f.field.into())) };
+                        entries.push(IdedEntryExpr {
+                            id: entry.id,
+                            expr: EntryExpr::MapEntry(MapEntryExpr { key, value: f.value, optional: f.optional }),
+                        });
+                    }
+                    other => entries.push(IdedEntryExpr { id: entry.id, expr: other }),
+                }
+            }
+            e.expr = Expr::Map(MapExpr { entries });
+        }
+        Expr::Struct(st) => st.entries.iter_mut().for_each(rewrite_entry),
+        Expr::Map(m) => m.entries.iter_mut().for_each(rewrite_entry),
+        Expr::Call(c) => {
+            if let Some(t) = &mut c.target {
+                rewrite_structs(t);
+            }
+            c.args.iter_mut().for_each(rewrite_structs);
+        }
+        Expr::Comprehension(c) => {
+            for x in [&mut c.iter_range, &mut c.accu_init, &mut c.loop_cond, &mut c.loop_step, &mut c.result] {
+                rewrite_structs(x);
+            }
+        }
+        Expr::List(l) => l.elements.iter_mut().for_each(rewrite_structs),
+        Expr::Select(s) => rewrite_structs(&mut s.operand),
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
     }
-    Ok(Program { source: source.to_owned(), program })
+}
+
+fn rewrite_entry(e: &mut cel::common::ast::IdedEntryExpr) {
+    use cel::common::ast::EntryExpr;
+    match &mut e.expr {
+        EntryExpr::StructField(f) => rewrite_structs(&mut f.value),
+        EntryExpr::MapEntry(m) => {
+            rewrite_structs(&mut m.key);
+            rewrite_structs(&mut m.value);
+        }
+    }
 }
 
 /// `ns.f` for a call written `ns.f(..)` on a plain identifier, else the function name.
@@ -241,7 +294,9 @@ pub fn estimate(e: &IdedExpr, list_size: f64) -> Estimate {
             let cond = estimate(&c.loop_cond, list_size);
             let result = estimate(&c.result, list_size);
             let iterations = range.size;
-            let size = init.size + iterations * step.size.max(1.0).min(iterations.max(1.0));
+            // A comprehension yields at most one element per iteration (map, filter) or a
+            // scalar (all, exists); `cel.bind` yields its init.
+            let size = iterations.max(init.size);
             Estimate { cost: range.cost + init.cost + iterations * (step.cost + cond.cost) + result.cost, size: size.max(result.size) }
         }
     }
@@ -308,7 +363,7 @@ impl Program {
 
     /// The static estimate for lists of `list_size` items.
     pub fn estimate(&self, list_size: f64) -> Estimate {
-        estimate(self.program.expression(), list_size)
+        estimate(&self.expr, list_size)
     }
 
     /// Evaluates against the request bindings and `extra` variables (the rule's `variables`
@@ -330,7 +385,7 @@ impl Program {
                 ctx.add_variable_as_val(*name, val);
             }
         }
-        self.program.execute(&ctx).map_err(|e| EvalError(e.to_string()))
+        Value::resolve(&self.expr, &ctx).map_err(|e| EvalError(e.to_string()))
     }
 }
 
