@@ -7,6 +7,8 @@
 //! can point at a column inside the string.
 
 pub mod cel;
+pub mod docs;
+pub mod json_schema;
 pub mod kyverno;
 pub mod schema;
 

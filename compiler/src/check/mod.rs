@@ -10,6 +10,7 @@ mod policy;
 mod schema;
 mod suggest;
 
+pub use policy::OPERATORS as CONDITION_OPERATORS;
 pub use suggest::{did_you_mean, distance};
 
 use crate::ast::schema::{Field, Obj, Ty};

@@ -17,7 +17,7 @@ use crate::syntax::Node;
 const MAX_RULE_NAME: usize = 63;
 
 /// Condition operators and, for deprecated ones, their replacement.
-const OPERATORS: &[(&str, Option<&str>)] = &[
+pub const OPERATORS: &[(&str, Option<&str>)] = &[
     ("Equals", None),
     ("NotEquals", None),
     ("AnyIn", None),
