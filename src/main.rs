@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 mod apply;
 mod check;
 mod jp;
+mod lsp;
+mod schema;
 mod test;
 
 #[derive(Parser)]
@@ -26,6 +28,10 @@ enum Command {
     Apply(apply::Args),
     /// Run kyverno-test.yaml files, like `kyverno test`.
     Test(test::Args),
+    /// Run the language server over standard input and output.
+    Lsp(lsp::Args),
+    /// Print the JSON schema of the policy kinds (for yaml-language-server).
+    Schema(schema::Args),
 }
 
 fn main() -> ExitCode {
@@ -35,5 +41,7 @@ fn main() -> ExitCode {
         Command::Jp(args) => jp::run(args),
         Command::Apply(args) => apply::run(args),
         Command::Test(args) => test::run(args),
+        Command::Lsp(args) => lsp::run(args),
+        Command::Schema(args) => schema::run(args),
     }
 }
