@@ -248,7 +248,7 @@ fn cel(text: &str, offset: usize, before: &str, edit: &dyn Fn(usize) -> Edit) ->
                 }
             } else {
                 // Member functions: the ones written `receiver.name(...)`.
-                for f in CEL_FUNCTIONS.iter().filter(|f| f.signature.contains('.')) {
+                for f in CEL_FUNCTIONS.iter().filter(|f| is_member(f)) {
                     let doc = format!("`{}`\n\n{}\n\nExample: `{}`", f.signature, f.doc, f.example);
                     items.push(item(f.name, CompletionItemKind::METHOD, f.signature, &doc, edit(start)));
                 }
@@ -260,11 +260,16 @@ fn cel(text: &str, offset: usize, before: &str, edit: &dyn Fn(usize) -> Edit) ->
                 let doc = format!("{}\n\nExample: `{}`", v.doc, v.example);
                 items.push(item(v.name, CompletionItemKind::VARIABLE, v.signature, &doc, edit(start)));
             }
-            for f in CEL_FUNCTIONS.iter().filter(|f| !f.signature.contains('.')) {
+            for f in CEL_FUNCTIONS.iter().filter(|f| !is_member(f)) {
                 let doc = format!("`{}`\n\n{}\n\nExample: `{}`", f.signature, f.doc, f.example);
                 items.push(item(f.name, CompletionItemKind::FUNCTION, f.signature, &doc, edit(start)));
             }
         }
     }
     items
+}
+
+/// Whether a CEL function is called on a receiver (`list.all(...)`) rather than globally.
+fn is_member(f: &docs::CelDoc) -> bool {
+    !f.signature.starts_with(&format!("{}(", f.name))
 }

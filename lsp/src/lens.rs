@@ -41,7 +41,8 @@ impl TestSummary {
 /// Runs one kyverno-test.yaml file.
 pub type TestRunner = Arc<dyn Fn(&Path) -> TestSummary + Send + Sync>;
 
-/// Test files near `file` that name it under `policies` (or `file` itself, if it is one).
+/// Test files near `file` (in its folder, its `.kyverno-test/` or the folder above) that name
+/// it under `policies`, or `file` itself if it is a test file.
 pub fn test_files_for(file: &Path) -> Vec<PathBuf> {
     if file.file_name().is_some_and(|n| n == TEST_FILE) {
         return vec![file.to_owned()];
@@ -49,7 +50,11 @@ pub fn test_files_for(file: &Path) -> Vec<PathBuf> {
     let Some(dir) = file.parent() else { return Vec::new() };
     let own = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_owned());
     let mut out = Vec::new();
-    for candidate in [dir.join(TEST_FILE), dir.join(".kyverno-test").join(TEST_FILE)] {
+    let mut candidates = vec![dir.join(TEST_FILE), dir.join(".kyverno-test").join(TEST_FILE)];
+    if let Some(up) = dir.parent() {
+        candidates.push(up.join(TEST_FILE));
+    }
+    for candidate in candidates {
         let Ok(text) = std::fs::read_to_string(&candidate) else { continue };
         let base = candidate.parent().unwrap_or(dir);
         let names = defs::parse(&text).iter().any(|doc| {
