@@ -115,7 +115,6 @@ fn fields(obj: &Obj, path: &[Seg], items: &mut Vec<CompletionItem>, edit: &Edit)
         }
         let insert = match &f.ty {
             Ty::Obj(_) | Ty::Dict(_) => format!("{}:\n  $0", f.name),
-            Ty::List(inner) if matches!(inner, Ty::Obj(_)) => format!("{}:\n- $0", f.name),
             Ty::List(_) => format!("{}:\n- $0", f.name),
             _ => format!("{}: $0", f.name),
         };

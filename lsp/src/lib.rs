@@ -25,6 +25,8 @@ pub mod server;
 pub mod text;
 
 pub use lens::{TestRunner, TestSummary};
+/// The protocol types, for tests and tools that drive the analysis functions directly.
+pub use tower_lsp_server::ls_types;
 pub use server::Config;
 
 /// Serves LSP over standard input and output until the client exits.
