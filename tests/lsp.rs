@@ -199,7 +199,7 @@ fn foreach_cel_and_anchor_completion() {
     assert!(labels(&items).contains(&"object".to_owned()), "{:?}", labels(&items));
 
     // A CEL field offers the CEL environment.
-    let cel = "apiVersion: policies.kyverno.io/v1\nkind: ValidatingPolicy\nmetadata:\n  name: v\nspec:\n  variables:\n  - name: isProd\n    expression: \"true\"\n  validations:\n  - expression: \"variables.\"\n    message: no\n";
+    let cel = "apiVersion: policies.kyverno.io/v1\nkind: ValidatingPolicy\nmetadata:\n  name: v\nspec:\n  variables:\n  - name: isProd\n    expression: \"true\"\n  validations:\n  - expression: \"variables.\"\n    message: no\n  - expression: \"md5('a') != '' && json.\"\n";
     let cel_uri = file_uri(&dir.join("v.yaml"));
     c.open(&cel_uri, cel);
     let items = c.request("textDocument/completion", at(&cel_uri, pos(cel, "variables.\"", 10)));
@@ -207,6 +207,11 @@ fn foreach_cel_and_anchor_completion() {
     let items = c.request("textDocument/completion", at(&cel_uri, pos(cel, "\"true\"", 1)));
     let l = labels(&items);
     assert!(l.contains(&"object".to_owned()) && l.contains(&"has".to_owned()), "{l:?}");
+    // The stdlib's CEL library table: namespaced and global functions.
+    let items = c.request("textDocument/completion", at(&cel_uri, pos(cel, "json.\"", 5)));
+    assert!(labels(&items).contains(&"unmarshal".to_owned()), "{:?}", labels(&items));
+    let h = c.request("textDocument/hover", at(&cel_uri, pos(cel, "md5(", 1)));
+    assert!(hover_text(&h).contains("MD5"), "{h}");
     let h = c.request("textDocument/hover", at(&cel_uri, pos(cel, "variables.\"", 2)));
     assert!(hover_text(&h).contains("named `variables`"), "{h}");
     assert!(c.shutdown());

@@ -9,6 +9,7 @@ use tower_lsp_server::ls_types::{
 
 use palisade_compiler::ast::docs::{self, CEL_FUNCTIONS, CEL_VARIABLES, KINDS, VARIABLES};
 use palisade_compiler::ast::schema::{Obj, Ty};
+use palisade_stdlib::cel::library as cel_library;
 use palisade_stdlib::functions;
 
 use crate::cursor::{self, Role, Seg};
@@ -231,41 +232,66 @@ fn jmespath(text: &str, offset: usize, path: &[Seg], expr: &str, edit: &dyn Fn(u
     items
 }
 
-/// Completion in a CEL expression; `before` is the line up to the cursor.
+/// Completion in a CEL expression; `before` is the line up to the cursor. Names come from the
+/// documentation table of the standard environment and from the stdlib's CEL library table.
 fn cel(text: &str, offset: usize, before: &str, edit: &dyn Fn(usize) -> Edit) -> Vec<CompletionItem> {
     let chain = before.get(defs::chain_start(before)..).unwrap_or("");
-    let mut items = Vec::new();
+    let mut items: Vec<CompletionItem> = Vec::new();
+    let push = |items: &mut Vec<CompletionItem>, it: CompletionItem| {
+        if !items.iter().any(|i| i.label == it.label) {
+            items.push(it);
+        }
+    };
     match chain.rfind('.') {
         Some(dot) => {
             let start = offset.saturating_sub(chain.len().saturating_sub(dot + 1));
-            if chain.get(..dot) == Some("variables") {
+            let base = chain.get(..dot).unwrap_or("");
+            if base == "variables" {
                 let docs = defs::parse(text);
                 if let Some(doc) = defs::document_at(&docs, offset) {
                     for def in defs::cel_variables(doc) {
-                        items.push(item(&def.name, CompletionItemKind::VARIABLE, "CEL variable", "", edit(start)));
+                        push(&mut items, item(&def.name, CompletionItemKind::VARIABLE, "CEL variable", "", edit(start)));
                     }
                 }
-            } else {
-                // Member functions: the ones written `receiver.name(...)`.
-                for f in CEL_FUNCTIONS.iter().filter(|f| is_member(f)) {
-                    let doc = format!("`{}`\n\n{}\n\nExample: `{}`", f.signature, f.doc, f.example);
-                    items.push(item(f.name, CompletionItemKind::METHOD, f.signature, &doc, edit(start)));
+                return items;
+            }
+            // Namespaced library functions (`json.unmarshal`) after their namespace.
+            for f in cel_library::FUNCTIONS.iter().filter(|f| f.receiver.is_none()) {
+                if let Some(rest) = f.name.strip_prefix(base).and_then(|r| r.strip_prefix('.')) {
+                    push(&mut items, item(rest, CompletionItemKind::FUNCTION, &library_signature(f), f.doc, edit(start)));
                 }
+            }
+            // Member functions: the ones written `receiver.name(...)`.
+            for f in CEL_FUNCTIONS.iter().filter(|f| is_member(f)) {
+                let doc = format!("`{}`\n\n{}\n\nExample: `{}`", f.signature, f.doc, f.example);
+                push(&mut items, item(f.name, CompletionItemKind::METHOD, f.signature, &doc, edit(start)));
+            }
+            for f in cel_library::FUNCTIONS.iter().filter(|f| f.receiver.is_some()) {
+                push(&mut items, item(f.name, CompletionItemKind::METHOD, &library_signature(f), f.doc, edit(start)));
             }
         }
         None => {
             let start = offset.saturating_sub(chain.len());
             for v in CEL_VARIABLES {
                 let doc = format!("{}\n\nExample: `{}`", v.doc, v.example);
-                items.push(item(v.name, CompletionItemKind::VARIABLE, v.signature, &doc, edit(start)));
+                push(&mut items, item(v.name, CompletionItemKind::VARIABLE, v.signature, &doc, edit(start)));
             }
             for f in CEL_FUNCTIONS.iter().filter(|f| !is_member(f)) {
                 let doc = format!("`{}`\n\n{}\n\nExample: `{}`", f.signature, f.doc, f.example);
-                items.push(item(f.name, CompletionItemKind::FUNCTION, f.signature, &doc, edit(start)));
+                push(&mut items, item(f.name, CompletionItemKind::FUNCTION, f.signature, &doc, edit(start)));
+            }
+            for f in cel_library::FUNCTIONS.iter().filter(|f| f.receiver.is_none()) {
+                push(&mut items, item(f.name, CompletionItemKind::FUNCTION, &library_signature(f), f.doc, edit(start)));
             }
         }
     }
     items
+}
+
+/// The signature of a stdlib CEL library function, e.g. `list.indexOf(dyn) -> int`.
+pub(crate) fn library_signature(f: &cel_library::CelFunction) -> String {
+    let receiver = f.receiver.map(|r| format!("{r}.")).unwrap_or_default();
+    format!("{receiver}{}({}) -> {} [{}]", f.name, f.params.join(", "), f.returns, f.library)
 }
 
 /// Whether a CEL function is called on a receiver (`list.all(...)`) rather than globally.

@@ -6,6 +6,7 @@ use tower_lsp_server::ls_types::{Hover, HoverContents, MarkupContent, MarkupKind
 
 use palisade_compiler::ast::docs::{self, CEL_FUNCTIONS, CEL_VARIABLES, VARIABLES};
 use palisade_compiler::pattern::parse_key;
+use palisade_stdlib::cel::library as cel_library;
 use palisade_stdlib::functions;
 
 use crate::cursor::{self, Role, Seg};
@@ -154,6 +155,19 @@ fn jmespath_hover(text: &str, offset: usize, chain: &str, called: bool) -> Optio
 
 fn cel_hover(chain: &str, called: bool) -> Option<String> {
     let last = chain.rsplit('.').next().unwrap_or(chain);
+    // Library functions first: `json.unmarshal` is one name, `list.indexOf` a member.
+    let library: Vec<String> = cel_library::FUNCTIONS
+        .iter()
+        .filter(|f| {
+            f.name == chain
+                || (f.receiver.is_some() && f.name == last)
+                || (f.name.contains('.') && chain.ends_with(&format!(".{}", f.name)))
+        })
+        .map(|f| format!("```\n{}\n```\n{}", crate::completion::library_signature(f), f.doc))
+        .collect();
+    if called && !library.is_empty() && !CEL_FUNCTIONS.iter().any(|f| f.name == last) {
+        return Some(library.join("\n\n"));
+    }
     let entry = if called || chain.contains('.') {
         CEL_FUNCTIONS.iter().find(|f| f.name == last)
     } else {
