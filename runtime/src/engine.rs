@@ -4,8 +4,9 @@
 use serde_json::{Map, Value, json};
 
 use palisade_compiler::ir::pattern::Pattern;
-use palisade_compiler::ir::policy::{Check, Filter, LabelSelector, Match, PolicyIr, RuleBody, RuleIr, Validate};
+use palisade_compiler::ir::policy::{Check, Filter, Foreach, LabelSelector, Match, PolicyIr, RuleBody, RuleIr, Validate};
 use palisade_stdlib::jmespath::{self, EvalConfig};
+use palisade_stdlib::functions::images::ImageRef;
 use palisade_stdlib::template;
 
 use crate::conditions;
@@ -62,7 +63,13 @@ pub struct Request<'a> {
     pub namespace_labels: Option<&'a Map<String, Value>>,
     /// Variables a values file sets for this policy and resource (`request.operation: UPDATE`).
     pub variables: &'a [(String, Value)],
+    /// Variables a values file sets per rule of this policy, applied when the rule loads its
+    /// context.
+    pub rule_variables: Option<&'a RuleVariables>,
 }
+
+/// Values-file variables by rule name.
+pub type RuleVariables = std::collections::HashMap<String, Vec<(String, Value)>>;
 
 /// Evaluates every rule of `policy` that applies to the request.
 pub fn evaluate(policy: &PolicyIr, req: &Request) -> Vec<RuleResult> {
@@ -72,13 +79,14 @@ pub fn evaluate(policy: &PolicyIr, req: &Request) -> Vec<RuleResult> {
             return Vec::new();
         }
     }
-    let mut ctx = Context::new(req, resource);
+    let ctx = Context::new(req, resource);
     let mut out = Vec::new();
     for rule in &policy.rules {
         if matches!(rule.body, RuleBody::Mutate(_) | RuleBody::Generate(_)) || !selected(rule, resource, req) {
             continue;
         }
-        let (status, message) = run_rule(rule, &mut ctx, resource);
+        let rule_vars = req.rule_variables.and_then(|r| r.get(&rule.name)).map(Vec::as_slice).unwrap_or_default();
+        let (status, message) = run_rule(rule, &ctx, rule_vars, resource);
         let enforce = rule.enforce.unwrap_or(policy.enforce);
         out.push(RuleResult { policy: policy.name.clone(), rule: rule.name.clone(), status, message, enforce });
         if policy.apply_one && status != Status::Skip {
@@ -88,15 +96,27 @@ pub fn evaluate(policy: &PolicyIr, req: &Request) -> Vec<RuleResult> {
     out
 }
 
-fn run_rule(rule: &RuleIr, ctx: &mut Context, resource: &Value) -> (Status, String) {
+fn run_rule(rule: &RuleIr, base: &Context, rule_vars: &[(String, Value)], resource: &Value) -> (Status, String) {
     match &rule.body {
         RuleBody::Unsupported(what) => (Status::Error, format!("{what} rules are not evaluated by Palisade yet")),
         // Mutate and generate rules run in `crate::mutate` before validation; `evaluate` skips them.
         RuleBody::Mutate(_) | RuleBody::Generate(_) => (Status::Skip, String::new()),
         RuleBody::Validate(v) => {
-            if let Err(e) = ctx.load(&rule.context) {
-                return (Status::Error, format!("failed to load context: {e}"));
-            }
+            // Each rule sees the request's context plus its own entries; the common case (no
+            // entries, no values) borrows the shared context instead of copying it.
+            let mut owned;
+            let ctx = if rule.context.is_empty() && rule_vars.is_empty() {
+                base
+            } else {
+                owned = base.clone();
+                for (path, value) in rule_vars {
+                    set_dotted(&mut owned.doc, path, value.clone());
+                }
+                if let Err(e) = owned.load(&rule.context) {
+                    return (Status::Error, format!("failed to load context: {e}"));
+                }
+                &owned
+            };
             if let Some(pre) = &rule.preconditions {
                 match conditions::evaluate(pre, &|expr| ctx.query(expr)) {
                     Err(e) => return (Status::Error, format!("failed to evaluate preconditions: {e}")),
@@ -120,11 +140,32 @@ fn run_rule(rule: &RuleIr, ctx: &mut Context, resource: &Value) -> (Status, Stri
 }
 
 fn validate(rule: &RuleIr, v: &Validate, ctx: &Context, resource: &Value) -> (Status, String) {
-    let name = &rule.name;
-    match &v.check {
-        Check::Pattern(p) => pattern_result(rule, v, ctx, resource, p),
+    let scope = Scope { rule, message: v.message.as_deref(), resource, element: None, nesting: 0 };
+    run_check(&scope, &v.check, ctx).unwrap_or_else(|| (Status::Skip, "rule skipped".to_owned()))
+}
+
+/// What a check runs against: the rule (for its name and message), the resource, and inside
+/// `foreach` the current element when the element is the pattern's root.
+#[derive(Clone, Copy)]
+struct Scope<'a> {
+    rule: &'a RuleIr,
+    /// The rule's `validate.message`; `foreach` checks use it too, substituted per element.
+    message: Option<&'a str>,
+    resource: &'a Value,
+    element: Option<&'a Value>,
+    /// The depth of the next `foreach`, for `element<N>` and `elementIndex<N>`.
+    nesting: usize,
+}
+
+/// Runs one check. `None` is Kyverno's empty response (a pattern on a DELETE request inside
+/// `foreach`), which callers treat as a skip.
+fn run_check(scope: &Scope, check: &Check, ctx: &Context) -> Option<(Status, String)> {
+    let name = &scope.rule.name;
+    let target = scope.element.unwrap_or(scope.resource);
+    Some(match check {
+        Check::Pattern(p) => pattern_result(scope, ctx, target, p),
         Check::DynamicPattern(raw) => match ctx.substitute(raw).and_then(|p| Pattern::lower(&p).map_err(|e| e.0)) {
-            Ok(p) => pattern_result(rule, v, ctx, resource, &p),
+            Ok(p) => pattern_result(scope, ctx, target, &p),
             Err(e) => (Status::Error, format!("variable substitution failed: {e}")),
         },
         Check::AnyPattern(patterns) => {
@@ -134,20 +175,20 @@ fn validate(rule: &RuleIr, v: &Validate, ctx: &Context, resource: &Value) -> (St
                 let lowered = ctx.substitute(raw).and_then(|p| Pattern::lower(&p).map_err(|e| e.0));
                 let p = match lowered {
                     Ok(p) => p,
-                    Err(e) => return (Status::Error, format!("variable substitution failed: {e}")),
+                    Err(e) => return Some((Status::Error, format!("variable substitution failed: {e}"))),
                 };
-                match match_pattern(resource, &p) {
-                    Ok(()) => return (Status::Pass, format!("validation rule '{name}' anyPattern[{i}] passed.")),
+                match match_pattern(target, &p) {
+                    Ok(()) => return Some((Status::Pass, format!("validation rule '{name}' anyPattern[{i}] passed."))),
                     Err(Mismatch::Skip { message }) => skipped.push(format!("rule {name}[{i}] skipped: {message}")),
                     Err(Mismatch::Error { message }) => failed.push(format!("rule {name}[{i}] failed: {message}")),
                     Err(Mismatch::Fail { path, .. }) => failed.push(format!("rule {name}[{i}] failed at path {path}")),
                 }
             }
             if failed.is_empty() && !skipped.is_empty() {
-                return (Status::Skip, skipped.join(" "));
+                return Some((Status::Skip, skipped.join(" ")));
             }
             let errs = failed.join(" ");
-            let msg = match ctx.message(v.message.as_deref()) {
+            let msg = match ctx.message(scope.message) {
                 None => format!("validation error: {errs}"),
                 Some(m) if m.ends_with('.') => format!("validation error: {m} {errs}"),
                 Some(m) => format!("validation error: {m}. {errs}"),
@@ -158,7 +199,7 @@ fn validate(rule: &RuleIr, v: &Validate, ctx: &Context, resource: &Value) -> (St
             Err(e) => (Status::Error, format!("failed to check deny conditions: {e}")),
             Ok((false, _)) => (Status::Pass, format!("validation rule '{name}' passed.")),
             Ok((true, msg)) => {
-                let parts: Vec<String> = ctx.message(v.message.as_deref()).into_iter().chain((!msg.is_empty()).then_some(msg)).collect();
+                let parts: Vec<String> = ctx.message(scope.message).into_iter().chain((!msg.is_empty()).then_some(msg)).collect();
                 if parts.is_empty() {
                     (Status::Fail, format!("validation error: rule {name} failed"))
                 } else {
@@ -167,23 +208,116 @@ fn validate(rule: &RuleIr, v: &Validate, ctx: &Context, resource: &Value) -> (St
             }
         },
         Check::Cel(rules) => {
-            let ns = namespace_of(resource).unwrap_or_default();
+            let ns = namespace_of(scope.resource).unwrap_or_default();
             crate::cel::validate_rule(name, rules, ctx.cel_bindings(), ns)
         }
+        Check::Foreach(entries) => return foreach_result(scope, entries, ctx),
         Check::Unsupported(what) => (Status::Error, format!("{what} is not evaluated by Palisade yet")),
+    })
+}
+
+/// `foreach`: every entry's list, element by element. The first element that fails (or errors,
+/// when it is the last one) decides the rule; an entry whose list cannot be evaluated is
+/// skipped; a rule where no element applied is skipped.
+fn foreach_result(scope: &Scope, entries: &[Foreach], ctx: &Context) -> Option<(Status, String)> {
+    let mut applied = 0usize;
+    for entry in entries {
+        let elements = match ctx.query(&entry.list) {
+            Ok(Value::Array(items)) => items,
+            Ok(other) => vec![other],
+            Err(_) => continue,
+        };
+        match foreach_elements(scope, entry, &elements, ctx) {
+            Ok(count) => applied += count,
+            Err(outcome) => return Some(outcome),
+        }
+    }
+    if applied == 0 {
+        // A nested `foreach` with nothing to apply is an empty response for its parent element.
+        return (scope.nesting == 0).then(|| (Status::Skip, "rule skipped".to_owned()));
+    }
+    Some((Status::Pass, "rule passed".to_owned()))
+}
+
+/// Runs one `foreach` entry over its elements; `Ok` is the number of elements the check applied
+/// to (passed), `Err` the rule's outcome when an element did not pass.
+fn foreach_elements(scope: &Scope, entry: &Foreach, elements: &[Value], ctx: &Context) -> Result<usize, (Status, String)> {
+    let mut applied = 0;
+    for (index, element) in elements.iter().enumerate() {
+        if element.is_null() {
+            continue;
+        }
+        // Each element starts from the context as it was before the loop.
+        let mut ectx = ctx.clone();
+        ectx.add_element(element, index, scope.nesting);
+        let scoped = match entry.element_scope {
+            Some(true) if !element.is_object() => {
+                let msg = format!(
+                    "failed to process foreach: cannot use elementScope=true foreach rules for elements that are not maps, expected type=map got type={}",
+                    go_type_name(element)
+                );
+                return Err((Status::Error, msg));
+            }
+            Some(explicit) => explicit,
+            None => element.is_object(),
+        };
+        let inner = Scope { element: if scoped { Some(element) } else { scope.element }, nesting: scope.nesting + 1, ..*scope };
+        let outcome = match run_entry(&inner, entry, &mut ectx) {
+            None => continue,
+            Some(o) => o,
+        };
+        match outcome.0 {
+            Status::Skip => continue,
+            Status::Pass => applied += 1,
+            Status::Error if index + 1 < elements.len() => continue,
+            status => return Err((status, format!("validation failure: {}", outcome.1))),
+        }
+    }
+    Ok(applied)
+}
+
+/// One element of a `foreach` entry: its context, its preconditions, then its check.
+fn run_entry(scope: &Scope, entry: &Foreach, ctx: &mut Context) -> Option<(Status, String)> {
+    if let Err(e) = ctx.load(&entry.context) {
+        return Some((Status::Error, format!("failed to load context: {e}")));
+    }
+    if let Some(pre) = &entry.preconditions {
+        match conditions::evaluate(pre, &|expr| ctx.query(expr)) {
+            Err(e) => return Some((Status::Error, format!("failed to evaluate preconditions: {e}"))),
+            Ok((false, _)) => return Some((Status::Skip, "preconditions not met".to_owned())),
+            Ok((true, _)) => {}
+        }
+    }
+    let is_pattern = matches!(entry.check, Check::Pattern(_) | Check::DynamicPattern(_) | Check::AnyPattern(_));
+    if is_pattern && scope.element.is_none() && ctx.is_delete() {
+        return None;
+    }
+    run_check(scope, &entry.check, ctx)
+}
+
+/// Go's `%T` for a decoded JSON value, for messages that quote it.
+fn go_type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "<nil>",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float64",
+        Value::Number(_) => "int64",
+        Value::String(_) => "string",
+        Value::Array(_) => "[]interface {}",
+        Value::Object(_) => "map[string]interface {}",
     }
 }
 
-fn pattern_result(rule: &RuleIr, v: &Validate, ctx: &Context, resource: &Value, p: &Pattern) -> (Status, String) {
-    let name = &rule.name;
-    match match_pattern(resource, p) {
+fn pattern_result(scope: &Scope, ctx: &Context, target: &Value, p: &Pattern) -> (Status, String) {
+    let name = &scope.rule.name;
+    match match_pattern(target, p) {
         Ok(()) => (Status::Pass, format!("validation rule '{name}' passed.")),
         Err(Mismatch::Skip { message }) => (Status::Skip, message),
-        Err(Mismatch::Fail { path, .. }) => (Status::Fail, match ctx.message(v.message.as_deref()) {
+        Err(Mismatch::Fail { path, .. }) => (Status::Fail, match ctx.message(scope.message) {
             None => format!("validation error: rule {name} failed at path {path}"),
             Some(m) => format!("validation error: {} rule {name} failed at path {path}", with_period(&m)),
         }),
-        Err(Mismatch::Error { message }) => (Status::Error, match ctx.message(v.message.as_deref()) {
+        Err(Mismatch::Error { message }) => (Status::Error, match ctx.message(scope.message) {
             None => format!("validation error: rule {name} execution error: {message}"),
             Some(m) => format!("validation error: {} rule {name} execution error: {message}", with_period(&m)),
         }),
@@ -217,7 +351,7 @@ impl Context {
             "operation": req.operation,
             "object": req.object,
             "oldObject": req.old_object.cloned().unwrap_or(Value::Null),
-            "userInfo": {"username": req.user.username, "groups": req.user.groups},
+            "userInfo": user_info(req.user),
             "roles": req.user.roles,
             "clusterRoles": req.user.cluster_roles,
             "namespace": namespace_of(resource).unwrap_or_default(),
@@ -225,7 +359,10 @@ impl Context {
         if req.operation == "DELETE" {
             request["object"] = Value::Null;
         }
-        let mut doc = json!({ "request": request, "images": crate::images::of(resource) });
+        let mut doc = json!({ "request": request });
+        if let Some(images) = image_infos(resource) {
+            doc["images"] = images;
+        }
         let sa = req.user.username.strip_prefix("system:serviceaccount:").and_then(|s| s.split_once(':'));
         if let Some((ns, name)) = sa {
             doc["serviceAccountNamespace"] = json!(ns);
@@ -301,6 +438,20 @@ impl Context {
         Ok(())
     }
 
+    /// Adds a `foreach` element: `element`, `elementIndex` and their `<N>` forms for the depth.
+    fn add_element(&mut self, element: &Value, index: usize, nesting: usize) {
+        if let Value::Object(doc) = &mut self.doc {
+            doc.insert("element".to_owned(), element.clone());
+            doc.insert("elementIndex".to_owned(), json!(index));
+            doc.insert(format!("element{nesting}"), element.clone());
+            doc.insert(format!("elementIndex{nesting}"), json!(index));
+        }
+    }
+
+    fn is_delete(&self) -> bool {
+        self.doc.pointer("/request/operation").and_then(Value::as_str) == Some("DELETE")
+    }
+
     pub(crate) fn query(&self, expr: &str) -> Result<Value, String> {
         jmespath::search(expr.trim(), &self.doc, &self.cfg).map_err(|e| e.to_string())
     }
@@ -323,6 +474,46 @@ impl Context {
             Err(_) => Some(m.to_owned()),
         }
     }
+}
+
+/// Kyverno's `images` variable: `images.<containers|initContainers|ephemeralContainers>.<name>`
+/// with each container's parsed image reference, from a Pod or a pod controller's template.
+/// References that do not parse are left out.
+fn image_infos(resource: &Value) -> Option<Value> {
+    let pointer = match resource.get("kind").and_then(Value::as_str) {
+        Some("Pod") => "/spec",
+        Some("CronJob") => "/spec/jobTemplate/spec/template/spec",
+        _ => "/spec/template/spec",
+    };
+    let spec = resource.pointer(pointer)?;
+    let mut images = Map::new();
+    for kind in ["containers", "initContainers", "ephemeralContainers"] {
+        let mut by_name = Map::new();
+        for container in spec.get(kind).and_then(Value::as_array).into_iter().flatten() {
+            let name = container.get("name").and_then(Value::as_str).unwrap_or_default();
+            let image = container.get("image").and_then(Value::as_str).unwrap_or_default();
+            if let Ok(r) = ImageRef::parse(image) {
+                by_name.insert(name.to_owned(), r.to_json());
+            }
+        }
+        if !by_name.is_empty() {
+            images.insert(kind.to_owned(), Value::Object(by_name));
+        }
+    }
+    (!images.is_empty()).then_some(Value::Object(images))
+}
+
+/// `request.userInfo` as Kubernetes serialises it: empty fields are left out, so a request
+/// without a user has `{}` and `request.userInfo.groups` is an unknown key, not `[]`.
+fn user_info(user: &UserInfo) -> Value {
+    let mut info = Map::new();
+    if !user.username.is_empty() {
+        info.insert("username".to_owned(), json!(user.username));
+    }
+    if !user.groups.is_empty() {
+        info.insert("groups".to_owned(), json!(user.groups));
+    }
+    Value::Object(info)
 }
 
 fn set_dotted(doc: &mut Value, path: &str, value: Value) {

@@ -66,7 +66,22 @@ pub enum Check {
     Deny(Value),
     /// `validate.cel`: compiled CEL expressions, evaluated by the runtime's CEL module.
     Cel(Box<super::cel::CelRules>),
+    /// `foreach`: each entry evaluates its check once per element of its list.
+    Foreach(Vec<Foreach>),
     Unsupported(&'static str),
+}
+
+/// One `validate.foreach` entry (or a nested one).
+#[derive(Clone, Debug)]
+pub struct Foreach {
+    /// A JMESPath expression without braces, evaluated in the rule's context.
+    pub list: String,
+    /// `elementScope`: whether the check's pattern applies to the element (the default when the
+    /// element is a map) or to the whole resource.
+    pub element_scope: Option<bool>,
+    pub context: Vec<Value>,
+    pub preconditions: Option<Value>,
+    pub check: Check,
 }
 
 /// A `mutate` rule. Patches keep their raw JSON form because variables are substituted per
@@ -258,7 +273,15 @@ fn lower_mutate(m: &Value) -> Mutate {
 
 fn lower_validate(v: &Value) -> Result<Validate, LowerError> {
     let message = v.get("message").and_then(Value::as_str).map(str::to_owned);
-    let check = if let Some(p) = v.get("pattern") {
+    Ok(Validate { message, check: lower_check(v)? })
+}
+
+/// The check of a `validate` block or of a `foreach` entry. Kyverno looks at `deny` first, then
+/// `pattern`/`anyPattern`, then a nested `foreach`; the checker rejects blocks with several.
+fn lower_check(v: &Value) -> Result<Check, LowerError> {
+    let check = if let Some(d) = v.get("deny") {
+        Check::Deny(d.get("conditions").cloned().unwrap_or(Value::Null))
+    } else if let Some(p) = v.get("pattern") {
         if has_variables(p) {
             Check::DynamicPattern(p.clone())
         } else {
@@ -266,10 +289,9 @@ fn lower_validate(v: &Value) -> Result<Validate, LowerError> {
         }
     } else if let Some(Value::Array(items)) = v.get("anyPattern") {
         Check::AnyPattern(items.clone())
-    } else if let Some(d) = v.get("deny") {
-        Check::Deny(d.get("conditions").cloned().unwrap_or(Value::Null))
-    } else if v.get("foreach").is_some() {
-        Check::Unsupported("validate.foreach")
+    } else if let Some(items) = v.get("foreach") {
+        let items = items.as_array().map(Vec::as_slice).unwrap_or_default();
+        Check::Foreach(items.iter().map(lower_foreach).collect::<Result<_, _>>()?)
     } else if v.get("podSecurity").is_some() {
         Check::Unsupported("validate.podSecurity")
     } else if let Some(c) = v.get("cel") {
@@ -279,7 +301,17 @@ fn lower_validate(v: &Value) -> Result<Validate, LowerError> {
     } else {
         Check::Unsupported("validate without a check")
     };
-    Ok(Validate { message, check })
+    Ok(check)
+}
+
+fn lower_foreach(f: &Value) -> Result<Foreach, LowerError> {
+    Ok(Foreach {
+        list: f.get("list").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        element_scope: f.get("elementScope").and_then(Value::as_bool),
+        context: f.get("context").and_then(Value::as_array).cloned().unwrap_or_default(),
+        preconditions: f.get("preconditions").filter(|p| !p.is_null()).cloned(),
+        check: lower_check(f)?,
+    })
 }
 
 /// Whether any string in the value holds a `{{ }}` variable or a `$()` reference.
