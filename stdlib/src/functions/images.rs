@@ -42,56 +42,118 @@ fn image_normalize(call: &mut Call) -> Result<Value, EvalError> {
     })
 }
 
-/// Splits `[registry/]path[:tag][@digest]` and fills in Kyverno's defaults.
+/// Splits `[registry/]path[:tag][@digest]` and fills in Kyverno's defaults, Docker Hub's
+/// `library/` prefix included.
 pub fn normalize_image(image: &str) -> Result<String, &'static str> {
-    if image.is_empty() {
-        return Err("empty reference");
-    }
-    let (rest, digest) = match image.split_once('@') {
-        Some((rest, digest)) => (rest, Some(digest)),
-        None => (image, None),
-    };
-    if let Some(digest) = digest {
-        let valid = digest.split_once(':').is_some_and(|(algorithm, hex)| {
-            !algorithm.is_empty() && hex.len() >= 32 && hex.chars().all(|c| c.is_ascii_hexdigit())
-        });
-        if !valid {
-            return Err("invalid digest");
-        }
-    }
-    // The registry is the first component if it looks like a host: it has a dot or a port, or
-    // is `localhost`, or has upper-case letters (which a repository may not).
-    let (registry, remainder) = match rest.split_once('/') {
-        Some((first, remainder))
-            if first.contains(['.', ':']) || first == "localhost" || first.chars().any(|c| c.is_ascii_uppercase()) =>
-        {
-            (first, remainder)
-        }
-        _ => (DEFAULT_REGISTRY, rest),
-    };
-    // A tag follows the last colon after the last slash.
-    let last_slash = remainder.rfind('/').map_or(0, |i| i + 1);
-    let (path, tag) = match remainder.get(last_slash..).and_then(|tail| tail.rfind(':')) {
-        Some(i) => (remainder.get(..last_slash + i).unwrap_or(remainder), remainder.get(last_slash + i + 1..)),
-        None => (remainder, None),
-    };
-    if path.is_empty() || path.split('/').any(|part| !valid_path_component(part)) {
-        return Err("repository name must be lowercase letters, digits and separators");
-    }
-    if let Some(tag) = tag
-        && (tag.is_empty()
-            || tag.len() > 128
-            || !tag.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-            || tag.starts_with(['.', '-']))
-    {
-        return Err("invalid tag");
-    }
-    let path = if registry == DEFAULT_REGISTRY && !path.contains('/') { format!("library/{path}") } else { path.to_string() };
-    Ok(match (digest, tag) {
-        (Some(digest), _) => format!("{registry}/{path}@{digest}"),
-        (None, Some(tag)) => format!("{registry}/{path}:{tag}"),
-        (None, None) => format!("{registry}/{path}:{DEFAULT_TAG}"),
+    let r = ImageRef::parse(image)?;
+    let path = if r.registry == DEFAULT_REGISTRY && !r.path.contains('/') { format!("library/{}", r.path) } else { r.path };
+    Ok(match (r.digest, r.tag) {
+        (Some(digest), _) => format!("{}/{path}@{digest}", r.registry),
+        (_, tag) => format!("{}/{path}:{}", r.registry, tag.as_deref().unwrap_or(DEFAULT_TAG)),
     })
+}
+
+/// An image reference split as Kyverno's `images` variable shows it: the registry defaults to
+/// `docker.io` (without Docker Hub's `library/`), and the tag to `latest` when there is neither
+/// a tag nor a digest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageRef {
+    pub registry: String,
+    /// The repository path, e.g. `some-repository/busybox`.
+    pub path: String,
+    /// The last component of the path, e.g. `busybox`.
+    pub name: String,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+}
+
+impl ImageRef {
+    pub fn parse(image: &str) -> Result<ImageRef, &'static str> {
+        if image.is_empty() {
+            return Err("empty reference");
+        }
+        let (rest, digest) = match image.split_once('@') {
+            Some((rest, digest)) => (rest, Some(digest)),
+            None => (image, None),
+        };
+        if let Some(digest) = digest {
+            let valid = digest.split_once(':').is_some_and(|(algorithm, hex)| {
+                !algorithm.is_empty() && hex.len() >= 32 && hex.chars().all(|c| c.is_ascii_hexdigit())
+            });
+            if !valid {
+                return Err("invalid digest");
+            }
+        }
+        // The registry is the first component if it looks like a host: it has a dot or a port,
+        // or is `localhost`, or has upper-case letters (which a repository may not).
+        let (registry, remainder) = match rest.split_once('/') {
+            Some((first, remainder))
+                if first.contains(['.', ':']) || first == "localhost" || first.chars().any(|c| c.is_ascii_uppercase()) =>
+            {
+                (first, remainder)
+            }
+            _ => (DEFAULT_REGISTRY, rest),
+        };
+        // A tag follows the last colon after the last slash.
+        let last_slash = remainder.rfind('/').map_or(0, |i| i + 1);
+        let (path, tag) = match remainder.get(last_slash..).and_then(|tail| tail.rfind(':')) {
+            Some(i) => (remainder.get(..last_slash + i).unwrap_or(remainder), remainder.get(last_slash + i + 1..)),
+            None => (remainder, None),
+        };
+        if path.is_empty() || path.split('/').any(|part| !valid_path_component(part)) {
+            return Err("repository name must be lowercase letters, digits and separators");
+        }
+        if let Some(tag) = tag
+            && (tag.is_empty()
+                || tag.len() > 128
+                || !tag.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+                || tag.starts_with(['.', '-']))
+        {
+            return Err("invalid tag");
+        }
+        let tag = match (tag, digest) {
+            (Some(tag), _) => Some(tag.to_owned()),
+            (None, None) => Some(DEFAULT_TAG.to_owned()),
+            (None, Some(_)) => None,
+        };
+        Ok(ImageRef {
+            registry: registry.to_owned(),
+            path: path.to_owned(),
+            name: path.rsplit('/').next().unwrap_or(path).to_owned(),
+            tag,
+            digest: digest.map(str::to_owned),
+        })
+    }
+
+    /// `registry/path@digest`, or `registry/path:tag` without a digest.
+    pub fn reference(&self) -> String {
+        match (&self.digest, &self.tag) {
+            (Some(digest), _) => format!("{}/{}@{digest}", self.registry, self.path),
+            (None, tag) => format!("{}/{}:{}", self.registry, self.path, tag.as_deref().unwrap_or_default()),
+        }
+    }
+
+    /// `registry/path:tag` (the tag may be empty when the image is pinned by digest only).
+    pub fn reference_with_tag(&self) -> String {
+        format!("{}/{}:{}", self.registry, self.path, self.tag.as_deref().unwrap_or_default())
+    }
+
+    /// The object Kyverno's `images.<type>.<container>` variables hold.
+    pub fn to_json(&self) -> Value {
+        let mut m = serde_json::Map::new();
+        m.insert("registry".into(), Value::String(self.registry.clone()));
+        m.insert("name".into(), Value::String(self.name.clone()));
+        m.insert("path".into(), Value::String(self.path.clone()));
+        if let Some(tag) = &self.tag {
+            m.insert("tag".into(), Value::String(tag.clone()));
+        }
+        if let Some(digest) = &self.digest {
+            m.insert("digest".into(), Value::String(digest.clone()));
+        }
+        m.insert("reference".into(), Value::String(self.reference()));
+        m.insert("referenceWithTag".into(), Value::String(self.reference_with_tag()));
+        Value::Object(m)
+    }
 }
 
 /// A repository path component: lower-case alphanumerics separated by `.`, `_`, `__` or dashes.
