@@ -65,12 +65,12 @@ fn condition(c: &Value, query: &dyn Fn(&str) -> Result<Value, String>) -> Result
     let ok = match op.to_ascii_lowercase().as_str() {
         "equals" | "equal" => equals(&key, &value),
         "notequals" | "notequal" => !equals(&key, &value),
-        "anyin" => set_op(&key, &value, true, true),
-        "allin" => set_op(&key, &value, false, true),
-        "anynotin" => set_op(&key, &value, true, false),
-        "allnotin" => set_op(&key, &value, false, false),
-        "in" => set_op(&key, &value, false, true),
-        "notin" => !set_op(&key, &value, false, true),
+        "anyin" => set_op(&key, &value, true, true).unwrap_or(false),
+        "allin" => set_op(&key, &value, false, true).unwrap_or(false),
+        "anynotin" => set_op(&key, &value, true, false).unwrap_or(false),
+        "allnotin" => set_op(&key, &value, false, false).unwrap_or(false),
+        "in" => set_op(&key, &value, false, true).unwrap_or(false),
+        "notin" => set_op(&key, &value, false, true).is_some_and(|inside| !inside),
         "greaterthan" | "durationgreaterthan" => order(&key, &value) == Some(Ordering::Greater),
         "greaterthanorequals" | "durationgreaterthanorequals" => {
             matches!(order(&key, &value), Some(Ordering::Greater | Ordering::Equal))
@@ -153,12 +153,17 @@ fn member_of(key: &str, set: &[String]) -> bool {
     })
 }
 
-/// AnyIn / AllIn / AnyNotIn / AllNotIn.
-fn set_op(key: &Value, value: &Value, any: bool, inside: bool) -> bool {
+/// AnyIn / AllIn / AnyNotIn / AllNotIn. `None` when Kyverno rejects the operand types (a key
+/// that is a map, a boolean or null; a value that is neither a list nor a string): every set
+/// operator is then false, whatever its polarity.
+fn set_op(key: &Value, value: &Value, any: bool, inside: bool) -> Option<bool> {
+    if matches!(key, Value::Object(_) | Value::Bool(_) | Value::Null) || !matches!(value, Value::Array(_) | Value::String(_)) {
+        return None;
+    }
     let keys = members(key);
     let set = members(value);
     let test = |k: &String| member_of(k, &set) == inside;
-    if any { keys.iter().any(test) } else { keys.iter().all(test) }
+    Some(if any { keys.iter().any(test) } else { keys.iter().all(test) })
 }
 
 fn order(key: &Value, value: &Value) -> Option<Ordering> {
