@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use serde_json::Value;
 
 use super::resources::Resource;
-use super::runner::{PolicySet, Values, policy_key};
+use super::runner::{self, PolicySet, Values, policy_key};
 use palisade_compiler::ir::policy::RuleBody;
 
 use crate::engine::{self, Request, Status, UserInfo};
@@ -126,9 +126,17 @@ fn scan_one(set: &PolicySet, policies: &[Compiled], sources: &[Value], index: us
             continue;
         }
         let vars = cfg.values.for_resource(&policy.name, name);
-        let operation = operation_of(&vars);
+        let operation = runner::operation_of(&vars);
         let object = patched.as_ref().unwrap_or(&resource.value);
-        let req = Request { operation: &operation, object, old_object: None, user: cfg.user, namespace_labels: ns_labels, variables: &vars };
+        let req = Request {
+            operation,
+            object,
+            old_object: runner::old_object_for(operation, object),
+            user: cfg.user,
+            namespace_labels: ns_labels,
+            variables: &vars,
+            rule_variables: cfg.values.for_rules(&policy.name),
+        };
         let mut results = Vec::new();
         let mut next = None;
         if c.mutates {
@@ -149,18 +157,21 @@ fn scan_one(set: &PolicySet, policies: &[Compiled], sources: &[Value], index: us
     let object = patched.as_ref().unwrap_or(&resource.value);
     for (policy, c) in set.policies.iter().zip(policies) {
         let vars = cfg.values.for_resource(&policy.name, name);
-        let operation = operation_of(&vars);
-        let req = Request { operation: &operation, object, old_object: None, user: cfg.user, namespace_labels: ns_labels, variables: &vars };
+        let operation = runner::operation_of(&vars);
+        let req = Request {
+            operation,
+            object,
+            old_object: runner::old_object_for(operation, object),
+            user: cfg.user,
+            namespace_labels: ns_labels,
+            variables: &vars,
+            rule_variables: cfg.values.for_rules(&policy.name),
+        };
         for r in engine::evaluate(policy, &req) {
             push(&mut out, &c.key, r);
         }
     }
     out
-}
-
-/// A values file can make the request an UPDATE or a DELETE, as in `kyverno apply`.
-fn operation_of(vars: &[(String, Value)]) -> String {
-    vars.iter().find(|(k, _)| k == "request.operation").and_then(|(_, v)| v.as_str()).unwrap_or("CREATE").to_owned()
 }
 
 /// `kind/namespace/name` (the namespace part is left out for cluster-scoped resources), the
