@@ -384,6 +384,17 @@ impl Context {
         Context { doc, cfg: EvalConfig::kyverno(), cel: std::cell::OnceCell::new(), namespace_object }
     }
 
+    /// The context a rule starts from: the request's, plus the variables the values file sets
+    /// for this rule (Kyverno's offline context loader adds them when the rule loads its
+    /// context).
+    pub(crate) fn for_rule(req: &Request, resource: &Value, rule: &str) -> Context {
+        let mut ctx = Context::new(req, resource);
+        for (path, value) in req.rule_variables.and_then(|r| r.get(rule)).into_iter().flatten() {
+            set_dotted(&mut ctx.doc, path, value.clone());
+        }
+        ctx
+    }
+
     /// The CEL variables of this request (`object`, `oldObject`, `request`, `namespaceObject`).
     fn cel_bindings(&self) -> &palisade_stdlib::cel::Bindings {
         self.cel.get_or_init(|| {
@@ -402,6 +413,7 @@ impl Context {
                 user: &user,
                 namespace_labels: None,
                 variables: &[],
+                rule_variables: None,
             };
             crate::cel::bindings(&req, self.namespace_object.as_ref())
         })

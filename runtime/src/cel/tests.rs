@@ -10,7 +10,7 @@ use crate::engine::UserInfo;
 fn run(policy: Value, object: Value, operation: &str) -> Vec<(String, Status, String)> {
     let p = CelPolicyIr::lower(&policy).unwrap();
     let user = UserInfo::default();
-    let req = Request { operation, object: &object, old_object: None, user: &user, namespace_labels: None, variables: &[] };
+    let req = Request { operation, object: &object, old_object: None, user: &user, namespace_labels: None, variables: &[], rule_variables: None };
     let b = bindings(&req, None);
     evaluate_policy(&p, &req, &b, &CelInputs::default(), None).into_iter().map(|r| (r.rule, r.status, r.message)).collect()
 }

@@ -33,7 +33,7 @@ pub fn generate(policy: &PolicyIr, req: &Request, sources: &[Value]) -> Generati
         if !selected(rule, trigger, req) {
             continue;
         }
-        let ctx = Context::new(req, trigger);
+        let ctx = Context::for_rule(req, trigger, &rule.name);
         let (status, message, generated) = match run_rule(policy, rule, &g.raw, ctx, trigger, sources) {
             Ok(Some(resources)) if resources.is_empty() => (Status::Skip, "no resources to generate".to_string(), Vec::new()),
             Ok(Some(resources)) => (Status::Pass, format!("generated {} resource(s)", resources.len()), resources),

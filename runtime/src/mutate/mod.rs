@@ -52,7 +52,7 @@ pub fn mutate(policy: &PolicyIr, req: &Request) -> Mutation {
         if !selected(rule, &current, &r) {
             continue;
         }
-        let ctx = Context::new(&r, &current);
+        let ctx = Context::for_rule(&r, &current, &rule.name);
         let (status, message, patched) = run_rule(rule, m, ctx, &current);
         results.push(result(policy, rule, status, message));
         if let Some(p) = patched {
@@ -86,7 +86,7 @@ pub fn mutate_targets(policy: &PolicyIr, req: &Request, candidates: &[Value]) ->
         if m.targets.is_empty() || !selected(rule, req.object, req) {
             continue;
         }
-        let mut base = Context::new(req, req.object);
+        let mut base = Context::for_rule(req, req.object, &rule.name);
         if let Err(e) = base.load(&rule.context) {
             out.push(TargetMutation { result: result(policy, rule, Status::Error, format!("failed to load context: {e}")), patched: req.object.clone() });
             continue;
