@@ -37,7 +37,7 @@ fn a_patch_that_cannot_apply_is_an_error_and_later_rules_run() {
     let policy = PolicyIr::lower(&runner::load_documents(&dir.join("policy.yaml")).unwrap()[0]).unwrap();
     let pods = runner::load_documents(&dir.join("resource.yaml")).unwrap();
     let user = UserInfo::default();
-    let req = Request { operation: "CREATE", object: &pods[1], old_object: None, user: &user, namespace_labels: None, variables: &[] };
+    let req = Request { operation: "CREATE", object: &pods[1], old_object: None, user: &user, namespace_labels: None, variables: &[], rule_variables: None };
     let m = mutate::mutate(&policy, &req);
     let summary: Vec<(String, Status, String)> = m.results.iter().map(|r| (r.rule.clone(), r.status, r.message.clone())).collect();
     let expected: Vec<(String, Status, String)> = vec![
