@@ -37,6 +37,9 @@
 //! | P0602 | error | unknown JMESPath function |
 //! | P0603 | error | JMESPath function called with the wrong number of arguments |
 //! | P0604 | error | `{{` without a matching `}}` |
+//! | P0611 | error | CEL syntax error |
+//! | P0612 | error | unknown CEL function |
+//! | P0613 | warning | CEL expression whose estimated cost is far beyond Kubernetes' limit |
 //!
 //! The pattern module's own codes (P05xx, anchors and operator expressions) are listed in
 //! `pattern::codes`.
@@ -78,3 +81,6 @@ pub const JMESPATH_SYNTAX: &str = "P0601";
 pub const UNKNOWN_FUNCTION: &str = "P0602";
 pub const WRONG_ARITY: &str = "P0603";
 pub const UNCLOSED_TEMPLATE: &str = "P0604";
+pub const CEL_SYNTAX: &str = "P0611";
+pub const CEL_UNKNOWN_FUNCTION: &str = "P0612";
+pub const CEL_COST: &str = "P0613";

@@ -4,6 +4,7 @@
 //! the typed policies they could build and every diagnostic, sorted by position. Codes are listed
 //! in [`codes`].
 
+mod cel;
 pub mod codes;
 mod expr;
 mod policy;
@@ -178,6 +179,7 @@ fn check_document(doc: &Document, out: &mut Vec<Diagnostic>) -> Option<Policy> {
             .with_note("every Kubernetes object needs a name; add `metadata: {name: ...}`"),
         );
     }
+    cel::check(root, out);
     let policy = ast::build(doc)?;
     policy::check(&policy, root, out);
     Some(policy)

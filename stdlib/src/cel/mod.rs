@@ -108,8 +108,37 @@ fn offset_of(source: &str, line: usize, column: usize) -> usize {
     offset
 }
 
+/// The deepest nesting of parentheses, brackets and braces an expression may have. The
+/// parser and the evaluator recurse once per level; the bound keeps both within their stack.
+pub const MAX_NESTING: usize = 48;
+
+/// The stack the parser runs on: its generated recursive descent uses large frames, more
+/// than a test or webhook worker thread has for policies with long conditions.
+const PARSER_STACK: usize = 64 << 20;
+
 /// Parses and checks `source`.
 pub fn compile(source: &str) -> Result<Program, CompileError> {
+    let mut depth = 0usize;
+    for (i, c) in source.chars().enumerate() {
+        match c {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth > MAX_NESTING {
+            let (line, column) = line_col(source, i);
+            return Err(CompileError { message: format!("the expression nests deeper than {MAX_NESTING} levels"), offset: i, line, column });
+        }
+    }
+    let owned = source.to_owned();
+    let parsed = std::thread::Builder::new().stack_size(PARSER_STACK).spawn(move || compile_here(&owned));
+    match parsed.map(|h| h.join()) {
+        Ok(Ok(result)) => result,
+        _ => Err(CompileError { message: "the parser failed on this expression".into(), offset: 0, line: 1, column: 1 }),
+    }
+}
+
+fn compile_here(source: &str) -> Result<Program, CompileError> {
     let env = env().map_err(|message| CompileError { message, offset: 0, line: 1, column: 1 })?;
     let (mut expr, info) = env.parser().parse_with_source_info(source).map_err(|errs| {
         let first = errs.errors.first();

@@ -63,6 +63,7 @@ fn expressions() {
 
 #[test]
 fn errors() {
+    let deep = format!("{}1{}", "(".repeat(60), ")".repeat(60));
     let cases: &[(&str, &str)] = &[
         ("object.spec.nope", "No such key: nope"),
         ("[].min()", "Error executing function 'min'"),
@@ -70,6 +71,7 @@ fn errors() {
         ("quantity('12x')", "Error executing function 'quantity'"),
         ("frobnicate(1)", "compile: 1:1: undeclared reference to 'frobnicate'"),
         ("1 +", "compile: 1:"),
+        (deep.as_str(), "compile: 1:49: the expression nests deeper than 48 levels"),
         // Three nested loops over the 100-item list this request carries would take 10^6
         // iterations: the evaluation is refused before it starts.
         ("object.spec.c.all(a, object.spec.c.all(b, object.spec.c.all(d, true)))", "operation cancelled: actual cost limit exceeded"),
