@@ -12,7 +12,8 @@
 
 use crate::pattern::AnchorKind;
 
-/// A policy kind, the API versions Kyverno serves it at (newest first) and what it does.
+/// A policy kind, the API versions Kyverno serves it at (the lists `classify` accepts) and what
+/// it does.
 #[derive(Debug)]
 pub struct KindDoc {
     pub kind: &'static str,
@@ -23,82 +24,82 @@ pub struct KindDoc {
 pub static KINDS: &[KindDoc] = &[
     KindDoc {
         kind: "ClusterPolicy",
-        api_versions: &["kyverno.io/v1"],
+        api_versions: super::KYVERNO_V1,
         doc: "A cluster-wide Kyverno policy: rules that validate, mutate, generate or verify images of resources in every namespace.",
     },
     KindDoc {
         kind: "Policy",
-        api_versions: &["kyverno.io/v1"],
+        api_versions: super::KYVERNO_V1,
         doc: "A namespaced Kyverno policy: like a ClusterPolicy, but it applies only to resources in its own namespace.",
     },
     KindDoc {
         kind: "PolicyException",
-        api_versions: &["kyverno.io/v2", "kyverno.io/v2beta1"],
+        api_versions: super::KYVERNO_V2,
         doc: "Exempts matching resources from named rules of named policies.",
     },
     KindDoc {
         kind: "CleanupPolicy",
-        api_versions: &["kyverno.io/v2", "kyverno.io/v2beta1"],
+        api_versions: super::KYVERNO_V2,
         doc: "Deletes matching resources in its namespace on a cron schedule.",
     },
     KindDoc {
         kind: "ClusterCleanupPolicy",
-        api_versions: &["kyverno.io/v2", "kyverno.io/v2beta1"],
+        api_versions: super::KYVERNO_V2,
         doc: "Deletes matching resources cluster-wide on a cron schedule.",
     },
     KindDoc {
         kind: "GlobalContextEntry",
-        api_versions: &["kyverno.io/v2alpha1"],
+        api_versions: super::KYVERNO_V2,
         doc: "Data (a watched Kubernetes resource or a polled API call) cached once and shared by all policies through `globalReference` context entries.",
     },
     KindDoc {
         kind: "ValidatingPolicy",
-        api_versions: &["policies.kyverno.io/v1", "policies.kyverno.io/v1beta1", "policies.kyverno.io/v1alpha1"],
+        api_versions: super::POLICIES,
         doc: "A CEL validating policy: `validations` are CEL expressions that must hold for matching requests.",
     },
     KindDoc {
         kind: "NamespacedValidatingPolicy",
-        api_versions: &["policies.kyverno.io/v1", "policies.kyverno.io/v1beta1"],
+        api_versions: super::POLICIES,
         doc: "A ValidatingPolicy that applies only in its own namespace.",
     },
     KindDoc {
         kind: "ImageValidatingPolicy",
-        api_versions: &["policies.kyverno.io/v1", "policies.kyverno.io/v1beta1", "policies.kyverno.io/v1alpha1"],
+        api_versions: super::POLICIES,
         doc: "Verifies image signatures and attestations with CEL, for images matched by `matchImageReferences`.",
     },
     KindDoc {
         kind: "MutatingPolicy",
-        api_versions: &["policies.kyverno.io/v1", "policies.kyverno.io/v1beta1", "policies.kyverno.io/v1alpha1"],
+        api_versions: super::POLICIES,
         doc: "A CEL mutating policy: `mutations` patch matching resources with ApplyConfiguration or JSONPatch expressions.",
     },
     KindDoc {
         kind: "GeneratingPolicy",
-        api_versions: &["policies.kyverno.io/v1", "policies.kyverno.io/v1beta1", "policies.kyverno.io/v1alpha1"],
+        api_versions: super::POLICIES,
         doc: "A CEL generating policy: creates resources when a matching resource is admitted.",
     },
     KindDoc {
         kind: "DeletingPolicy",
-        api_versions: &["policies.kyverno.io/v1", "policies.kyverno.io/v1beta1", "policies.kyverno.io/v1alpha1"],
+        api_versions: super::POLICIES,
         doc: "A CEL deleting policy: deletes matching resources on a cron schedule when its `conditions` hold.",
     },
     KindDoc {
         kind: "ValidatingAdmissionPolicy",
-        api_versions: &["admissionregistration.k8s.io/v1", "admissionregistration.k8s.io/v1beta1"],
+        api_versions: super::ADMISSION,
         doc: "Kubernetes' built-in CEL validation policy; it takes effect through a ValidatingAdmissionPolicyBinding.",
     },
     KindDoc {
         kind: "ValidatingAdmissionPolicyBinding",
-        api_versions: &["admissionregistration.k8s.io/v1", "admissionregistration.k8s.io/v1beta1"],
+        api_versions: super::ADMISSION,
         doc: "Binds a ValidatingAdmissionPolicy to resources and parameters, and says what a failure does.",
     },
     KindDoc {
         kind: "MutatingAdmissionPolicy",
-        api_versions: &["admissionregistration.k8s.io/v1beta1", "admissionregistration.k8s.io/v1alpha1"],
+        api_versions: super::ADMISSION,
         doc: "Kubernetes' built-in CEL mutation policy; it takes effect through a MutatingAdmissionPolicyBinding.",
     },
     KindDoc {
         kind: "MutatingAdmissionPolicyBinding",
-        api_versions: &["admissionregistration.k8s.io/v1beta1", "admissionregistration.k8s.io/v1alpha1"],
+        api_versions: super::ADMISSION,
         doc: "Binds a MutatingAdmissionPolicy to resources and parameters.",
     },
 ];

@@ -133,14 +133,14 @@ pub enum Classified {
     NotKubernetes,
 }
 
-const KYVERNO_V1: &[&str] = &["kyverno.io/v1", "kyverno.io/v2beta1"];
-const KYVERNO_V2: &[&str] = &["kyverno.io/v2", "kyverno.io/v2beta1", "kyverno.io/v2alpha1"];
-const POLICIES: &[&str] = &[
+pub(crate) const KYVERNO_V1: &[&str] = &["kyverno.io/v1", "kyverno.io/v2beta1"];
+pub(crate) const KYVERNO_V2: &[&str] = &["kyverno.io/v2", "kyverno.io/v2beta1", "kyverno.io/v2alpha1"];
+pub(crate) const POLICIES: &[&str] = &[
     "policies.kyverno.io/v1",
     "policies.kyverno.io/v1beta1",
     "policies.kyverno.io/v1alpha1",
 ];
-const ADMISSION: &[&str] = &[
+pub(crate) const ADMISSION: &[&str] = &[
     "admissionregistration.k8s.io/v1",
     "admissionregistration.k8s.io/v1beta1",
     "admissionregistration.k8s.io/v1alpha1",
