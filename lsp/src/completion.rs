@@ -66,10 +66,8 @@ pub fn complete(text: &str, index: &LineIndex, offset: usize) -> Vec<CompletionI
         (Role::Value, Shape::Ty(ty)) => values(ty, &mut items, &edit(start)),
         (Role::Value, Shape::Free(f)) if PATTERN_FIELDS.contains(&f) => pattern_values(&mut items, &edit(start)),
         (Role::Key, Shape::Obj(obj)) => fields(obj, &cur.path, &mut items, &edit(start)),
-        (Role::Key, Shape::Ty(Ty::List(inner))) if cur.list_item => match inner {
-            Ty::Obj(obj) => fields(obj, &cur.path, &mut items, &edit(start)),
-            ty => values(ty, &mut items, &edit(start)),
-        },
+        // A scalar list element (`- ` under `operations:`): the element type's values.
+        (Role::Key, Shape::Ty(ty)) if cur.list_item => values(ty, &mut items, &edit(start)),
         (Role::Key, Shape::Free(f)) if PATTERN_FIELDS.contains(&f) => {
             if cur.list_item && cur.value_before.is_empty() {
                 pattern_values(&mut items, &edit(start));
