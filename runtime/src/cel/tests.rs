@@ -68,7 +68,7 @@ fn mutating_policy_applies_configurations_and_patches_in_order() {
     let p = MutatingPolicyIr::lower(&doc).unwrap();
     let user = UserInfo::default();
     let object = pod("nginx:1", "default");
-    let req = Request { operation: "CREATE", object: &object, old_object: None, user: &user, namespace_labels: None, variables: &[] };
+    let req = Request { operation: "CREATE", object: &object, old_object: None, user: &user, namespace_labels: None, variables: &[], rule_variables: None };
     let out = mutate_policy(&p, &req, None).unwrap();
     assert_eq!(out.result.status, Status::Pass);
     assert_eq!(out.patched["metadata"]["labels"], json!({"team": "payments", "a/b": "payments"}));
