@@ -155,7 +155,8 @@ pub fn run(args: Args) -> ExitCode {
     };
 
     if text {
-        let rules: usize = set.policies.iter().map(|p| p.rules.len()).sum();
+        // Kyverno counts a CEL policy as one rule.
+        let rules: usize = set.policies.iter().map(|p| p.rules.len()).sum::<usize>() + set.cel_policies.len();
         println!("\nApplying {rules} policy rule(s) to {} resource(s)...", resources.len());
     }
     let cfg = ScanConfig { values: &values, user: &user, audit_warn: args.audit_warn };

@@ -154,3 +154,14 @@ fn test_writes_junit() {
     assert!(r.stdout.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"palisade test\" tests=\"8\" failures=\"0\" errors=\"0\" skipped=\"0\">"), "{}", r.stdout);
     assert_eq!(r.stdout.matches("<testcase ").count(), 8);
 }
+
+#[test]
+fn validating_policies_are_applied_too() {
+    let dir = "../shared/corpus/kyverno-policies/best-practices-vpol/disallow-latest-tag";
+    let res = format!("{dir}/.kyverno-test/resource.yaml");
+    let r = palisade(&["apply", dir, "-r", &res], None);
+    assert!(r.stdout.contains("Applying 1 policy rule(s) to 8 resource(s)..."), "{}", r.stdout);
+    assert!(r.stdout.contains("policy disallow-latest-tag -> resource Deployment/baddeployment01"), "{}", r.stdout);
+    assert!(r.stdout.ends_with("pass: 2, fail: 6, warn: 0, error: 0, skip: 0\n"), "{}", r.stdout);
+    assert_eq!(r.code, 1);
+}

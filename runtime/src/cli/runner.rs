@@ -159,6 +159,14 @@ impl PolicyMeta {
     }
 }
 
+/// [`policy_key`] for CEL policies.
+pub fn cel_policy_key(policy: &CelPolicyIr) -> String {
+    match &policy.namespace {
+        Some(ns) => format!("{ns}/{}", policy.name),
+        None => policy.name.clone(),
+    }
+}
+
 /// How reports name a policy: `namespace/name` for a namespaced `Policy`, else its name.
 pub fn policy_key(policy: &PolicyIr) -> String {
     match &policy.namespace {
@@ -187,7 +195,9 @@ impl PolicySet {
         } else if matches!(kind, "ValidatingPolicy" | "NamespacedValidatingPolicy" | "ValidatingAdmissionPolicy")
             && (api.starts_with("policies.kyverno.io/") || api.starts_with("admissionregistration.k8s.io/"))
         {
-            self.cel_policies.push(CelPolicyIr::lower(doc).map_err(|e| format!("policy {name}: {e}"))?);
+            let ir = CelPolicyIr::lower(doc).map_err(|e| format!("policy {name}: {e}"))?;
+            self.meta.insert(cel_policy_key(&ir), PolicyMeta::from_policy(doc));
+            self.cel_policies.push(ir);
         } else if matches!(kind, "MutatingPolicy" | "NamespacedMutatingPolicy" | "MutatingAdmissionPolicy")
             && (api.starts_with("policies.kyverno.io/") || api.starts_with("admissionregistration.k8s.io/"))
         {
@@ -442,7 +452,7 @@ fn evaluate_all(
 
 /// The Namespace object of a namespaced resource: from the values file's `namespaces` or the
 /// test's resources when they declare it, else built from the values file's labels.
-fn namespace_object(ns: &str, namespaces: &[Value], resources: &[Value], labels: Option<&Map<String, Value>>) -> Option<Value> {
+pub(crate) fn namespace_object(ns: &str, namespaces: &[Value], resources: &[Value], labels: Option<&Map<String, Value>>) -> Option<Value> {
     if ns.is_empty() {
         return None;
     }

@@ -7,7 +7,9 @@ use rayon::prelude::*;
 use serde_json::Value;
 
 use super::resources::Resource;
-use super::runner::{self, PolicySet, Values, policy_key};
+use std::sync::Arc;
+
+use super::runner::{self, PolicySet, Values, cel_policy_key, policy_key};
 use palisade_compiler::ir::policy::RuleBody;
 
 use crate::engine::{self, Request, Status, UserInfo};
@@ -86,11 +88,24 @@ pub fn scan(set: &PolicySet, resources: &[Resource], cfg: &ScanConfig, progress:
     // Generate rules may clone from the other resources of the scan, as Kyverno's CLI serves
     // them from the resources it was given; the copy is only made when a policy needs it.
     let sources: Vec<Value> = if policies.iter().any(|p| p.generates) { resources.iter().map(|r| r.value.clone()).collect() } else { Vec::new() };
+    // CEL policies may read the other resources (`resource.Get/List`) through the host,
+    // which the CEL library finds in a thread-local; every worker installs the same one.
+    let cel = (!set.cel_policies.is_empty()).then(|| CelScan {
+        keys: set.cel_policies.iter().map(cel_policy_key).collect(),
+        inputs: crate::cel::CelInputs {
+            host: Arc::new(palisade_stdlib::cel::Host { resources: resources.iter().map(|r| r.value.clone()).collect(), ..Default::default() }),
+            bindings: set.cel_bindings.clone(),
+            exceptions: Vec::new(),
+        },
+    });
     let per_resource: Vec<Vec<Finding>> = resources
         .par_iter()
         .enumerate()
         .map(|(index, resource)| {
-            let found = scan_one(set, &policies, &sources, index, resource, cfg);
+            let mut found = scan_one(set, &policies, &sources, index, resource, cfg);
+            if let Some(cel) = &cel {
+                palisade_stdlib::cel::with_host(&cel.inputs.host, || scan_cel(set, cel, index, resource, cfg, &mut found));
+            }
             progress();
             found
         })
@@ -172,6 +187,52 @@ fn scan_one(set: &PolicySet, policies: &[Compiled], sources: &[Value], index: us
         }
     }
     out
+}
+
+struct CelScan {
+    keys: Vec<String>,
+    inputs: crate::cel::CelInputs,
+}
+
+/// ValidatingPolicy, NamespacedValidatingPolicy and ValidatingAdmissionPolicy (with its
+/// bindings) on one resource, as `palisade test` evaluates them.
+fn scan_cel(set: &PolicySet, cel: &CelScan, index: usize, resource: &Resource, cfg: &ScanConfig, out: &mut Vec<Finding>) {
+    let ns = engine::namespace_of(&resource.value).unwrap_or_default();
+    // Kyverno's CLI puts namespaced resources that name no namespace in `default`.
+    let ns_for_object = if ns.is_empty() && !crate::cel::cluster_scoped(resource.kind()) { "default" } else { ns };
+    let namespace_object = runner::namespace_object(ns_for_object, &cfg.values.namespaces, &cel.inputs.host.resources, cfg.values.namespace_labels.get(ns_for_object));
+    let defaulted;
+    let mut object = &resource.value;
+    if ns.is_empty() && ns_for_object == "default" {
+        let mut copy = resource.value.clone();
+        if let Some(meta) = copy.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.insert("namespace".into(), Value::String("default".into()));
+        }
+        defaulted = copy;
+        object = &defaulted;
+    }
+    for (policy, key) in set.cel_policies.iter().zip(&cel.keys) {
+        let vars = cfg.values.for_resource(&policy.name, resource.name());
+        let operation = runner::operation_of(&vars);
+        let req = Request {
+            operation,
+            object,
+            old_object: runner::old_object_for(operation, object),
+            user: cfg.user,
+            namespace_labels: cfg.values.namespace_labels.get(ns_for_object),
+            variables: &vars,
+            rule_variables: None,
+        };
+        let b = crate::cel::bindings(&req, namespace_object.as_ref());
+        let scored = set.meta.get(key).is_none_or(|m| m.scored);
+        for r in crate::cel::evaluate_policy(policy, &req, &b, &cel.inputs, namespace_object.as_ref()) {
+            let status = match r.status {
+                Status::Fail if !scored || (cfg.audit_warn && !r.enforce) => Status::Warn,
+                s => s,
+            };
+            out.push(Finding { resource: index, policy: key.clone(), rule: r.rule, status, message: r.message, enforce: r.enforce, scored });
+        }
+    }
 }
 
 /// `kind/namespace/name` (the namespace part is left out for cluster-scoped resources), the
