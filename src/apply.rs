@@ -326,7 +326,7 @@ fn write_table(out: &mut dyn Write, resources: &[Resource], findings: &[Finding]
         let message = f.message.lines().next().unwrap_or_default().to_owned();
         rows.push([
             (rows.len() + 1).to_string(),
-            f.policy.clone(),
+            f.policy.to_string(),
             f.rule.clone(),
             resource_path(&res.value),
             f.status.as_str().to_owned(),

@@ -28,8 +28,9 @@ pub struct ScanConfig<'a> {
 pub struct Finding {
     /// Index of the resource in the scanned slice.
     pub resource: usize,
-    /// The policy as reports name it (`ns/name` for a namespaced Policy).
-    pub policy: String,
+    /// The policy as reports name it (`ns/name` for a namespaced Policy), shared by all of
+    /// its findings: a large scan holds millions of them.
+    pub policy: Arc<str>,
     pub rule: String,
     /// The status after `--audit-warn` and `policies.kyverno.io/scored: "false"`.
     pub status: Status,
@@ -80,7 +81,7 @@ pub fn scan(set: &PolicySet, resources: &[Resource], cfg: &ScanConfig, progress:
         .policies
         .iter()
         .map(|p| Compiled {
-            key: policy_key(p),
+            key: Arc::from(policy_key(p)),
             mutates: p.rules.iter().any(|r| matches!(r.body, RuleBody::Mutate(_))),
             generates: p.rules.iter().any(|r| matches!(r.body, RuleBody::Generate(_))),
         })
@@ -91,7 +92,7 @@ pub fn scan(set: &PolicySet, resources: &[Resource], cfg: &ScanConfig, progress:
     // CEL policies may read the other resources (`resource.Get/List`) through the host,
     // which the CEL library finds in a thread-local; every worker installs the same one.
     let cel = (!set.cel_policies.is_empty()).then(|| CelScan {
-        keys: set.cel_policies.iter().map(cel_policy_key).collect(),
+        keys: set.cel_policies.iter().map(|p| Arc::from(cel_policy_key(p))).collect(),
         inputs: crate::cel::CelInputs {
             host: Arc::new(palisade_stdlib::cel::Host { resources: resources.iter().map(|r| r.value.clone()).collect(), ..Default::default() }),
             bindings: set.cel_bindings.clone(),
@@ -110,12 +111,16 @@ pub fn scan(set: &PolicySet, resources: &[Resource], cfg: &ScanConfig, progress:
             found
         })
         .collect();
-    per_resource.into_iter().flatten().collect()
+    let mut all = Vec::with_capacity(per_resource.iter().map(Vec::len).sum());
+    for v in per_resource {
+        all.extend(v);
+    }
+    all
 }
 
 /// What the scan precomputes once per policy.
 struct Compiled {
-    key: String,
+    key: Arc<str>,
     mutates: bool,
     generates: bool,
 }
@@ -127,13 +132,13 @@ fn scan_one(set: &PolicySet, policies: &[Compiled], sources: &[Value], index: us
     let ns = engine::namespace_of(&resource.value).unwrap_or_default();
     let ns_labels = cfg.values.namespace_labels.get(ns);
     let mut out = Vec::new();
-    let push = |out: &mut Vec<Finding>, key: &str, r: crate::engine::RuleResult| {
-        let scored = set.meta.get(key).is_none_or(|m| m.scored);
+    let push = |out: &mut Vec<Finding>, key: &Arc<str>, r: crate::engine::RuleResult| {
+        let scored = set.meta.get(&**key).is_none_or(|m| m.scored);
         let status = match r.status {
             Status::Fail if !scored || (cfg.audit_warn && !r.enforce) => Status::Warn,
             s => s,
         };
-        out.push(Finding { resource: index, policy: key.to_owned(), rule: r.rule, status, message: r.message, enforce: r.enforce, scored });
+        out.push(Finding { resource: index, policy: Arc::clone(key), rule: r.rule, status, message: r.message, enforce: r.enforce, scored });
     };
     let mut patched: Option<Value> = None;
     for (policy, c) in set.policies.iter().zip(policies) {
@@ -190,7 +195,7 @@ fn scan_one(set: &PolicySet, policies: &[Compiled], sources: &[Value], index: us
 }
 
 struct CelScan {
-    keys: Vec<String>,
+    keys: Vec<Arc<str>>,
     inputs: crate::cel::CelInputs,
 }
 
@@ -224,7 +229,7 @@ fn scan_cel(set: &PolicySet, cel: &CelScan, index: usize, resource: &Resource, c
             rule_variables: None,
         };
         let b = crate::cel::bindings(&req, namespace_object.as_ref());
-        let scored = set.meta.get(key).is_none_or(|m| m.scored);
+        let scored = set.meta.get(&**key).is_none_or(|m| m.scored);
         for r in crate::cel::evaluate_policy(policy, &req, &b, &cel.inputs, namespace_object.as_ref()) {
             let status = match r.status {
                 Status::Fail if !scored || (cfg.audit_warn && !r.enforce) => Status::Warn,

@@ -123,8 +123,8 @@ pub fn apply_suites(resources: &[Resource], findings: &[Finding]) -> Vec<Suite> 
     let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for f in findings {
         let Some(res) = resources.get(f.resource) else { continue };
-        let at = *index.entry(f.policy.as_str()).or_insert_with(|| {
-            suites.push(Suite { name: f.policy.clone(), cases: Vec::new() });
+        let at = *index.entry(&*f.policy).or_insert_with(|| {
+            suites.push(Suite { name: f.policy.to_string(), cases: Vec::new() });
             suites.len() - 1
         });
         let path = resource_path(&res.value);
@@ -137,7 +137,7 @@ pub fn apply_suites(resources: &[Resource], findings: &[Finding]) -> Vec<Suite> 
         };
         if let Some(suite) = suites.get_mut(at) {
             suite.cases.push(Case {
-                classname: f.policy.clone(),
+                classname: f.policy.to_string(),
                 name: format!("{} {path}", f.rule),
                 file: Some(res.file.to_string()),
                 line: Some(res.line),

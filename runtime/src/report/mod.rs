@@ -101,9 +101,9 @@ pub fn results_document(resources: &[Resource], findings: &[Finding], set: &Poli
         .filter(|f| detailed || !matches!(f.status, crate::engine::Status::Pass | crate::engine::Status::Skip))
         .filter_map(|f| {
             let res = resources.get(f.resource)?;
-            let meta = set.meta.get(&f.policy);
+            let meta = set.meta.get(&*f.policy);
             let mut o = Map::new();
-            o.insert("policy".into(), json!(f.policy));
+            o.insert("policy".into(), json!(&*f.policy));
             o.insert("rule".into(), json!(f.rule));
             o.insert("result".into(), json!(f.status.as_str()));
             o.insert("message".into(), json!(f.message));

@@ -98,10 +98,10 @@ fn report(format: ReportFormat, namespace: Option<&str>, findings: &[&Finding], 
 }
 
 fn result(f: &Finding, resource: &Resource, set: &PolicySet, now: Timestamp) -> Value {
-    let meta = set.meta.get(&f.policy);
+    let meta = set.meta.get(&*f.policy);
     let mut r = Map::new();
     r.insert("source".into(), json!(SOURCE));
-    r.insert("policy".into(), json!(f.policy));
+    r.insert("policy".into(), json!(&*f.policy));
     r.insert("rule".into(), json!(f.rule));
     r.insert("result".into(), json!(f.status.as_str()));
     r.insert("scored".into(), json!(f.scored));

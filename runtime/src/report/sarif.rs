@@ -29,7 +29,7 @@ pub fn sarif(resources: &[Resource], findings: &[Finding], set: &PolicySet, tool
             Status::Pass | Status::Skip => continue,
         };
         let Some(res) = resources.get(f.resource) else { continue };
-        let key = (f.policy.clone(), f.rule.clone());
+        let key = (f.policy.to_string(), f.rule.clone());
         let index = *rule_index.entry(key).or_insert_with(|| {
             rules.push(rule_descriptor(f, set));
             rules.len() - 1
@@ -76,7 +76,7 @@ pub fn sarif(resources: &[Resource], findings: &[Finding], set: &PolicySet, tool
 }
 
 fn rule_descriptor(f: &Finding, set: &PolicySet) -> Value {
-    let meta = set.meta.get(&f.policy);
+    let meta = set.meta.get(&*f.policy);
     let short = meta.and_then(|m| m.title.clone()).unwrap_or_else(|| format!("{} / {}", f.policy, f.rule));
     let mut d = Map::new();
     d.insert("id".into(), json!(format!("{}/{}", f.policy, f.rule)));
