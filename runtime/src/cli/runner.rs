@@ -395,7 +395,15 @@ fn evaluate_all(
             let kind = current.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
             let ns_for_object = if ns.is_empty() && !crate::cel::cluster_scoped(&kind) { "default" } else { ns };
             let namespace_object = namespace_object(ns_for_object, &values.namespaces, &inputs.host.resources, values.namespace_labels.get(ns_for_object));
-            let req = Request { operation: &operation, object: &current, old_object: None, user, namespace_labels: ns_labels, variables: &vars, rule_variables: None };
+            let req = Request {
+                operation,
+                object: &current,
+                old_object: old_object_for(operation, &current),
+                user,
+                namespace_labels: ns_labels,
+                variables: &vars,
+                rule_variables: values.for_rules(&policy.name),
+            };
             if let Some(m) = crate::cel::mutate_policy(policy, &req, namespace_object.as_ref()) {
                 actual.push((ri, m.result));
                 produced.patched.insert((ri, policy.name.clone()), m.patched.clone());
