@@ -240,6 +240,12 @@ fn policies_named_in_exceptions_and_tests() {
     c.open(&test_uri, &test_text);
     let d = c.request("textDocument/definition", at(&test_uri, pos(&test_text, "policy: require-team", 10)));
     assert_eq!(d[0]["uri"], policy_uri);
+    // Rules named in the test result and in the exception go to the rule in the policy.
+    let d = c.request("textDocument/definition", at(&test_uri, pos(&test_text, "rule: check-team", 8)));
+    assert_eq!(d[0]["uri"], policy_uri);
+    assert_eq!(d[0]["range"]["start"], pos(&policy, "check-team", 0));
+    let d = c.request("textDocument/definition", at(&exception_uri, pos(&exception, "- check-team", 4)));
+    assert_eq!(d[0]["range"]["start"], pos(&policy, "check-team", 0));
     // References of the policy name: the exception and the test result.
     c.open(&policy_uri, &policy);
     let r = c.request(

@@ -70,6 +70,9 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
 enum Target {
     Context(Def),
     Policy(String),
+    /// A rule named in a test result (`rule:`) or an exception (`ruleNames:`), with the policy
+    /// named next to it, if any.
+    Rule { policy: Option<String>, name: String },
 }
 
 fn target(text: &str, offset: usize) -> Option<Target> {
@@ -106,7 +109,77 @@ fn target(text: &str, offset: usize) -> Option<Target> {
             return Some(Target::Policy(value.to_owned()));
         }
     }
+    // A rule name: `rule:` of a test result, or an element of `ruleNames`.
+    let in_rule_names = cur.list_item && crate::schema::last_key(&cur.path) == Some("ruleNames");
+    if (cur.role == cursor::Role::Value && key == Some("rule")) || in_rule_names {
+        let value = text.get(cur.value_range.clone()).unwrap_or("").trim().trim_matches(['"', '\'']);
+        if !value.is_empty() {
+            let policy = doc.and_then(|d| sibling_policy(&d.root, offset));
+            return Some(Target::Rule { policy, name: value.to_owned() });
+        }
+    }
     None
+}
+
+/// The policy named next to the rule reference at `offset`: `policy` of the same test result,
+/// or `policyName` of the same exception entry.
+fn sibling_policy(node: &Node, offset: usize) -> Option<String> {
+    let contains = |n: &Node| (n.span.start as usize) <= offset && offset <= n.span.end as usize;
+    let mut found = None;
+    let mut visit = |k: &Node, v: &Node| {
+        let _ = k;
+        if found.is_none() && contains(v) && v.as_map().is_some() {
+            let names_rule = v.get("rule").is_some_and(|r| contains(r)) || v.get("ruleNames").is_some_and(|r| contains(r));
+            if names_rule {
+                found = v.get("policy").or_else(|| v.get("policyName")).and_then(Node::as_str).map(str::to_owned);
+            }
+        }
+    };
+    // List elements are not map values, so look at every element of every list as well.
+    fn each(node: &Node, depth: usize, f: &mut dyn FnMut(&Node, &Node)) {
+        if depth > 256 {
+            return;
+        }
+        if let Some(items) = node.as_seq() {
+            for item in items {
+                f(item, item);
+                each(item, depth + 1, f);
+            }
+        }
+        if let Some(entries) = node.as_map() {
+            for (k, v) in entries {
+                f(k, v);
+                each(v, depth + 1, f);
+            }
+        }
+    }
+    each(node, 0, &mut visit);
+    found
+}
+
+/// Rules named `name` (or whose auto-generated variant is named `name`) in policy documents of
+/// `text`, restricted to the policy named `policy` if given.
+fn rules_named(uri: &Uri, text: &str, policy: Option<&str>, name: &str) -> Vec<Location> {
+    let index = LineIndex::new(text);
+    let base = name.strip_prefix("autogen-cronjob-").or_else(|| name.strip_prefix("autogen-")).unwrap_or(name);
+    let mut out = Vec::new();
+    for doc in defs::parse(text) {
+        if crate::schema::doc_kind(text.get(doc.span.range()).unwrap_or("")).kind.is_none() {
+            continue;
+        }
+        if policy.is_some_and(|p| defs::policy_name(&doc).map(|(n, _)| n) != Some(p)) {
+            continue;
+        }
+        let rules = doc.root.get("spec").and_then(|s| s.get("rules")).and_then(Node::as_seq).unwrap_or(&[]);
+        for rule in rules {
+            if let Some(n) = rule.get("name")
+                && (n.as_str() == Some(name) || n.as_str() == Some(base))
+            {
+                out.push(Location::new(uri.clone(), index.range(text, n.span)));
+            }
+        }
+    }
+    out
 }
 
 /// Where the symbol at `offset` is defined.
@@ -121,6 +194,15 @@ pub fn definition(uri: &Uri, text: &str, offset: usize, others: &dyn Fn() -> Vec
             for src in others() {
                 if src.uri != *uri {
                     out.extend(policies_named(&src.uri, &src.text, &name));
+                }
+            }
+            out
+        }
+        Some(Target::Rule { policy, name }) => {
+            let mut out = rules_named(uri, text, policy.as_deref(), &name);
+            for src in others() {
+                if src.uri != *uri {
+                    out.extend(rules_named(&src.uri, &src.text, policy.as_deref(), &name));
                 }
             }
             out
@@ -174,6 +256,8 @@ pub fn references(
             }
             out
         }
+        // References of a rule reference are where the rule is defined.
+        Some(Target::Rule { .. }) => definition(uri, text, offset, others),
         None => Vec::new(),
     }
 }
