@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod apply;
 mod check;
+mod compile;
 mod jp;
 mod lsp;
 mod schema;
@@ -32,6 +33,8 @@ enum Command {
     Lsp(lsp::Args),
     /// Print the JSON schema of the policy kinds (for yaml-language-server).
     Schema(schema::Args),
+    /// Compile policies into a versioned bundle for `palisade serve`.
+    Compile(compile::Args),
 }
 
 fn main() -> ExitCode {
@@ -43,5 +46,6 @@ fn main() -> ExitCode {
         Command::Test(args) => test::run(args),
         Command::Lsp(args) => lsp::run(args),
         Command::Schema(args) => schema::run(args),
+        Command::Compile(args) => compile::run(args),
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod ast;
 pub mod autogen;
+pub mod bundle;
 pub mod check;
 pub mod diagnostic;
 pub mod ir;

@@ -180,3 +180,18 @@ mod tests {
         assert!(matches!(Shape::of("a?"), Shape::Segments(_)));
     }
 }
+
+/// A wildcard is stored (in compiled bundles) as its pattern text and recompiled on load: the
+/// compiled shape is a pure function of the text, so the text is the whole contract.
+impl serde::Serialize for Wildcard {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.pattern)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Wildcard {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Wildcard, D::Error> {
+        let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(deserializer)?;
+        Ok(Wildcard::new(&text))
+    }
+}

@@ -17,13 +17,13 @@ use super::policy::LabelSelector;
 use crate::autogen;
 
 /// A named, compiled expression (a variable, a match condition, a precondition).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct NamedExpr {
     pub name: String,
     pub program: Arc<Program>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Validation {
     pub program: Arc<Program>,
     pub message: Option<String>,
@@ -32,7 +32,7 @@ pub struct Validation {
 }
 
 /// Where a policy finds its parameters.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct ParamRef {
     pub name: Option<String>,
     pub namespace: Option<String>,
@@ -42,7 +42,7 @@ pub struct ParamRef {
 }
 
 /// The expressions a CEL rule runs, shared by every CEL form.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct CelRules {
     pub variables: Vec<NamedExpr>,
     pub validations: Vec<Validation>,
@@ -53,7 +53,7 @@ pub struct CelRules {
 }
 
 /// One `resourceRules` entry.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct ResourceRule {
     pub api_groups: Vec<String>,
     pub api_versions: Vec<String>,
@@ -63,7 +63,7 @@ pub struct ResourceRule {
     pub resource_names: Vec<String>,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct MatchConstraints {
     pub resource_rules: Vec<ResourceRule>,
     pub exclude_resource_rules: Vec<ResourceRule>,
@@ -72,7 +72,7 @@ pub struct MatchConstraints {
 }
 
 /// What a policy (or one autogen variant of it) matches and runs.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Variant {
     /// `""` for the policy as written; `autogen-defaults` / `autogen-cronjobs` for the
     /// generated controller variants.
@@ -82,14 +82,14 @@ pub struct Variant {
     pub rules: CelRules,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CelKind {
     ValidatingPolicy,
     NamespacedValidatingPolicy,
     ValidatingAdmissionPolicy,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct CelPolicyIr {
     pub name: String,
     pub kind: CelKind,
@@ -349,7 +349,7 @@ impl MutatingPolicyIr {
 }
 
 /// A `ValidatingAdmissionPolicyBinding`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct BindingIr {
     pub name: String,
     pub policy: String,
@@ -372,7 +372,7 @@ impl BindingIr {
 }
 
 /// A `policies.kyverno.io` PolicyException: which CEL policies it exempts, and when.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct CelExceptionIr {
     pub name: String,
     pub namespace: Option<String>,

@@ -9,6 +9,7 @@
 //! sequence: first the anchors (conditional, existence, equality, negation) sorted by their
 //! written key, then global anchors and keys whose values hold anchors, then every other key.
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use palisade_stdlib::duration::Duration;
@@ -18,12 +19,12 @@ use palisade_stdlib::wildcard::Wildcard;
 use crate::pattern::{AnchorKind, CompareOp, ConditionKind, parse_key, parse_value_expr};
 
 /// Index of a node in a [`Pattern`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct NodeId(u32);
 
 /// One pattern node. Numbers are `f64` because Kyverno decodes patterns as untyped JSON, where
 /// every number is a float64; an integral resource value still matches an integral pattern.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Node {
     Null,
     Bool(bool),
@@ -41,13 +42,13 @@ pub enum Node {
 /// A string pattern: the text as written, and its operator expression with every operand
 /// pre-parsed. It matches a value equal to `raw`, or one that satisfies all conditions of any
 /// alternative.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StrPattern {
     pub raw: Box<str>,
     pub alternatives: Vec<Vec<Cond>>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Cond {
     Compare { op: CompareOp, operand: Const },
     /// `low-high`: `>= low` and `<= high`.
@@ -58,11 +59,26 @@ pub enum Cond {
 
 /// An operand, parsed every way Kyverno may compare it: as a Go duration, as a Kubernetes
 /// quantity, and as a wildcard.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
 pub struct Const {
     pub duration: Option<Duration>,
     pub quantity: Option<Quantity>,
     pub wildcard: Wildcard,
+}
+
+/// A constant is stored (in bundles) as its text and re-parsed on load: parsing is a pure
+/// function of the text, and this keeps the stdlib's number types out of the bundle format.
+impl From<String> for Const {
+    fn from(text: String) -> Const {
+        Const::new(&text)
+    }
+}
+
+impl From<Const> for String {
+    fn from(c: Const) -> String {
+        c.text().to_owned()
+    }
 }
 
 impl Const {
@@ -103,7 +119,7 @@ impl StrPattern {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     /// The key with its anchor removed: what is looked up in the resource.
     pub key: Box<str>,
@@ -114,7 +130,7 @@ pub struct Entry {
 }
 
 /// A lowered pattern. Immutable and cheap to share.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Pattern {
     nodes: Vec<Node>,
     entries: Vec<Entry>,
@@ -172,6 +188,39 @@ impl Pattern {
             Node::Seq { start, len } => self.items(*start, *len).iter().any(|&i| self.has_nested_anchors(i)),
             _ => false,
         }
+    }
+
+    /// Checks a pattern that did not come from [`Pattern::lower`] (one decoded from a bundle):
+    /// every id in range, and every child id below its parent's, as lowering produces them. The
+    /// second rule makes the node graph acyclic, so walking it always ends.
+    pub fn validate(&self) -> Result<(), String> {
+        let count = self.nodes.len();
+        let root = self.root.ok_or("pattern has no root")?;
+        if root.0 as usize >= count {
+            return Err(format!("pattern root {} is out of range ({count} nodes)", root.0));
+        }
+        for (i, node) in self.nodes.iter().enumerate() {
+            let children: Vec<NodeId> = match node {
+                Node::Seq { start, len } => {
+                    let end = (*start as usize).checked_add(*len as usize).filter(|&e| e <= self.items.len());
+                    end.ok_or(format!("pattern node {i} has items out of range"))?;
+                    self.items(*start, *len).to_vec()
+                }
+                Node::Map { start, len, anchors, .. } => {
+                    let end = (*start as usize).checked_add(*len as usize).filter(|&e| e <= self.entries.len());
+                    end.ok_or(format!("pattern node {i} has entries out of range"))?;
+                    if anchors > len {
+                        return Err(format!("pattern node {i} has more anchors than entries"));
+                    }
+                    self.entries(*start, *len).iter().map(|e| e.value).collect()
+                }
+                _ => Vec::new(),
+            };
+            if let Some(bad) = children.iter().find(|c| c.0 as usize >= i) {
+                return Err(format!("pattern node {i} refers to node {} that does not precede it", bad.0));
+            }
+        }
+        Ok(())
     }
 
     fn push(&mut self, node: Node) -> NodeId {

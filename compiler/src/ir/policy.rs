@@ -5,6 +5,7 @@
 //! Rule kinds the runtime does not evaluate yet are kept as [`RuleBody::Unsupported`] so results
 //! say so instead of silently passing.
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use palisade_stdlib::wildcard::Wildcard;
@@ -12,7 +13,12 @@ use palisade_stdlib::wildcard::Wildcard;
 use super::pattern::{LowerError, Pattern};
 use crate::autogen;
 
-#[derive(Clone, Debug)]
+/// A name the compiler writes as a string literal. Spelled through this alias so that serde's
+/// derive does not treat it as borrowed from the input; bundles decode it with
+/// [`crate::bundle::static_str`].
+pub type StaticName = &'static str;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PolicyIr {
     pub name: String,
     /// Set for a namespaced `Policy`: it only applies to resources in this namespace.
@@ -24,7 +30,7 @@ pub struct PolicyIr {
     pub rules: Vec<RuleIr>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RuleIr {
     pub name: String,
     pub matcher: Match,
@@ -39,7 +45,7 @@ pub struct RuleIr {
     pub cel_preconditions: Vec<super::cel::NamedExpr>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum RuleBody {
     Validate(Validate),
     /// A `mutate` rule: applied before any validation, in declaration order.
@@ -47,16 +53,16 @@ pub enum RuleBody {
     /// A `generate` rule: produces a new resource from `data`, `clone` or `cloneList`.
     Generate(Generate),
     /// A rule kind that Palisade does not evaluate yet, with its name for messages.
-    Unsupported(&'static str),
+    Unsupported(#[serde(deserialize_with = "crate::bundle::static_str")] StaticName),
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Validate {
     pub message: Option<String>,
     pub check: Check,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Check {
     /// A pattern without variables, lowered once.
     Pattern(Pattern),
@@ -68,11 +74,11 @@ pub enum Check {
     Cel(Box<super::cel::CelRules>),
     /// `foreach`: each entry evaluates its check once per element of its list.
     Foreach(Vec<Foreach>),
-    Unsupported(&'static str),
+    Unsupported(#[serde(deserialize_with = "crate::bundle::static_str")] StaticName),
 }
 
 /// One `validate.foreach` entry (or a nested one).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Foreach {
     /// A JMESPath expression without braces, evaluated in the rule's context.
     pub list: String,
@@ -86,7 +92,7 @@ pub struct Foreach {
 
 /// A `mutate` rule. Patches keep their raw JSON form because variables are substituted per
 /// request (and per element in `foreach`) before they are applied.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Mutate {
     pub patch_strategic_merge: Option<Value>,
     /// The `patchesJson6902` text: a YAML or JSON list of RFC 6902 operations.
@@ -98,19 +104,19 @@ pub struct Mutate {
 }
 
 /// A `generate` rule, kept as written: its fields are substituted per trigger.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Generate {
     pub raw: Value,
 }
 
 /// `match` or `exclude`: any/all of resource filters.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Match {
     pub any: Vec<Filter>,
     pub all: Vec<Filter>,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Filter {
     pub kinds: Vec<KindSelector>,
     pub names: Vec<Wildcard>,
@@ -124,7 +130,7 @@ pub struct Filter {
     pub cluster_roles: Vec<String>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Subject {
     pub kind: String,
     pub name: Wildcard,
@@ -132,13 +138,13 @@ pub struct Subject {
 }
 
 /// A Kubernetes label selector; `matchLabels` keys and values may hold wildcards in Kyverno.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct LabelSelector {
     pub match_labels: Vec<(Wildcard, Wildcard)>,
     pub match_expressions: Vec<LabelExpr>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LabelExpr {
     pub key: String,
     pub operator: String,
@@ -147,7 +153,7 @@ pub struct LabelExpr {
 
 /// A kind selector: `Kind`, `v1/Kind`, `group/v1/Kind`, each segment a wildcard, with an
 /// optional subresource (`Pod/exec`, `Deployment.scale`).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct KindSelector {
     pub group: Option<Wildcard>,
     pub version: Option<Wildcard>,

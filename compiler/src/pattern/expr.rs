@@ -77,7 +77,7 @@ pub enum ConditionKind {
     NotInRange { low: Operand, high: Operand },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum CompareOp {
     Equal,
     NotEqual,

@@ -7,7 +7,7 @@ use pest::Parser;
 use super::expr::TextRange;
 use super::grammar::{PatternGrammar, Rule};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum AnchorKind {
     /// `(k)`: if the field does not match, this map (or list element) is skipped.
     Condition,

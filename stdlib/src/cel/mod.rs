@@ -385,6 +385,21 @@ impl std::fmt::Display for EvalError {
     }
 }
 
+/// A program is stored (in compiled bundles) as its source and compiled again on load: the
+/// cel crate's programs cannot be serialized, and compiling is a pure function of the text.
+impl serde::Serialize for Program {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.source)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Program {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Program, D::Error> {
+        let source = String::deserialize(deserializer)?;
+        compile(&source).map_err(|e| serde::de::Error::custom(format!("CEL expression {source:?}: {e}")))
+    }
+}
+
 impl Program {
     pub fn source(&self) -> &str {
         &self.source
