@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod apply;
 mod check;
 mod compile;
+mod serve;
 mod jp;
 mod lsp;
 mod schema;
@@ -35,6 +36,8 @@ enum Command {
     Schema(schema::Args),
     /// Compile policies into a versioned bundle for `palisade serve`.
     Compile(compile::Args),
+    /// Run the HTTPS admission webhook.
+    Serve(serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,5 +50,6 @@ fn main() -> ExitCode {
         Command::Lsp(args) => lsp::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Compile(args) => compile::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }

@@ -75,7 +75,7 @@ pub struct SkippedPolicy {
     pub line: u32,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum FailurePolicy {
     Fail,
     Ignore,

@@ -7,3 +7,4 @@ pub mod engine;
 pub mod interp;
 pub mod mutate;
 pub mod report;
+pub mod webhook;

@@ -1,0 +1,423 @@
+//! AdmissionReview v1 in, AdmissionReview v1 out: everything between the HTTP body and the
+//! engine, with no HTTP in it (the server module owns that).
+//!
+//! The response follows Kyverno's admission handlers: the request's `uid` is echoed; a denial
+//! carries Kyverno's block message (`resource Kind/ns/name was blocked due to the following
+//! policies` and a YAML map policy -> rule -> message); warnings come from policies with
+//! `emitWarning` and from rules whose failure is only audited, formatted `policy <p>.<r>: <msg>`;
+//! a rule error blocks the request only where the policy's failurePolicy is `Fail`.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use serde_json::{Map, Value, json};
+
+use palisade_compiler::bundle::FailurePolicy;
+
+use super::engine::{Endpoint, Engine};
+use crate::engine::{self as rules, Request, RuleResult, Status, UserInfo};
+
+/// Why a body is not an AdmissionReview the server can answer. Each maps to an HTTP 400.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BadRequest(pub String);
+
+/// A parsed admission request, owning its objects.
+pub struct Admission {
+    pub uid: String,
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub operation: String,
+    pub dry_run: bool,
+    pub object: Value,
+    pub old_object: Option<Value>,
+    pub user: UserInfo,
+}
+
+/// Parses and checks an AdmissionReview body. JSON nesting is bounded by serde_json's
+/// recursion limit, so a deeply nested body is an error here, not a stack overflow.
+pub fn parse(body: &[u8]) -> Result<Admission, BadRequest> {
+    let mut review: Value =
+        serde_json::from_slice(body).map_err(|e| BadRequest(format!("the body is not valid JSON: {e}")))?;
+    let api = review.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+    let kind = review.get("kind").and_then(Value::as_str).unwrap_or_default();
+    if api != "admission.k8s.io/v1" || kind != "AdmissionReview" {
+        return Err(BadRequest(format!(
+            "expected an admission.k8s.io/v1 AdmissionReview, got apiVersion {api:?} kind {kind:?}"
+        )));
+    }
+    let Some(Value::Object(request)) = review.get_mut("request").map(Value::take) else {
+        return Err(BadRequest("the AdmissionReview has no request object".into()));
+    };
+    let mut request = request;
+    let text = |m: &Map<String, Value>, k: &str| m.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let uid = text(&request, "uid");
+    if uid.is_empty() {
+        return Err(BadRequest("the AdmissionReview request has no uid".into()));
+    }
+    let operation = text(&request, "operation");
+    if !matches!(operation.as_str(), "CREATE" | "UPDATE" | "DELETE" | "CONNECT") {
+        return Err(BadRequest(format!("unknown request operation {operation:?}")));
+    }
+    let namespace = text(&request, "namespace");
+    let take_object = |request: &mut Map<String, Value>, key: &str| match request.remove(key) {
+        Some(Value::Null) | None => None,
+        Some(v) => Some(v),
+    };
+    let mut object = take_object(&mut request, "object");
+    let mut old_object = take_object(&mut request, "oldObject");
+    // The API server sets the namespace on namespaced objects before admission; a hand-made
+    // review may not, so the request's namespace fills the gap.
+    for o in [object.as_mut(), old_object.as_mut()].into_iter().flatten() {
+        fill_namespace(o, &namespace);
+    }
+    if operation == "DELETE" && old_object.is_none() {
+        return Err(BadRequest("a DELETE request needs oldObject".into()));
+    }
+    let object = object.or_else(|| old_object.clone()).unwrap_or(Value::Null);
+    if !object.is_object() {
+        return Err(BadRequest("the request has no object".into()));
+    }
+    let kind = request
+        .get("kind")
+        .and_then(|k| k.get("kind"))
+        .and_then(Value::as_str)
+        .or_else(|| object.get("kind").and_then(Value::as_str))
+        .unwrap_or_default()
+        .to_owned();
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| text(&request, "name"));
+    let user_info = request.get("userInfo");
+    let user = UserInfo {
+        username: user_info.and_then(|u| u.get("username")).and_then(Value::as_str).unwrap_or_default().to_owned(),
+        groups: user_info
+            .and_then(|u| u.get("groups"))
+            .and_then(Value::as_array)
+            .map(|g| g.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .unwrap_or_default(),
+        roles: Vec::new(),
+        cluster_roles: Vec::new(),
+    };
+    let dry_run = request.get("dryRun").and_then(Value::as_bool).unwrap_or(false);
+    Ok(Admission { uid, kind, namespace, name, operation, dry_run, object, old_object, user })
+}
+
+fn fill_namespace(object: &mut Value, namespace: &str) {
+    if namespace.is_empty() {
+        return;
+    }
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        if meta.get("namespace").and_then(Value::as_str).is_none_or(str::is_empty) {
+            meta.insert("namespace".into(), Value::String(namespace.to_owned()));
+        }
+    }
+}
+
+/// The outcome of one review.
+pub struct Verdict {
+    pub allowed: bool,
+    pub message: Option<String>,
+    pub warnings: Vec<String>,
+    /// A JSON Patch (RFC 6902) for mutate endpoints, when there is one.
+    pub patch: Option<Vec<u8>>,
+    /// Every rule result, for metrics.
+    pub results: Vec<RuleResult>,
+    /// Set when evaluation itself failed (deadline, internal error); the verdict then follows
+    /// the endpoint's failure policy.
+    pub error: Option<String>,
+}
+
+/// Evaluates one admission against the policies of an endpoint, checking the deadline between
+/// policies (a single policy's evaluation is bounded by the IR's depth and size limits).
+pub fn review(engine: &Engine, endpoint: Endpoint, adm: &Admission, deadline: Instant) -> Verdict {
+    if endpoint.is_mutate() {
+        return mutate(engine, endpoint, adm, deadline);
+    }
+    let policies = engine.policies(endpoint);
+    let mut results = Vec::new();
+    let mut blocked: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut warnings = Vec::new();
+    let req = Request {
+        operation: &adm.operation,
+        object: &adm.object,
+        old_object: adm.old_object.as_ref(),
+        user: &adm.user,
+        namespace_labels: None,
+        variables: &[],
+    };
+    let mut block = false;
+    for policy in policies {
+        if Instant::now() >= deadline {
+            return failed(endpoint, results, warnings, "evaluation did not finish within the request deadline".into());
+        }
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rules::evaluate(&policy.ir, &req)));
+        let Ok(policy_results) = outcome else {
+            return failed(endpoint, results, warnings, format!("internal error while evaluating policy {}", policy.meta.name));
+        };
+        let mut reasons = BTreeMap::new();
+        for r in &policy_results {
+            let bad = matches!(r.status, Status::Fail | Status::Error);
+            if !bad {
+                continue;
+            }
+            let blocks = (r.status == Status::Fail && r.enforce)
+                || (r.status == Status::Error && policy.meta.failure_policy == FailurePolicy::Fail);
+            if blocks {
+                block = true;
+            }
+            if r.message != "preconditions not met" {
+                reasons.insert(r.rule.clone(), r.message.clone());
+            }
+            if policy.meta.emit_warning || !blocks {
+                warnings.push(format!("policy {}.{}: {}", r.policy, r.rule, r.message));
+            }
+        }
+        if !reasons.is_empty() {
+            blocked.insert(policy.meta.name.clone(), reasons);
+        }
+        results.extend(policy_results);
+    }
+    if block {
+        let message = block_message(&adm.kind, &resource_namespace(adm), &adm.name, &blocked);
+        return Verdict { allowed: false, message: Some(message), warnings, patch: None, results, error: None };
+    }
+    Verdict { allowed: true, message: None, warnings, patch: None, results, error: None }
+}
+
+/// The mutating webhook: every policy's mutate rules in turn, each policy seeing the object as
+/// the ones before it left it (as Kyverno chains them), and the whole change as one JSON Patch.
+/// A rule that fails or errors blocks under the `Fail` policy, with the same message format.
+fn mutate(engine: &Engine, endpoint: Endpoint, adm: &Admission, deadline: Instant) -> Verdict {
+    let mut current = adm.object.clone();
+    let mut results = Vec::new();
+    let mut warnings = Vec::new();
+    let mut blocked: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for policy in engine.policies(endpoint) {
+        if Instant::now() >= deadline {
+            return failed(endpoint, results, warnings, "evaluation did not finish within the request deadline".into());
+        }
+        let req = Request {
+            operation: &adm.operation,
+            object: &current,
+            old_object: adm.old_object.as_ref(),
+            user: &adm.user,
+            namespace_labels: None,
+            variables: &[],
+        };
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| crate::mutate::mutate(&policy.ir, &req)));
+        let Ok(m) = outcome else {
+            return failed(endpoint, results, warnings, format!("internal error while mutating with policy {}", policy.meta.name));
+        };
+        let mut reasons = BTreeMap::new();
+        for r in &m.results {
+            if matches!(r.status, Status::Fail | Status::Error) {
+                reasons.insert(r.rule.clone(), r.message.clone());
+                if policy.meta.emit_warning || policy.meta.failure_policy == FailurePolicy::Ignore {
+                    warnings.push(format!("policy {}.{}: {}", r.policy, r.rule, r.message));
+                }
+            } else if policy.meta.emit_warning && r.status == Status::Pass {
+                warnings.push(format!("policy {}.{}: {}", r.policy, r.rule, r.message));
+            }
+        }
+        if !reasons.is_empty() && policy.meta.failure_policy == FailurePolicy::Fail {
+            blocked.insert(policy.meta.name.clone(), reasons);
+        }
+        current = m.patched;
+        results.extend(m.results);
+    }
+    if !blocked.is_empty() {
+        let message = block_message(&adm.kind, &resource_namespace(adm), &adm.name, &blocked);
+        return Verdict { allowed: false, message: Some(message), warnings, patch: None, results, error: None };
+    }
+    let ops = crate::mutate::jsonpatch::diff(&adm.object, &current);
+    let patch = if ops.is_empty() { None } else { serde_json::to_vec(&ops).ok() };
+    Verdict { allowed: true, message: None, warnings, patch, results, error: None }
+}
+
+fn resource_namespace(adm: &Admission) -> String {
+    rules::namespace_of(&adm.object).map(str::to_owned).unwrap_or_default()
+}
+
+/// A verdict for an evaluation that could not finish: the endpoint's failure policy decides.
+fn failed(endpoint: Endpoint, results: Vec<RuleResult>, mut warnings: Vec<String>, error: String) -> Verdict {
+    match endpoint.failure_policy() {
+        FailurePolicy::Fail => Verdict { allowed: false, message: Some(error.clone()), warnings, patch: None, results, error: Some(error) },
+        FailurePolicy::Ignore => {
+            warnings.push(format!("palisade: {error}; allowed because the failure policy is Ignore"));
+            Verdict { allowed: true, message: None, warnings, patch: None, results, error: Some(error) }
+        }
+    }
+}
+
+/// The verdict for a request that cannot be evaluated at all (no engine loaded yet).
+pub fn unavailable(endpoint: Endpoint, error: String) -> Verdict {
+    failed(endpoint, Vec::new(), Vec::new(), error)
+}
+
+/// The AdmissionReview response body.
+pub fn response(uid: &str, verdict: &Verdict) -> Value {
+    let mut resp = Map::new();
+    resp.insert("uid".into(), Value::String(uid.to_owned()));
+    resp.insert("allowed".into(), Value::Bool(verdict.allowed));
+    if let Some(m) = &verdict.message {
+        resp.insert("status".into(), json!({"status": "Failure", "message": m}));
+    }
+    if !verdict.warnings.is_empty() {
+        resp.insert("warnings".into(), json!(verdict.warnings));
+    }
+    if let Some(p) = &verdict.patch {
+        use base64::Engine as _;
+        resp.insert("patchType".into(), Value::String("JSONPatch".into()));
+        resp.insert("patch".into(), Value::String(base64::engine::general_purpose::STANDARD.encode(p)));
+    }
+    json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": resp})
+}
+
+/// Kyverno's denial text: a header naming the resource, then the failures as YAML (keys sorted,
+/// as Go marshals maps).
+pub fn block_message(kind: &str, namespace: &str, name: &str, failures: &BTreeMap<String, BTreeMap<String, String>>) -> String {
+    let mut out = format!("\n\nresource {kind}/{namespace}/{name} was blocked due to the following policies \n\n");
+    for (policy, rules) in failures {
+        out.push_str(&yaml_scalar(policy, 0));
+        out.push_str(":\n");
+        for (rule, message) in rules {
+            let mut line = String::from("  ");
+            line.push_str(&yaml_scalar(rule, 2));
+            line.push_str(": ");
+            let column = line.chars().count();
+            line.push_str(&yaml_value(message, column, 4));
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The width at which the Go YAML emitter folds long scalars.
+const BEST_WIDTH: usize = 80;
+
+fn yaml_scalar(text: &str, column: usize) -> String {
+    yaml_value(text, column, column + 2)
+}
+
+/// One scalar as Go's YAML emitter writes it: plain when that reads back as the same string,
+/// else single-quoted (`''` for a quote), else double-quoted for text with line breaks or
+/// control characters. Plain and single-quoted scalars fold at a space once the line passes
+/// [`BEST_WIDTH`], continuing on a new line indented by `indent`.
+fn yaml_value(text: &str, column: usize, indent: usize) -> String {
+    if text.chars().any(|c| c == '\n' || c == '\r' || c == '\t' || c.is_control()) {
+        return serde_json::to_string(text).unwrap_or_default();
+    }
+    let quoted = !plain_allowed(text);
+    let mut out = String::new();
+    let mut col = column;
+    if quoted {
+        out.push('\'');
+        col += 1;
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let mut prev_space = false;
+    for (i, &c) in chars.iter().enumerate() {
+        if c == ' ' {
+            let next_space = chars.get(i + 1).is_none_or(|&n| n == ' ');
+            if !prev_space && col > BEST_WIDTH && i > 0 && !next_space {
+                out.push('\n');
+                out.extend(std::iter::repeat_n(' ', indent));
+                col = indent;
+            } else {
+                out.push(' ');
+                col += 1;
+            }
+            prev_space = true;
+        } else {
+            if quoted && c == '\'' {
+                out.push('\'');
+                col += 1;
+            }
+            out.push(c);
+            col += 1;
+            prev_space = false;
+        }
+    }
+    if quoted {
+        out.push('\'');
+    }
+    out
+}
+
+/// Whether Go's YAML emitter writes the string plain: it must not be empty, start or end with a
+/// space, start with an indicator, contain `: ` or ` #`, end with `:`, or read as another type.
+fn plain_allowed(text: &str) -> bool {
+    let Some(first) = text.chars().next() else { return false };
+    if text.starts_with(' ') || text.ends_with(' ') || text.ends_with(':') {
+        return false;
+    }
+    if "-?:,[]{}#&*!|>'\"%@`".contains(first) {
+        return false;
+    }
+    if text.contains(": ") || text.contains(" #") || text.contains(",") && text.starts_with('[') {
+        return false;
+    }
+    let lower = text.to_ascii_lowercase();
+    let special = ["true", "false", "null", "~", "yes", "no", "on", "off", "y", "n", ".inf", "-.inf", ".nan"];
+    if special.contains(&lower.as_str()) || text.parse::<f64>().is_ok() {
+        return false;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(policy: &str, rule: &str, message: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+        BTreeMap::from([(policy.to_owned(), BTreeMap::from([(rule.to_owned(), message.to_owned())]))])
+    }
+
+    #[test]
+    fn block_message_folds_like_kyverno() {
+        // A denial Kyverno printed for a real cluster (from a public issue), reproduced byte for byte.
+        let msg = block_message(
+            "Deployment",
+            "default",
+            "inflate",
+            &one(
+                "require-labels",
+                "autogen-check-for-labels",
+                "validation error: The label `app.kubernetes.io/name` is required. Rule autogen-check-for-labels failed at path /spec/template/metadata/labels/app.kubernetes.io/name/",
+            ),
+        );
+        assert_eq!(
+            msg,
+            "\n\nresource Deployment/default/inflate was blocked due to the following policies \n\nrequire-labels:\n  autogen-check-for-labels: 'validation error: The label `app.kubernetes.io/name`\n    is required. Rule autogen-check-for-labels failed at path /spec/template/metadata/labels/app.kubernetes.io/name/'\n"
+        );
+    }
+
+    #[test]
+    fn scalars_quote_only_when_needed() {
+        assert_eq!(yaml_value("latest tag is not allowed", 20, 4), "latest tag is not allowed");
+        assert_eq!(yaml_value("it's: here", 0, 4), "'it''s: here'");
+        assert_eq!(yaml_value("true", 0, 4), "'true'");
+        assert_eq!(yaml_value("", 0, 4), "''");
+        assert_eq!(yaml_value("a\nb", 0, 4), "\"a\\nb\"");
+    }
+
+    #[test]
+    fn hostile_bodies_are_bad_requests() {
+        for (body, expect) in [
+            (&b"not json"[..], "not valid JSON"),
+            (br#"{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{}}"#, "expected an admission.k8s.io/v1"),
+            (br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#, "no request"),
+            (br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"operation":"CREATE"}}"#, "no uid"),
+            (br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"1","operation":"DELETE"}}"#, "needs oldObject"),
+        ] {
+            let err = parse(body).err().map(|e| e.0).unwrap_or_default();
+            assert!(err.contains(expect), "{err}");
+        }
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse(deep.as_bytes()).is_err());
+    }
+}

@@ -1,0 +1,164 @@
+//! The webhook's engine: one loaded bundle, split by endpoint, immutable and shared by `Arc`.
+//!
+//! Kyverno registers one webhook per (rule type, failure policy) and sends each request only to
+//! the webhooks whose rules match; a policy's rules run under the webhook of its failure policy.
+//! The engine therefore keeps, per endpoint, the policies of that failure policy reduced to the
+//! rules of that type, so a validate endpoint never runs mutate rules and the other way round.
+//! A reload builds a new engine and swaps it in; requests in flight keep the one they started with.
+
+use std::time::{Duration, SystemTime};
+
+use palisade_compiler::bundle::{Bundle, FailurePolicy, PolicyMeta, PolicySource};
+use palisade_compiler::ir::policy::{PolicyIr, RuleBody};
+
+/// The admission paths Palisade answers, as Kyverno names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    ValidateFail,
+    ValidateIgnore,
+    MutateFail,
+    MutateIgnore,
+    /// The CEL kinds' endpoints (`/vpol/...`, `/ivpol/...`, `/mpol/...`, `/gpol/...`); the CEL
+    /// kinds are not compiled into bundles yet, so these answer with no policies.
+    Cel(FailurePolicy),
+}
+
+impl Endpoint {
+    pub const ALL: [Endpoint; 6] = [
+        Endpoint::ValidateFail,
+        Endpoint::ValidateIgnore,
+        Endpoint::MutateFail,
+        Endpoint::MutateIgnore,
+        Endpoint::Cel(FailurePolicy::Fail),
+        Endpoint::Cel(FailurePolicy::Ignore),
+    ];
+
+    /// The endpoint behind a request path, if any.
+    pub fn from_path(path: &str) -> Option<Endpoint> {
+        let path = path.trim_end_matches('/');
+        match path {
+            "/validate/fail" | "/validate" => Some(Endpoint::ValidateFail),
+            "/validate/ignore" => Some(Endpoint::ValidateIgnore),
+            "/mutate/fail" | "/mutate" => Some(Endpoint::MutateFail),
+            "/mutate/ignore" => Some(Endpoint::MutateIgnore),
+            _ => {
+                let (prefix, last) = path.rsplit_once('/')?;
+                let cel = ["/vpol", "/nvpol", "/ivpol/validate", "/ivpol/mutate", "/mpol", "/gpol"];
+                if !cel.iter().any(|c| prefix.starts_with(c)) {
+                    return None;
+                }
+                match last {
+                    "fail" => Some(Endpoint::Cel(FailurePolicy::Fail)),
+                    "ignore" => Some(Endpoint::Cel(FailurePolicy::Ignore)),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    pub fn failure_policy(self) -> FailurePolicy {
+        match self {
+            Endpoint::ValidateFail | Endpoint::MutateFail | Endpoint::Cel(FailurePolicy::Fail) => FailurePolicy::Fail,
+            _ => FailurePolicy::Ignore,
+        }
+    }
+
+    /// A stable label for metrics and logs.
+    pub fn label(self) -> &'static str {
+        match self {
+            Endpoint::ValidateFail => "/validate/fail",
+            Endpoint::ValidateIgnore => "/validate/ignore",
+            Endpoint::MutateFail => "/mutate/fail",
+            Endpoint::MutateIgnore => "/mutate/ignore",
+            Endpoint::Cel(FailurePolicy::Fail) => "cel/fail",
+            Endpoint::Cel(FailurePolicy::Ignore) => "cel/ignore",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        Endpoint::ALL.iter().position(|e| *e == self).unwrap_or(0)
+    }
+
+    pub fn is_mutate(self) -> bool {
+        matches!(self, Endpoint::MutateFail | Endpoint::MutateIgnore)
+    }
+}
+
+/// A policy as one endpoint runs it.
+pub struct EndpointPolicy {
+    pub meta: PolicyMeta,
+    pub source: PolicySource,
+    pub ir: PolicyIr,
+}
+
+pub struct Engine {
+    pub digest: String,
+    pub loaded_at: SystemTime,
+    pub load_time: Duration,
+    pub policy_count: usize,
+    pub rule_count: usize,
+    /// Rules the runtime does not evaluate yet (they report errors), as `policy/rule`.
+    pub unsupported: Vec<String>,
+    by_endpoint: Vec<Vec<EndpointPolicy>>,
+}
+
+impl Engine {
+    pub fn new(bundle: Bundle, digest: String, load_time: Duration) -> Engine {
+        let mut by_endpoint: Vec<Vec<EndpointPolicy>> = Endpoint::ALL.iter().map(|_| Vec::new()).collect();
+        let mut unsupported = Vec::new();
+        let policy_count = bundle.policies.len();
+        let mut rule_count = 0;
+        for p in bundle.policies {
+            rule_count += p.ir.rules.len();
+            for r in &p.ir.rules {
+                if matches!(r.body, RuleBody::Unsupported(_)) || is_unsupported_validate(&r.body) {
+                    unsupported.push(format!("{}/{}", p.meta.name, r.name));
+                }
+            }
+            if !p.meta.admission {
+                continue;
+            }
+            for endpoint in [Endpoint::ValidateFail, Endpoint::ValidateIgnore, Endpoint::MutateFail, Endpoint::MutateIgnore] {
+                if endpoint.failure_policy() != p.meta.failure_policy {
+                    continue;
+                }
+                let mut ir = p.ir.clone();
+                ir.rules.retain(|r| {
+                    let validate = matches!(r.body, RuleBody::Validate(_));
+                    if endpoint.is_mutate() { !validate && is_mutate_time(&r.body) } else { validate }
+                });
+                if ir.rules.is_empty() {
+                    continue;
+                }
+                if let Some(list) = by_endpoint.get_mut(endpoint.index()) {
+                    list.push(EndpointPolicy { meta: p.meta.clone(), source: p.source.clone(), ir });
+                }
+            }
+        }
+        Engine {
+            digest,
+            loaded_at: SystemTime::now(),
+            load_time,
+            policy_count,
+            rule_count,
+            unsupported,
+            by_endpoint,
+        }
+    }
+
+    pub fn policies(&self, endpoint: Endpoint) -> &[EndpointPolicy] {
+        self.by_endpoint.get(endpoint.index()).map(Vec::as_slice).unwrap_or_default()
+    }
+}
+
+/// Rules that run in Kyverno's mutating webhook: admission `mutate` rules (mutate-existing
+/// rules with `targets` run in the background, not at admission). verifyImages also runs there
+/// in Kyverno; it needs registry access per request and is not wired into the webhook yet.
+fn is_mutate_time(body: &RuleBody) -> bool {
+    matches!(body, RuleBody::Mutate(m) if m.targets.is_empty())
+}
+
+fn is_unsupported_validate(body: &RuleBody) -> bool {
+    use palisade_compiler::ir::policy::Check;
+    matches!(body, RuleBody::Validate(v) if matches!(v.check, Check::Unsupported(_)))
+}

@@ -1,0 +1,422 @@
+//! `palisade serve`: the HTTPS admission webhook. This module is the only part of Palisade that
+//! knows HTTP.
+//!
+//! One tokio runtime, rustls with ALPN (HTTP/2 and HTTP/1.1, keep-alive), hyper's automatic
+//! connection builder. Admission reviews are evaluated inline on the worker that read them: an
+//! evaluation is microseconds, much less than a hop to a blocking pool would cost. The engine is
+//! an immutable `Arc` swapped on reload (file change or SIGHUP); a request keeps the engine it
+//! started with, so a reload never fails a request, and a bundle that does not load leaves the
+//! old engine serving.
+//!
+//! Limits: bodies over `max_body` bytes get 413, a client slower than `read_timeout` for the
+//! headers or the body gets 408 (or the connection is closed), evaluation checks a per-request
+//! deadline between policies and answers by the failure policy when it passes.
+
+pub mod admission;
+pub mod engine;
+pub mod metrics;
+pub mod tls;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use serde_json::{Value, json};
+
+use palisade_compiler::bundle::Bundle;
+
+pub use engine::{Endpoint, Engine};
+use metrics::{Metrics, Outcome};
+
+/// Where the policies come from: a bundle file, or policy files compiled at start (the CLI
+/// supplies the compiler, since the runtime never parses policy YAML).
+pub trait BundleSource: Send + Sync {
+    /// Loads (or compiles) the bundle; returns it with its content digest.
+    fn load(&self) -> Result<(Bundle, String), String>;
+    /// A value that changes when the source changes (modification times and sizes), for the
+    /// file watcher; `None` when it cannot be read right now.
+    fn fingerprint(&self) -> Option<u64>;
+    fn describe(&self) -> String;
+}
+
+pub enum TlsSource {
+    Files { cert: PathBuf, key: PathBuf },
+    SelfManaged(tls::SelfManaged),
+}
+
+pub struct Config {
+    pub addr: SocketAddr,
+    pub tls: TlsSource,
+    pub source: Box<dyn BundleSource>,
+    /// Largest accepted body (Kubernetes caps objects near 3 MiB).
+    pub max_body: usize,
+    pub request_deadline: Duration,
+    /// Time allowed to read a request's headers, and separately its body.
+    pub read_timeout: Duration,
+    pub handshake_timeout: Duration,
+    /// How often the bundle source is checked for changes; zero disables watching.
+    pub watch_interval: Duration,
+    pub shutdown_grace: Duration,
+    /// Log every review, not only denials and errors.
+    pub log_requests: bool,
+    /// Worker threads; 0 means one per core.
+    pub workers: usize,
+}
+
+impl Config {
+    pub fn new(addr: SocketAddr, tls: TlsSource, source: Box<dyn BundleSource>) -> Config {
+        Config {
+            addr,
+            tls,
+            source,
+            max_body: 3 << 20,
+            request_deadline: Duration::from_secs(8),
+            read_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
+            watch_interval: Duration::from_secs(2),
+            shutdown_grace: Duration::from_secs(20),
+            log_requests: false,
+            workers: 0,
+        }
+    }
+}
+
+/// A structured log line (JSON) on standard error.
+pub fn log(level: &str, msg: &str, fields: Value) {
+    let mut line = json!({
+        "ts": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
+        "level": level,
+        "msg": msg,
+    });
+    if let (Some(obj), Value::Object(extra)) = (line.as_object_mut(), fields) {
+        obj.extend(extra);
+    }
+    eprintln!("{line}");
+}
+
+struct State {
+    engine: RwLock<Option<Arc<Engine>>>,
+    metrics: Metrics,
+    source: Box<dyn BundleSource>,
+    max_body: usize,
+    request_deadline: Duration,
+    read_timeout: Duration,
+    log_requests: bool,
+    /// Serialises reloads so a SIGHUP and the watcher do not compile twice at once.
+    reload_lock: tokio::sync::Mutex<Option<u64>>,
+}
+
+impl State {
+    fn engine(&self) -> Option<Arc<Engine>> {
+        self.engine.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}
+
+/// Runs the webhook until SIGTERM or Ctrl-C, then drains in-flight requests.
+pub fn run(config: Config) -> Result<(), String> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if config.workers > 0 {
+        builder.worker_threads(config.workers);
+    }
+    let rt = builder.enable_all().build().map_err(|e| format!("cannot start the runtime: {e}"))?;
+    rt.block_on(serve(config))
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let (store, authority) = match &config.tls {
+        TlsSource::Files { cert, key } => (tls::CertStore::new(tls::load_files(cert, key)?), None),
+        TlsSource::SelfManaged(settings) => {
+            let (auth, key) = tls::Authority::start(settings.clone())?;
+            log("info", "self-managed certificate issued", json!({"dir": settings.dir.display().to_string()}));
+            (tls::CertStore::new(key), Some(auth))
+        }
+    };
+    let tls_config = tls::server_config(store.clone())?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config));
+
+    let state = Arc::new(State {
+        engine: RwLock::new(None),
+        metrics: Metrics::default(),
+        source: config.source,
+        max_body: config.max_body,
+        request_deadline: config.request_deadline,
+        read_timeout: config.read_timeout,
+        log_requests: config.log_requests,
+        reload_lock: tokio::sync::Mutex::new(None),
+    });
+    // The first load must succeed: a webhook with no policies would allow everything.
+    reload(&state, "start").await?;
+
+    let listener = tokio::net::TcpListener::bind(config.addr).await.map_err(|e| format!("cannot listen on {}: {e}", config.addr))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    log("info", "listening", json!({"addr": local.to_string(), "source": state.source.describe()}));
+
+    if config.watch_interval > Duration::ZERO {
+        tokio::spawn(watch(state.clone(), config.watch_interval));
+    }
+    tokio::spawn(reload_on_sighup(state.clone(), match &config.tls {
+        TlsSource::Files { cert, key } => Some((cert.clone(), key.clone(), store.clone())),
+        TlsSource::SelfManaged(_) => None,
+    }));
+    if let Some(auth) = authority {
+        tokio::spawn(rotate(auth, store.clone()));
+    }
+
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (tcp, _peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        log("warn", "accept failed", json!({"error": e.to_string()}));
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                };
+                let _ = tcp.set_nodelay(true);
+                state.metrics.connections.fetch_add(1, Ordering::Relaxed);
+                let acceptor = acceptor.clone();
+                let state = state.clone();
+                let watcher = graceful.watcher();
+                let handshake_timeout = config.handshake_timeout;
+                tokio::spawn(async move {
+                    let Ok(Ok(stream)) = tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await else {
+                        return;
+                    };
+                    let read_timeout = state.read_timeout;
+                    let service = hyper::service::service_fn(move |req| {
+                        let state = state.clone();
+                        async move { Ok::<_, Infallible>(handle(&state, req).await) }
+                    });
+                    let mut builder = auto::Builder::new(TokioExecutor::new());
+                    builder.http1().timer(TokioTimer::new()).header_read_timeout(read_timeout).keep_alive(true);
+                    builder
+                        .http2()
+                        .timer(TokioTimer::new())
+                        .keep_alive_interval(Some(Duration::from_secs(30)))
+                        .max_concurrent_streams(512);
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    let _ = watcher.watch(conn.into_owned()).await;
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    log("info", "shutting down: draining in-flight requests", json!({"connections": graceful.count()}));
+    match tokio::time::timeout(config.shutdown_grace, graceful.shutdown()).await {
+        Ok(()) => log("info", "stopped", json!({})),
+        Err(_) => log("warn", "stopped with connections still open after the grace period", json!({})),
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Loads the source and swaps the engine in. On failure the old engine keeps serving.
+async fn reload(state: &Arc<State>, reason: &str) -> Result<(), String> {
+    let mut last = state.reload_lock.lock().await;
+    let fingerprint = state.source.fingerprint();
+    let started = Instant::now();
+    let st = state.clone();
+    let loaded = tokio::task::spawn_blocking(move || st.source.load())
+        .await
+        .map_err(|e| format!("loading the bundle failed: {e}"))
+        .and_then(|r| r);
+    match loaded {
+        Ok((bundle, digest)) => {
+            let engine = Engine::new(bundle, digest, started.elapsed());
+            log(
+                "info",
+                "bundle loaded",
+                json!({
+                    "reason": reason, "digest": engine.digest, "policies": engine.policy_count,
+                    "rules": engine.rule_count, "load_ms": engine.load_time.as_secs_f64() * 1000.0,
+                    "unsupported_rules": engine.unsupported.len(),
+                }),
+            );
+            *state.engine.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(engine));
+            state.metrics.reloads_ok.fetch_add(1, Ordering::Relaxed);
+            *last = fingerprint;
+            Ok(())
+        }
+        Err(e) => {
+            state.metrics.reloads_failed.fetch_add(1, Ordering::Relaxed);
+            log("error", "bundle not loaded; the previous one keeps serving", json!({"reason": reason, "error": e}));
+            // Remember the fingerprint anyway so a broken file is not retried in a loop.
+            *last = fingerprint;
+            Err(e)
+        }
+    }
+}
+
+async fn watch(state: Arc<State>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now = state.source.fingerprint();
+        let seen = *state.reload_lock.lock().await;
+        if now.is_some() && now != seen {
+            let _ = reload(&state, "file changed").await;
+        }
+    }
+}
+
+async fn reload_on_sighup(state: Arc<State>, cert_files: Option<(PathBuf, PathBuf, Arc<tls::CertStore>)>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+        while hup.recv().await.is_some() {
+            let _ = reload(&state, "SIGHUP").await;
+            if let Some((cert, key, store)) = &cert_files {
+                match tls::load_files(cert, key) {
+                    Ok(k) => store.set(k),
+                    Err(e) => log("error", "TLS certificate not reloaded", json!({"error": e})),
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (state, cert_files);
+    }
+}
+
+async fn rotate(mut auth: tls::Authority, store: Arc<tls::CertStore>) {
+    loop {
+        tokio::time::sleep(auth.check_interval()).await;
+        match auth.renew_if_due() {
+            Ok(Some(key)) => {
+                store.set(key);
+                log("info", "serving certificate renewed", json!({}));
+            }
+            Ok(None) => {}
+            Err(e) => log("error", "certificate renewal failed; retrying", json!({"error": e})),
+        }
+    }
+}
+
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(CONTENT_TYPE, hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"));
+    r
+}
+
+async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = req.uri().path().to_owned();
+    match (req.method(), path.as_str()) {
+        (&Method::GET, "/healthz" | "/livez") => text(StatusCode::OK, "ok\n"),
+        (&Method::GET, "/readyz") => match state.engine() {
+            Some(e) => text(StatusCode::OK, format!("ready: bundle {}\n", e.digest)),
+            None => text(StatusCode::SERVICE_UNAVAILABLE, "no bundle loaded yet\n"),
+        },
+        (&Method::GET, "/metrics") => {
+            let mut r = text(StatusCode::OK, state.metrics.render(state.engine().as_deref()));
+            r.headers_mut().insert(CONTENT_TYPE, hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"));
+            r
+        }
+        (method, p) => match Endpoint::from_path(p) {
+            Some(endpoint) if method == Method::POST => admit(state, endpoint, req).await,
+            Some(_) => text(StatusCode::METHOD_NOT_ALLOWED, "admission endpoints take POST\n"),
+            None => text(StatusCode::NOT_FOUND, format!("no such endpoint: {p}\n")),
+        },
+    }
+}
+
+fn reject(state: &State, endpoint: Endpoint, status: StatusCode, message: String) -> Response<Full<Bytes>> {
+    state.metrics.bad_requests.fetch_add(1, Ordering::Relaxed);
+    state.metrics.record(endpoint, Outcome::Rejected, Duration::ZERO, &[]);
+    log("warn", "request rejected", json!({"endpoint": endpoint.label(), "status": status.as_u16(), "error": message}));
+    text(status, format!("{message}\n"))
+}
+
+async fn admit(state: &State, endpoint: Endpoint, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    if let Some(ct) = req.headers().get(CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or_default();
+        if !ct.starts_with("application/json") {
+            return reject(state, endpoint, StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("content type {ct:?} is not application/json"));
+        }
+    }
+    let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > state.max_body as u64) {
+        return reject(state, endpoint, StatusCode::PAYLOAD_TOO_LARGE, format!("the body is over the {} byte limit", state.max_body));
+    }
+    let body = Limited::new(req.into_body(), state.max_body);
+    let bytes = match tokio::time::timeout(state.read_timeout, body.collect()).await {
+        Err(_) => return reject(state, endpoint, StatusCode::REQUEST_TIMEOUT, "the body was not received in time".into()),
+        Ok(Err(e)) => {
+            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                return reject(state, endpoint, StatusCode::PAYLOAD_TOO_LARGE, format!("the body is over the {} byte limit", state.max_body));
+            }
+            return reject(state, endpoint, StatusCode::BAD_REQUEST, format!("the body could not be read: {e}"));
+        }
+        Ok(Ok(collected)) => collected.to_bytes(),
+    };
+    let started = Instant::now();
+    let adm = match admission::parse(&bytes) {
+        Ok(a) => a,
+        Err(e) => return reject(state, endpoint, StatusCode::BAD_REQUEST, e.0),
+    };
+    let verdict = match state.engine() {
+        Some(engine) => admission::review(&engine, endpoint, &adm, started + state.request_deadline),
+        None => admission::unavailable(endpoint, "no policy bundle is loaded".into()),
+    };
+    let elapsed = started.elapsed();
+    let outcome = match (&verdict.error, verdict.allowed) {
+        (Some(_), _) => Outcome::Error,
+        (None, true) => Outcome::Allowed,
+        (None, false) => Outcome::Denied,
+    };
+    state.metrics.record(endpoint, outcome, elapsed, &verdict.results);
+    if state.log_requests || !matches!(outcome, Outcome::Allowed) {
+        log(
+            if matches!(outcome, Outcome::Error) { "error" } else { "info" },
+            "admission review",
+            json!({
+                "endpoint": endpoint.label(), "uid": adm.uid, "operation": adm.operation, "kind": adm.kind,
+                "namespace": adm.namespace, "name": adm.name, "dry_run": adm.dry_run, "allowed": verdict.allowed,
+                "error": verdict.error, "micros": elapsed.as_micros() as u64,
+            }),
+        );
+    }
+    let body = admission::response(&adm.uid, &verdict);
+    let mut r = Response::new(Full::new(Bytes::from(serde_json::to_vec(&body).unwrap_or_default())));
+    r.headers_mut().insert(CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+    r
+}
