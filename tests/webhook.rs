@@ -235,6 +235,50 @@ fn the_seed_story_over_https() {
 }
 
 #[test]
+fn mutations_come_back_as_a_base64_json_patch() {
+    let dir = scratch("mutate");
+    let policy = repo().join("tests/data/webhook/add-default-team.yaml");
+    let server = Server::start(&dir, &["--policies", policy.to_str().unwrap()]);
+    runtime().block_on(async {
+        let client = server.client();
+        let url = server.url("/mutate/fail");
+        let out = post(&client, &url, &review("m-1", "CREATE", &nginx())).await;
+        let resp = &out["response"];
+        assert_eq!(resp["uid"], "m-1");
+        assert_eq!(resp["allowed"], true);
+        assert_eq!(resp["patchType"], "JSONPatch");
+        let patch = decode_base64(resp["patch"].as_str().unwrap());
+        let ops: Value = serde_json::from_slice(&patch).unwrap();
+        assert_eq!(ops, json!([{"op": "add", "path": "/metadata/labels/team", "value": "platform"}]));
+
+        // Already labelled: nothing to patch.
+        let mut d = nginx();
+        d["metadata"]["labels"]["team"] = json!("payments");
+        let out = post(&client, &url, &review("m-2", "CREATE", &d)).await;
+        assert_eq!(out["response"], json!({"uid": "m-2", "allowed": true}));
+        // Validate endpoints do not run mutate rules.
+        let out = post(&client, &server.url("/validate/fail"), &review("m-3", "CREATE", &nginx())).await;
+        assert_eq!(out["response"], json!({"uid": "m-3", "allowed": true}));
+    });
+}
+
+fn decode_base64(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in text.bytes().filter(|&c| c != b'=') {
+        acc = (acc << 6) | ALPHABET.iter().position(|&a| a == c).unwrap() as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+#[test]
 fn hostile_requests_are_refused_and_the_server_keeps_serving() {
     let dir = scratch("hostile");
     let policies = example_policies();
