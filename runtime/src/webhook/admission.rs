@@ -147,6 +147,7 @@ pub fn review(engine: &Engine, endpoint: Endpoint, adm: &Admission, deadline: In
         user: &adm.user,
         namespace_labels: None,
         variables: &[],
+        rule_variables: None,
     };
     let mut block = false;
     for policy in policies {
@@ -206,6 +207,7 @@ fn mutate(engine: &Engine, endpoint: Endpoint, adm: &Admission, deadline: Instan
             user: &adm.user,
             namespace_labels: None,
             variables: &[],
+            rule_variables: None,
         };
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| crate::mutate::mutate(&policy.ir, &req)));
         let Ok(m) = outcome else {
