@@ -170,6 +170,9 @@ fn half_typed_document_still_gets_completion_and_hover() {
     assert!(!l.contains(&"element".to_owned()), "element is only offered inside foreach");
     let doc = items.as_array().unwrap().iter().find(|i| i["label"] == "to_upper").unwrap();
     assert!(doc["detail"].as_str().unwrap_or("").starts_with("to_upper("), "{doc}");
+    // This client declared no snippet support: plain text, no `$0`.
+    assert_eq!(doc["textEdit"]["newText"], "to_upper(");
+    assert_eq!(doc["insertTextFormat"], 1);
 
     // Kinds at the top level.
     let typed = text.replace("kind: ClusterPolicy", "kind: Clu");

@@ -17,7 +17,33 @@ use crate::defs;
 use crate::schema::{self, CEL_FIELDS, JMESPATH_FIELDS, PATTERN_FIELDS, Shape};
 use crate::text::LineIndex;
 
-/// Completion items at byte `offset` of `text`.
+/// Completion items at byte `offset` of `text`, as snippets or, for a client without snippet
+/// support, as plain text.
+pub fn complete_for(text: &str, index: &LineIndex, offset: usize, snippets: bool) -> Vec<CompletionItem> {
+    let mut items = complete(text, index, offset);
+    if !snippets {
+        for item in &mut items {
+            if item.insert_text_format == Some(InsertTextFormat::SNIPPET) {
+                item.insert_text_format = Some(InsertTextFormat::PLAIN_TEXT);
+                if let Some(CompletionTextEdit::Edit(edit)) = &mut item.text_edit {
+                    edit.new_text = plain(&edit.new_text);
+                }
+            }
+        }
+    }
+    items
+}
+
+/// A snippet as plain text: placeholders become their default text, the final cursor mark goes
+/// and a multi-line snippet keeps only its first line (without snippets the client would not
+/// indent the following lines).
+fn plain(snippet: &str) -> String {
+    let first = snippet.split('\n').next().unwrap_or_default();
+    // `name($0)` leaves the cursor inside the parentheses; as plain text, `name(` does the same.
+    first.replace("${1:key}", "key").replace("($0)", "(").replace("$0", "")
+}
+
+/// Completion items at byte `offset` of `text` (snippet syntax in insert texts).
 pub fn complete(text: &str, index: &LineIndex, offset: usize) -> Vec<CompletionItem> {
     let offset = offset.min(text.len());
     let cur = cursor::locate(text, offset);

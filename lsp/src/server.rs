@@ -32,6 +32,8 @@ struct State {
     roots: Vec<PathBuf>,
     /// The last result of each test file run from a lens.
     results: HashMap<PathBuf, TestSummary>,
+    /// Whether the client accepts snippets in completion items.
+    snippets: bool,
 }
 
 pub struct Backend {
@@ -121,7 +123,19 @@ impl LanguageServer for Backend {
         {
             roots.push(root.into_owned());
         }
-        self.state().roots = roots;
+        let snippets = params
+            .capabilities
+            .text_document
+            .as_ref()
+            .and_then(|t| t.completion.as_ref())
+            .and_then(|c| c.completion_item.as_ref())
+            .and_then(|i| i.snippet_support)
+            .unwrap_or(false);
+        {
+            let mut st = self.state();
+            st.roots = roots;
+            st.snippets = snippets;
+        }
         let lenses = self.config.test_runner.is_some();
         Ok(InitializeResult {
             server_info: Some(ServerInfo { name: "palisade".into(), version: Some(env!("CARGO_PKG_VERSION").into()) }),
@@ -204,7 +218,8 @@ impl LanguageServer for Backend {
     async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
         let p = params.text_document_position;
         let Some(doc) = self.doc(&p.text_document.uri) else { return Ok(None) };
-        let items = completion::complete(&doc.text, &doc.index, offset_of(&doc, p.position));
+        let snippets = self.state().snippets;
+        let items = completion::complete_for(&doc.text, &doc.index, offset_of(&doc, p.position), snippets);
         Ok(Some(CompletionResponse::Array(items)))
     }
 
