@@ -104,6 +104,8 @@ fn run_rule(rule: &RuleIr, base: &Context, rule_vars: &[(String, Value)], resour
         RuleBody::Unsupported(what) => (Status::Error, format!("{what} rules are not evaluated by Palisade yet")),
         // Mutate and generate rules run in `crate::mutate` before validation; `evaluate` skips them.
         RuleBody::Mutate(_) | RuleBody::Generate(_) => (Status::Skip, String::new()),
+        // Image verification needs registry access; `crate::images::Verifier` evaluates it.
+        RuleBody::VerifyImages(_) => (Status::Error, "verifyImages rules need registry access and are evaluated by the image verifier".to_owned()),
         RuleBody::Validate(v) => {
             // Each rule sees the request's context plus its own entries; the common case (no
             // entries, no values) borrows the shared context instead of copying it.

@@ -6,5 +6,6 @@
 //! of this IR.
 
 pub mod cel;
+pub mod images;
 pub mod pattern;
 pub mod policy;

@@ -27,6 +27,9 @@ pub struct PolicyIr {
     /// The spec-level default failure action (`validationFailureAction`), `Audit` if unset.
     pub enforce: bool,
     pub apply_one: bool,
+    /// Effective failurePolicy is `Ignore` (`webhookConfiguration.failurePolicy`, else
+    /// `spec.failurePolicy`; the default is `Fail`).
+    pub failure_policy_ignore: bool,
     pub rules: Vec<RuleIr>,
 }
 
@@ -52,6 +55,8 @@ pub enum RuleBody {
     Mutate(Mutate),
     /// A `generate` rule: produces a new resource from `data`, `clone` or `cloneList`.
     Generate(Generate),
+    /// `verifyImages`: evaluated by the runtime's image verifier, which talks to registries.
+    VerifyImages(super::images::VerifyImages),
     /// A rule kind that Palisade does not evaluate yet, with its name for messages.
     Unsupported(#[serde(deserialize_with = "crate::bundle::static_str")] StaticName),
 }
@@ -233,12 +238,17 @@ impl PolicyIr {
             .is_some_and(|a| a.eq_ignore_ascii_case("enforce"));
         let background = spec.get("background").and_then(Value::as_bool).unwrap_or(true);
         let apply_one = spec.get("applyRules").and_then(Value::as_str) == Some("One");
+        let failure_policy = spec
+            .pointer("/webhookConfiguration/failurePolicy")
+            .or_else(|| spec.get("failurePolicy"))
+            .and_then(Value::as_str);
+        let failure_policy_ignore = failure_policy == Some("Ignore");
         let mut rules = Vec::new();
         let declared = spec.get("rules").and_then(Value::as_array).cloned().unwrap_or_default();
         for rule in declared.iter().chain(autogen::autogen_rules(doc).iter()) {
             rules.push(lower_rule(rule)?);
         }
-        Ok(PolicyIr { name, namespace, background, enforce, apply_one, rules })
+        Ok(PolicyIr { name, namespace, background, enforce, apply_one, failure_policy_ignore, rules })
     }
 }
 
@@ -258,8 +268,17 @@ fn lower_rule(rule: &Value) -> Result<RuleIr, LowerError> {
         RuleBody::Mutate(lower_mutate(m))
     } else if let Some(g) = rule.get("generate") {
         RuleBody::Generate(Generate { raw: g.clone() })
-    } else if rule.get("verifyImages").is_some() {
-        RuleBody::Unsupported("verifyImages")
+    } else if let Some(list) = rule.get("verifyImages").and_then(Value::as_array) {
+        // Enforce on any entry wins over Audit on others (Kyverno's precedence).
+        let actions: Vec<bool> = list
+            .iter()
+            .filter_map(|e| e.get("failureAction").and_then(Value::as_str))
+            .map(|a| a.eq_ignore_ascii_case("enforce"))
+            .collect();
+        if !actions.is_empty() {
+            enforce = Some(actions.iter().any(|e| *e));
+        }
+        RuleBody::VerifyImages(super::images::lower(rule)?)
     } else {
         RuleBody::Unsupported("rule without validate, mutate, generate or verifyImages")
     };
