@@ -469,6 +469,18 @@ impl Context {
         self.doc.pointer("/request/operation").and_then(Value::as_str) == Some("DELETE")
     }
 
+    /// A copy of this context with an object's top-level fields added, the way Kyverno adds an
+    /// attestation's predicate before evaluating its conditions.
+    pub(crate) fn with_fields(&self, obj: &Value) -> Context {
+        let mut copy = self.clone();
+        if let (Value::Object(target), Value::Object(fields)) = (&mut copy.doc, obj) {
+            for (k, v) in fields {
+                target.insert(k.clone(), v.clone());
+            }
+        }
+        copy
+    }
+
     pub(crate) fn query(&self, expr: &str) -> Result<Value, String> {
         jmespath::search(expr.trim(), &self.doc, &self.cfg).map_err(|e| e.to_string())
     }

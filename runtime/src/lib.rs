@@ -4,6 +4,7 @@ pub mod cel;
 pub mod cli;
 pub mod conditions;
 pub mod engine;
+pub mod images;
 pub mod interp;
 pub mod mutate;
 pub mod report;

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use regex::Regex;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -17,7 +18,7 @@ use palisade_stdlib::wildcard::Wildcard;
 use super::pattern::LowerError;
 
 /// The whole `verifyImages` body of one rule.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct VerifyImages {
     pub entries: Vec<ImageVerification>,
     /// `imageExtractors` of the rule: kind -> extractors; empty means the built-in ones.
@@ -25,7 +26,7 @@ pub struct VerifyImages {
 }
 
 /// Which signature format an entry verifies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum VerifierType {
     Cosign,
     SigstoreBundle,
@@ -33,7 +34,7 @@ pub enum VerifierType {
 }
 
 /// One `verifyImages[]` entry after conversion.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ImageVerification {
     pub verifier: VerifierType,
     pub image_references: Vec<Wildcard>,
@@ -58,7 +59,7 @@ pub struct ImageVerification {
 }
 
 /// `attestors[]`: `count` of `entries` must verify; `None` means all of them.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AttestorSet {
     pub count: Option<usize>,
     pub entries: Vec<Attestor>,
@@ -74,14 +75,14 @@ impl AttestorSet {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Attestor {
     pub kind: AttestorKind,
     pub annotations: BTreeMap<String, String>,
     pub repository: Option<String>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum AttestorKind {
     Keys(Keys),
     Certificates(Certificates),
@@ -104,7 +105,7 @@ impl AttestorKind {
     }
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Keys {
     /// One PEM public key (sets with several keys are split into one entry per key).
     pub public_keys: String,
@@ -118,20 +119,20 @@ pub struct Keys {
 
 /// `rekor`: where the transparency log is and how to trust it. The default (no `rekor` block)
 /// requires a transparency-log entry, as Kyverno does.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Rekor {
     pub url: Option<String>,
     pub pubkey: Option<String>,
     pub ignore_tlog: bool,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct CtLog {
     pub ignore_sct: bool,
     pub pubkey: Option<String>,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Certificates {
     pub cert: String,
     pub cert_chain: String,
@@ -139,12 +140,12 @@ pub struct Certificates {
     pub ctlog: CtLog,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Keyless {
     pub issuer: Option<Wildcard>,
-    pub issuer_regexp: Option<Regex>,
+    pub issuer_regexp: Option<SerdeRegex>,
     pub subject: Option<Wildcard>,
-    pub subject_regexp: Option<Regex>,
+    pub subject_regexp: Option<SerdeRegex>,
     /// PEM root certificates (the Fulcio roots to trust).
     pub roots: String,
     pub additional_extensions: BTreeMap<String, String>,
@@ -156,7 +157,7 @@ pub struct Keyless {
 }
 
 /// `attestations[]`: statements of `type` signed by `attestors`, checked with `conditions`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Attestation {
     pub name: String,
     pub predicate_type: String,
@@ -166,7 +167,7 @@ pub struct Attestation {
 }
 
 /// `imageExtractors.<Kind>[]`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ImageExtractor {
     /// A JSON pointer with `*` segments, e.g. `/spec/steps/*/image` or `/spec/tasks/*`.
     pub path: String,
@@ -175,6 +176,23 @@ pub struct ImageExtractor {
     pub name: String,
     pub key: Option<String>,
     pub jmes_path: Option<String>,
+}
+
+/// A compiled regular expression that bundles store as its source text.
+#[derive(Clone, Debug)]
+pub struct SerdeRegex(pub Regex);
+
+impl Serialize for SerdeRegex {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for SerdeRegex {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Regex::new(&text).map(SerdeRegex).map_err(serde::de::Error::custom)
+    }
 }
 
 fn s(v: &Value, key: &str) -> String {
@@ -245,16 +263,16 @@ fn lower_entry(e: &Value, path: &str) -> Result<ImageVerification, LowerError> {
     if let Some(key) = opt_s(e, "key") {
         legacy = Some(json!({"keys": {"publicKeys": key}}));
     } else if opt_s(e, "issuer").is_some() || opt_s(e, "subject").is_some() || opt_s(e, "roots").is_some() {
-        let mut keyless = json!({});
+        let mut keyless = serde_json::Map::new();
         for field in ["issuer", "subject", "roots"] {
             if let Some(v) = opt_s(e, field) {
-                keyless[field] = json!(v);
+                keyless.insert(field.to_owned(), json!(v));
             }
         }
         legacy = Some(json!({"keyless": keyless}));
     }
-    if let (Some(l), Some(a)) = (legacy.as_mut(), e.get("annotations")) {
-        l["annotations"] = a.clone();
+    if let (Some(Value::Object(l)), Some(a)) = (legacy.as_mut(), e.get("annotations")) {
+        l.insert("annotations".to_owned(), a.clone());
     }
     let mut attestors_raw: Vec<Value> = e.get("attestors").and_then(Value::as_array).cloned().unwrap_or_default();
     let mut attestations_raw: Vec<Value> = e.get("attestations").and_then(Value::as_array).cloned().unwrap_or_default();
@@ -264,8 +282,9 @@ fn lower_entry(e: &Value, path: &str) -> Result<ImageVerification, LowerError> {
             attestors_raw.push(set);
         } else {
             for a in &mut attestations_raw {
-                if let Some(obj) = a.as_object_mut() {
-                    obj.entry("attestors").or_insert_with(|| json!([])).as_array_mut().map(|v| v.push(set.clone()));
+                let slot = a.as_object_mut().map(|obj| obj.entry("attestors").or_insert_with(|| json!([])));
+                if let Some(Value::Array(sets)) = slot {
+                    sets.push(set.clone());
                 }
             }
         }
@@ -362,11 +381,11 @@ fn lower_set(v: &Value, path: &str) -> Result<AttestorSet, LowerError> {
             });
             entries.push(Attestor { kind, annotations, repository });
         } else if let Some(k) = e.get("keyless") {
-            let regex = |field: &str| -> Result<Option<Regex>, LowerError> {
+            let regex = |field: &str| -> Result<Option<SerdeRegex>, LowerError> {
                 match opt_s(k, field) {
                     None => Ok(None),
                     Some(r) => Regex::new(&r)
-                        .map(Some)
+                        .map(|re| Some(SerdeRegex(re)))
                         .map_err(|err| LowerError(format!("{epath}.keyless.{field}: invalid regular expression: {err}"))),
                 }
             };
