@@ -52,6 +52,7 @@ pub mod patterns;
 pub mod standard;
 pub mod strings;
 pub mod time;
+pub mod x509;
 
 /// Every family, in the order `palisade jp function` lists them.
 const FAMILIES: &[fn() -> &'static [FunctionDecl]] = &[
@@ -59,6 +60,7 @@ const FAMILIES: &[fn() -> &'static [FunctionDecl]] = &[
     strings::functions,
     patterns::functions,
     encoding::functions,
+    x509::functions,
     collections::functions,
     images::functions,
     arithmetic::functions,
