@@ -217,6 +217,9 @@ fn run_check(scope: &Scope, check: &Check, ctx: &Context) -> Option<(Status, Str
             crate::cel::validate_rule(name, rules, ctx.cel_bindings(), ns)
         }
         Check::Foreach(entries) => return foreach_result(scope, entries, ctx),
+        // Kyverno skips Pod Security checks on DELETE requests (an empty response).
+        Check::PodSecurity(_) if ctx.is_delete() => return None,
+        Check::PodSecurity(ps) => crate::podsecurity::validate_rule(name, ps, scope.resource),
         Check::Unsupported(what) => (Status::Error, format!("{what} is not evaluated by Palisade yet")),
     })
 }

@@ -7,5 +7,6 @@ pub mod engine;
 pub mod images;
 pub mod interp;
 pub mod mutate;
+pub mod podsecurity;
 pub mod report;
 pub mod webhook;

@@ -8,4 +8,5 @@
 pub mod cel;
 pub mod images;
 pub mod pattern;
+pub mod podsecurity;
 pub mod policy;

@@ -79,6 +79,8 @@ pub enum Check {
     Cel(Box<super::cel::CelRules>),
     /// `foreach`: each entry evaluates its check once per element of its list.
     Foreach(Vec<Foreach>),
+    /// `podSecurity`: the Pod Security Standards checks of a level and version, less exclusions.
+    PodSecurity(Box<super::podsecurity::PodSecurity>),
     Unsupported(#[serde(deserialize_with = "crate::bundle::static_str")] StaticName),
 }
 
@@ -317,8 +319,8 @@ fn lower_check(v: &Value) -> Result<Check, LowerError> {
     } else if let Some(items) = v.get("foreach") {
         let items = items.as_array().map(Vec::as_slice).unwrap_or_default();
         Check::Foreach(items.iter().map(lower_foreach).collect::<Result<_, _>>()?)
-    } else if v.get("podSecurity").is_some() {
-        Check::Unsupported("validate.podSecurity")
+    } else if let Some(p) = v.get("podSecurity") {
+        Check::PodSecurity(Box::new(super::podsecurity::lower(p)?))
     } else if let Some(c) = v.get("cel") {
         Check::Cel(Box::new(super::cel::lower_rules(c, "validate.cel", "expressions")?))
     } else if v.get("manifests").is_some() {
