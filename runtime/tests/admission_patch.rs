@@ -10,7 +10,7 @@
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
-use palisade_runtime::mutate::{admission_patch, jsonpatch, strategic};
+use palisade_runtime::mutate::{admission_patch, apply_strategic, jsonpatch, strategic};
 
 fn scalar() -> impl Strategy<Value = Value> {
     prop_oneof![
@@ -38,6 +38,23 @@ fn pod_like() -> impl Strategy<Value = Value> {
     })
 }
 
+/// Anchored keys as well as plain ones, so the preprocessing meets every anchor kind.
+fn patch_document() -> impl Strategy<Value = Value> {
+    scalar().prop_recursive(4, 40, 5, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map("(\\+|<|=|X|\\^)?\\(?[a-c]\\)?|name|\\$patch", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect::<Map<_, _>>())),
+        ]
+    })
+}
+
+fn operation() -> impl Strategy<Value = Value> {
+    let path = prop::collection::vec("[a-c]|name|-1|-|0|1|7", 0..4).prop_map(|t| t.iter().map(|t| format!("/{t}")).collect::<String>());
+    (prop::sample::select(vec!["add", "remove", "replace", "move", "copy", "test", "bogus"]), path.clone(), path, document())
+        .prop_map(|(op, path, from, value)| json!({"op": op, "path": path, "from": from, "value": value}))
+}
+
 fn check(from: &Value, to: &Value) -> Result<(), TestCaseError> {
     let patch = admission_patch(from, to);
     let ops = jsonpatch::decode_value(&patch).map_err(TestCaseError::fail)?;
@@ -52,6 +69,18 @@ proptest! {
     #[test]
     fn patch_between_unrelated_documents(from in document(), to in document()) {
         check(&from, &to)?;
+    }
+
+    /// Bad input is an error, never a panic: random resources, anchored patches and RFC 6902
+    /// operations (including invalid ones) go through the whole mutation path.
+    #[test]
+    fn mutation_never_panics(resource in pod_like(), patch in patch_document(), ops in prop::collection::vec(operation(), 0..5)) {
+        let merged = apply_strategic(&resource, patch).unwrap_or(resource.clone());
+        let out = match jsonpatch::decode_value(&Value::Array(ops)) {
+            Ok(ops) => jsonpatch::apply(&merged, &ops).unwrap_or(merged),
+            Err(_) => merged,
+        };
+        check(&resource, &out)?;
     }
 
     #[test]
