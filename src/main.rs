@@ -8,6 +8,7 @@ mod apply;
 mod check;
 mod compile;
 mod serve;
+mod webhook_config;
 mod jp;
 mod lsp;
 mod schema;
@@ -38,6 +39,8 @@ enum Command {
     Compile(compile::Args),
     /// Run the HTTPS admission webhook.
     Serve(serve::Args),
+    /// Print the webhook configurations that send admission requests to `palisade serve`.
+    WebhookConfig(webhook_config::Args),
 }
 
 fn main() -> ExitCode {
@@ -51,5 +54,6 @@ fn main() -> ExitCode {
         Command::Schema(args) => schema::run(args),
         Command::Compile(args) => compile::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::WebhookConfig(args) => webhook_config::run(args),
     }
 }

@@ -429,3 +429,56 @@ fn self_managed_certificates_rotate_before_expiry() {
         assert!(server.logs().contains("serving certificate renewed"));
     });
 }
+
+#[test]
+fn webhook_config_lists_the_kinds_after_autogen() {
+    let dir = scratch("config");
+    let bundle = dir.join("b.plb");
+    let out = Command::new(PALISADE)
+        .arg("compile")
+        .args(example_policies())
+        .arg(repo().join("tests/data/webhook/add-default-team.yaml"))
+        .arg("-o")
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(dir.join("ca.crt"), "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n").unwrap();
+    let out = Command::new(PALISADE)
+        .args(["webhook-config", "--bundle"])
+        .arg(&bundle)
+        .arg("--ca-bundle")
+        .arg(dir.join("ca.crt"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let list: Value = serde_json::to_value(serde_yaml_value(&String::from_utf8(out.stdout).unwrap())).unwrap();
+    let validating = &list["items"][0];
+    assert_eq!(validating["kind"], "ValidatingWebhookConfiguration");
+    let hook = &validating["webhooks"][0];
+    assert_eq!(hook["name"], "validate.palisade.svc-fail");
+    assert_eq!(hook["clientConfig"]["service"]["path"], "/validate/fail");
+    assert_eq!(hook["failurePolicy"], "Fail");
+    assert_eq!(hook["timeoutSeconds"], 10);
+    let apps = hook["rules"].as_array().unwrap().iter().find(|r| r["apiGroups"][0] == "apps").unwrap();
+    assert_eq!(apps["resources"], json!(["daemonsets", "deployments", "replicasets", "statefulsets"]));
+    let core = hook["rules"].as_array().unwrap().iter().find(|r| r["apiGroups"][0] == "").unwrap();
+    assert_eq!(core["resources"], json!(["pods", "replicationcontrollers"]));
+    assert!(hook["clientConfig"]["caBundle"].as_str().unwrap().starts_with("LS0tLS1CRUdJTi"));
+    let mutating = &list["items"][1];
+    assert_eq!(mutating["webhooks"][0]["name"], "mutate.palisade.svc-fail");
+    assert_eq!(mutating["webhooks"][0]["rules"][0]["resources"], json!(["deployments"]));
+    assert_eq!(mutating["webhooks"][0]["reinvocationPolicy"], "IfNeeded");
+}
+
+/// The YAML printed by `webhook-config`, read back (it is plain block YAML of maps, lists and
+/// scalars, which JSON-compatible YAML readers accept; the test parses it with the same loader
+/// the CLI uses for resources).
+fn serde_yaml_value(text: &str) -> Value {
+    let dir = scratch("yaml");
+    let p = dir.join("c.yaml");
+    std::fs::write(&p, text).unwrap();
+    let out = Command::new(PALISADE).args(["jp", "query", "-i"]).arg(&p).arg("@").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}

@@ -1,0 +1,250 @@
+//! A load generator for `palisade serve`: AdmissionReviews over HTTPS/2 at a fixed rate (open
+//! loop: latency counts from the moment a request was due, so a stalled server cannot hide its
+//! queueing) or as fast as a fixed number of requests in flight allows (closed loop, to find
+//! saturation). Optionally sends SIGHUP to the server at even intervals to reload its bundle
+//! under load. Prints throughput, p50/p90/p99/max latency and the failed request count.
+//!
+//! The requests are the corpus' own test resources (`resource*.yaml` beside the policies) of
+//! the folders given, each wrapped in a CREATE AdmissionReview, sent round-robin.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http2;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::pem::PemObject;
+use serde_json::{Value, json};
+
+struct Args {
+    addr: String,
+    ca: PathBuf,
+    path: String,
+    rate: u64,
+    concurrency: usize,
+    duration: Duration,
+    connections: usize,
+    reload_pid: Option<u32>,
+    reloads: u32,
+    resources: Vec<PathBuf>,
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        addr: "127.0.0.1:9443".into(),
+        ca: PathBuf::from("ca.crt"),
+        path: "/validate/fail".into(),
+        rate: 0,
+        concurrency: 64,
+        duration: Duration::from_secs(10),
+        connections: 4,
+        reload_pid: None,
+        reloads: 0,
+        resources: Vec::new(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut val = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--addr" => a.addr = val(),
+            "--ca" => a.ca = PathBuf::from(val()),
+            "--path" => a.path = val(),
+            "--rate" => a.rate = val().parse().unwrap(),
+            "--concurrency" => a.concurrency = val().parse().unwrap(),
+            "--duration" => a.duration = Duration::from_secs_f64(val().parse().unwrap()),
+            "--connections" => a.connections = val().parse().unwrap(),
+            "--reload-pid" => a.reload_pid = Some(val().parse().unwrap()),
+            "--reloads" => a.reloads = val().parse().unwrap(),
+            "--resources" => a.resources.push(PathBuf::from(val())),
+            other => panic!("unknown flag {other}"),
+        }
+    }
+    a
+}
+
+fn collect(dir: &Path, out: &mut Vec<Value>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut paths: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+    paths.sort();
+    for p in paths {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        if p.is_dir() {
+            collect(&p, out);
+        } else if name.starts_with("resource") && name.ends_with(".yaml") {
+            let Ok(text) = std::fs::read_to_string(&p) else { continue };
+            for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+                let Ok(v) = <Value as serde::Deserialize>::deserialize(doc) else { continue };
+                if v.get("kind").and_then(Value::as_str).is_some() && v.get("metadata").is_some() {
+                    out.push(v);
+                }
+            }
+        }
+    }
+}
+
+fn review(i: usize, object: &Value) -> Bytes {
+    let kind = object["kind"].as_str().unwrap_or_default();
+    let api = object["apiVersion"].as_str().unwrap_or("v1");
+    let (group, version) = api.split_once('/').unwrap_or(("", api));
+    let mut object = object.clone();
+    if object["metadata"]["namespace"].is_null() {
+        object["metadata"]["namespace"] = json!("default");
+    }
+    let body = json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": format!("load-{i}"), "kind": {"group": group, "version": version, "kind": kind},
+            "namespace": object["metadata"]["namespace"], "name": object["metadata"]["name"],
+            "operation": "CREATE", "userInfo": {"username": "load", "groups": ["system:authenticated"]},
+            "object": object, "dryRun": false,
+        }
+    });
+    Bytes::from(serde_json::to_vec(&body).unwrap())
+}
+
+type Sender = http2::SendRequest<Full<Bytes>>;
+
+async fn connect(args: &Args) -> Sender {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(rustls::pki_types::CertificateDer::from_pem_file(&args.ca).unwrap()).unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(&args.addr).await.unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(rustls::pki_types::ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    let (sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(tls)).await.unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+/// Sends one review; returns whether it was answered with 200 and the right uid.
+async fn send(mut sender: Sender, addr: &str, path: &str, body: Bytes, uid: &str) -> bool {
+    let req = hyper::Request::post(format!("https://{addr}{path}"))
+        .header("content-type", "application/json")
+        .body(Full::new(body))
+        .unwrap();
+    let Ok(resp) = sender.send_request(req).await else { return false };
+    if resp.status() != 200 {
+        return false;
+    }
+    let Ok(bytes) = resp.into_body().collect().await else { return false };
+    let v: Value = serde_json::from_slice(&bytes.to_bytes()).unwrap_or(Value::Null);
+    v["response"]["uid"] == uid
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Arc::new(parse_args());
+    let mut objects = Vec::new();
+    for r in &args.resources {
+        collect(r, &mut objects);
+    }
+    assert!(!objects.is_empty(), "no resource*.yaml found under {:?}", args.resources);
+    let bodies: Arc<Vec<(Bytes, String)>> =
+        Arc::new(objects.iter().enumerate().map(|(i, o)| (review(i, o), format!("load-{i}"))).collect());
+    let mut senders = Vec::new();
+    for _ in 0..args.connections.max(1) {
+        senders.push(connect(&args).await);
+    }
+    let failed = Arc::new(AtomicU64::new(0));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    let start = Instant::now();
+    let end = start + args.duration;
+
+    if let Some(pid) = args.reload_pid {
+        let reloads = args.reloads;
+        let every = args.duration / (reloads + 1).max(1);
+        tokio::spawn(async move {
+            for _ in 0..reloads {
+                tokio::time::sleep(every).await;
+                let _ = std::process::Command::new("kill").args(["-HUP", &pid.to_string()]).status();
+            }
+        });
+    }
+
+    if args.rate > 0 {
+        // Open loop: request i is due at start + i / rate.
+        let interval = Duration::from_secs_f64(1.0 / args.rate as f64);
+        let mut i: u64 = 0;
+        loop {
+            let due = start + interval.mul_f64(i as f64);
+            if due >= end {
+                break;
+            }
+            tokio::time::sleep_until(due.into()).await;
+            let (body, uid) = bodies[i as usize % bodies.len()].clone();
+            let sender = senders[i as usize % senders.len()].clone();
+            let (tx, failed, args) = (tx.clone(), failed.clone(), args.clone());
+            tokio::spawn(async move {
+                if !send(sender, &args.addr, &args.path, body, &uid).await {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+                let _ = tx.send(due.elapsed().as_micros() as u64);
+            });
+            i += 1;
+        }
+    } else {
+        // Closed loop: `concurrency` workers, each sending as soon as its last answer came.
+        let mut workers = Vec::new();
+        for w in 0..args.concurrency {
+            let (tx, failed, args, bodies) = (tx.clone(), failed.clone(), args.clone(), bodies.clone());
+            let sender = senders[w % senders.len()].clone();
+            workers.push(tokio::spawn(async move {
+                let mut i = w;
+                while Instant::now() < end {
+                    let (body, uid) = bodies[i % bodies.len()].clone();
+                    let t = Instant::now();
+                    if !send(sender.clone(), &args.addr, &args.path, body, &uid).await {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let _ = tx.send(t.elapsed().as_micros() as u64);
+                    i += args.concurrency;
+                }
+            }));
+        }
+        for w in workers {
+            let _ = w.await;
+        }
+    }
+    drop(tx);
+    let mut lat = Vec::new();
+    while let Some(us) = rx.recv().await {
+        lat.push(us);
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    lat.sort_unstable();
+    let mode = if args.rate > 0 { format!("open loop at {} req/s", args.rate) } else { format!("closed loop, {} in flight", args.concurrency) };
+    println!(
+        "{mode}, {} connections, {} distinct reviews: {} requests in {elapsed:.2} s = {:.0} reviews/s; latency ms p50 {:.3} p90 {:.3} p99 {:.3} max {:.3}; failed {}; reloads sent {}",
+        args.connections,
+        bodies.len(),
+        lat.len(),
+        lat.len() as f64 / elapsed,
+        percentile(&lat, 0.50),
+        percentile(&lat, 0.90),
+        percentile(&lat, 0.99),
+        percentile(&lat, 1.0),
+        failed.load(Ordering::Relaxed),
+        if args.reload_pid.is_some() { args.reloads } else { 0 },
+    );
+}
