@@ -74,7 +74,7 @@ fn plural(kind: &str) -> String {
     let lower = kind.to_ascii_lowercase();
     if lower.ends_with('s') || lower.ends_with('x') {
         format!("{lower}es")
-    } else if let Some(stem) = lower.strip_suffix('y') {
+    } else if let Some(stem) = lower.strip_suffix('y').filter(|s| !s.ends_with(['a', 'e', 'i', 'o', 'u'])) {
         format!("{stem}ies")
     } else {
         format!("{lower}s")
