@@ -22,6 +22,18 @@ use crate::pattern::{AnchorKind, CompareOp, ConditionKind, parse_key, parse_valu
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct NodeId(u32);
 
+impl NodeId {
+    /// The id as a plain index, for code that stores ids outside Rust (the JIT's constants).
+    pub fn index(self) -> u32 {
+        self.0
+    }
+
+    /// An id from [`NodeId::index`]; a foreign index reads as a null node.
+    pub fn from_index(index: u32) -> NodeId {
+        NodeId(index)
+    }
+}
+
 /// One pattern node. Numbers are `f64` because Kyverno decodes patterns as untyped JSON, where
 /// every number is a float64; an integral resource value still matches an integral pattern.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

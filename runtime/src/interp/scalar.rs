@@ -6,6 +6,7 @@
 
 use serde_json::Value;
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use palisade_compiler::ir::pattern::{Cond, Const, Node, StrPattern};
@@ -15,55 +16,97 @@ use palisade_stdlib::quantity::Quantity;
 
 use super::gofmt;
 
+/// A scalar-level view of a resource value: what pattern comparisons look at. Both the
+/// interpreter (over `serde_json::Value`) and the JIT helpers (over the matching document) go
+/// through this one view, so the comparison code is shared and cannot drift.
+#[derive(Clone, Copy, Debug)]
+pub enum Scalar<'a> {
+    Null,
+    Bool(bool),
+    /// An integer that `serde_json` keeps as `i64`.
+    Int(i64),
+    /// A positive integer above `i64::MAX`.
+    UInt(u64),
+    Float(f64),
+    Str(&'a str),
+    Array,
+    Object,
+}
+
+impl<'a> Scalar<'a> {
+    pub fn of(value: &'a Value) -> Scalar<'a> {
+        match value {
+            Value::Null => Scalar::Null,
+            Value::Bool(b) => Scalar::Bool(*b),
+            Value::Number(n) if n.is_f64() => Scalar::Float(n.as_f64().unwrap_or(0.0)),
+            Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+                (Some(i), _) => Scalar::Int(i),
+                (None, Some(u)) => Scalar::UInt(u),
+                (None, None) => Scalar::Float(n.as_f64().unwrap_or(0.0)),
+            },
+            Value::String(s) => Scalar::Str(s),
+            Value::Array(_) => Scalar::Array,
+            Value::Object(_) => Scalar::Object,
+        }
+    }
+}
+
 pub fn matches(value: &Value, pattern: &Node) -> bool {
+    matches_scalar(Scalar::of(value), pattern)
+}
+
+pub fn matches_scalar(value: Scalar, pattern: &Node) -> bool {
     match pattern {
-        Node::Bool(b) => value.as_bool() == Some(*b),
+        Node::Bool(b) => matches!(value, Scalar::Bool(v) if v == *b),
         Node::Number(p) => number(value, *p),
         Node::Null => null(value),
         // A map pattern in scalar position only asks for a map.
-        Node::Map { .. } => value.is_object(),
+        Node::Map { .. } => matches!(value, Scalar::Object),
         Node::Seq { .. } => false,
         Node::Str(s) => string(value, s),
     }
 }
 
-fn number(value: &Value, pattern: f64) -> bool {
+fn number(value: Scalar, pattern: f64) -> bool {
     match value {
-        Value::Number(n) => match n.as_i64() {
-            // Kyverno compares an integer resource value with an integral float pattern only.
-            Some(i) if !n.is_f64() => pattern.fract() == 0.0 && pattern as i64 == i,
-            _ => n.as_f64() == Some(pattern),
-        },
-        Value::String(s) => go_parse_float(s) == Some(pattern),
+        // Kyverno compares an integer resource value with an integral float pattern only.
+        Scalar::Int(i) => pattern.fract() == 0.0 && pattern as i64 == i,
+        Scalar::UInt(u) => u as f64 == pattern,
+        Scalar::Float(f) => f == pattern,
+        Scalar::Str(s) => go_parse_float(s) == Some(pattern),
         _ => false,
     }
 }
 
 /// A null pattern matches the zero value of every scalar type.
-fn null(value: &Value) -> bool {
+fn null(value: Scalar) -> bool {
     match value {
-        Value::Null => true,
-        Value::Bool(b) => !b,
-        Value::Number(n) => n.as_f64() == Some(0.0),
-        Value::String(s) => s.is_empty(),
-        Value::Array(_) | Value::Object(_) => false,
+        Scalar::Null => true,
+        Scalar::Bool(b) => !b,
+        Scalar::Int(i) => i == 0,
+        Scalar::UInt(_) => false,
+        Scalar::Float(f) => f == 0.0,
+        Scalar::Str(s) => s.is_empty(),
+        Scalar::Array | Scalar::Object => false,
     }
 }
 
-fn string(value: &Value, pattern: &StrPattern) -> bool {
-    if value.as_str() == Some(&*pattern.raw) {
+fn string(value: Scalar, pattern: &StrPattern) -> bool {
+    if matches!(value, Scalar::Str(s) if s == &*pattern.raw) {
         return true;
     }
     pattern.alternatives.iter().any(|all| all.iter().all(|c| condition(value, c)))
 }
 
-fn condition(value: &Value, c: &Cond) -> bool {
+fn condition(value: Scalar, c: &Cond) -> bool {
     match c {
-        Cond::Compare { op, operand } => compare(value, *op, operand),
+        Cond::Compare { op, operand } => compare_scalar(value, *op, operand),
         Cond::InRange { low, high } => {
-            compare(value, CompareOp::GreaterEqual, low) && compare(value, CompareOp::LessEqual, high)
+            compare_scalar(value, CompareOp::GreaterEqual, low) && compare_scalar(value, CompareOp::LessEqual, high)
         }
-        Cond::NotInRange { low, high } => compare(value, CompareOp::Less, low) || compare(value, CompareOp::Greater, high),
+        Cond::NotInRange { low, high } => {
+            compare_scalar(value, CompareOp::Less, low) || compare_scalar(value, CompareOp::Greater, high)
+        }
     }
 }
 
@@ -80,6 +123,10 @@ fn holds(op: CompareOp, ord: Ordering) -> bool {
 
 /// Kyverno's `validateString`: the first comparison whose parse succeeds on both sides decides.
 pub fn compare(value: &Value, op: CompareOp, operand: &Const) -> bool {
+    compare_scalar(Scalar::of(value), op, operand)
+}
+
+fn compare_scalar(value: Scalar, op: CompareOp, operand: &Const) -> bool {
     let as_text = number_text(value);
     if let Some(p) = operand.duration {
         if let Some(v) = as_text.as_deref().and_then(|t| Duration::parse(t).ok()) {
@@ -105,24 +152,26 @@ pub fn compare(value: &Value, op: CompareOp, operand: &Const) -> bool {
 
 /// Kyverno's `convertNumberToString`: the text a value is parsed from as a duration or
 /// quantity. A missing value counts as zero.
-fn number_text(value: &Value) -> Option<String> {
+fn number_text(value: Scalar<'_>) -> Option<Cow<'_, str>> {
     match value {
-        Value::Null => Some("0".into()),
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) if n.is_f64() => Some(gofmt::float_f(n.as_f64().unwrap_or(0.0))),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
+        Scalar::Null => Some(Cow::Borrowed("0")),
+        Scalar::Str(s) => Some(Cow::Borrowed(s)),
+        Scalar::Float(f) => Some(Cow::Owned(gofmt::float_f(f))),
+        Scalar::Int(i) => Some(Cow::Owned(i.to_string())),
+        Scalar::UInt(u) => Some(Cow::Owned(u.to_string())),
+        Scalar::Bool(_) | Scalar::Array | Scalar::Object => None,
     }
 }
 
 /// The text a value is wildcard-matched as: floats in Go's `%E` form, as Kyverno does.
-fn string_text(value: &Value) -> Option<String> {
+fn string_text(value: Scalar<'_>) -> Option<Cow<'_, str>> {
     match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Number(n) if n.is_f64() => Some(gofmt::float_e(n.as_f64().unwrap_or(0.0))),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Null | Value::Array(_) | Value::Object(_) => None,
+        Scalar::Str(s) => Some(Cow::Borrowed(s)),
+        Scalar::Bool(b) => Some(Cow::Borrowed(if b { "true" } else { "false" })),
+        Scalar::Float(f) => Some(Cow::Owned(gofmt::float_e(f))),
+        Scalar::Int(i) => Some(Cow::Owned(i.to_string())),
+        Scalar::UInt(u) => Some(Cow::Owned(u.to_string())),
+        Scalar::Null | Scalar::Array | Scalar::Object => None,
     }
 }
 

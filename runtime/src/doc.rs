@@ -1,0 +1,624 @@
+//! The matching document: a JSON text parsed once into flat arrays that native matchers walk
+//! without chasing pointers or hashing.
+//!
+//! Every value is a 16-byte [`DNode`]; an object's members are a contiguous run of
+//! [`Member`]s (key id, value node) and an array's elements a contiguous run of node ids.
+//! Object keys are interned against a [`KeyTable`] built from the policy set at load: a key the
+//! policies never look up gets [`NO_KEY`], so a field lookup is a scan comparing `u32`s. Strings
+//! without escapes borrow the input bytes; only escaped strings are copied.
+//!
+//! The parser accepts exactly what `serde_json::from_slice::<Value>` accepts (UTF-8, RFC 8259,
+//! nesting up to 128 levels, no lone surrogates, duplicate keys where the last one wins) and
+//! [`Doc::to_value`] rebuilds the same `Value`, so the interpreter can take over at any point.
+//! Node 0 is always a JSON `null`: the matchers use it for absent fields.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Number, Value};
+
+use crate::interp::scalar::Scalar;
+
+/// The key id of a key no policy looks up.
+pub const NO_KEY: u32 = u32::MAX;
+
+/// serde_json's default recursion limit; deeper documents are rejected the same way.
+const MAX_DEPTH: usize = 128;
+
+pub const TAG_NULL: u32 = 0;
+pub const TAG_FALSE: u32 = 1;
+pub const TAG_TRUE: u32 = 2;
+/// An integer serde_json keeps as `i64`; `a`/`b` hold the low/high 32 bits.
+pub const TAG_INT: u32 = 3;
+/// A positive integer above `i64::MAX`.
+pub const TAG_UINT: u32 = 4;
+pub const TAG_FLOAT: u32 = 5;
+/// A string borrowed from the input: `a` is the byte offset, `len` the length.
+pub const TAG_STR: u32 = 6;
+/// An unescaped string copied into the document's own text buffer.
+pub const TAG_STR_OWNED: u32 = 7;
+/// `a` is the first element in `elems`, `len` the count.
+pub const TAG_ARRAY: u32 = 8;
+/// `a` is the first member in `members`, `len` the count.
+pub const TAG_OBJECT: u32 = 9;
+
+/// One value. `#[repr(C)]` because native code reads `tag`, `len` and `a` at fixed offsets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct DNode {
+    pub tag: u32,
+    pub len: u32,
+    pub a: u32,
+    pub b: u32,
+}
+
+/// One object member. `#[repr(C)]`: native code reads `key` and `value`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct Member {
+    pub key: u32,
+    pub value: u32,
+    /// Where the key's text sits (offset, length, owned flag in the top bit of `key_len`).
+    pub key_at: u32,
+    pub key_len: u32,
+}
+
+const OWNED_BIT: u32 = 1 << 31;
+
+/// Keys the policy set looks up, each with a dense id. Built once per compiled set.
+#[derive(Clone, Debug, Default)]
+pub struct KeyTable {
+    ids: HashMap<Box<str>, u32>,
+    names: Vec<Box<str>>,
+}
+
+impl KeyTable {
+    pub fn intern(&mut self, key: &str) -> u32 {
+        if let Some(&id) = self.ids.get(key) {
+            return id;
+        }
+        let id = u32::try_from(self.names.len()).unwrap_or(NO_KEY - 1);
+        self.ids.insert(key.into(), id);
+        self.names.push(key.into());
+        id
+    }
+
+    pub fn get(&self, key: &str) -> u32 {
+        self.ids.get(key).copied().unwrap_or(NO_KEY)
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// A parsed document. Fields are private: the native matchers rely on every index in `members`
+/// and `elems` being in bounds, which only [`Doc::parse`] establishes.
+#[derive(Debug)]
+pub struct Doc<'a> {
+    input: &'a str,
+    text: String,
+    nodes: Vec<DNode>,
+    members: Vec<Member>,
+    elems: Vec<u32>,
+    root: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocError {
+    pub message: String,
+    pub offset: usize,
+}
+
+impl std::fmt::Display for DocError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} at byte {}", self.message, self.offset)
+    }
+}
+
+impl<'a> Doc<'a> {
+    /// Parses JSON bytes. Keys are interned against `keys`.
+    pub fn parse(bytes: &'a [u8], keys: &KeyTable) -> Result<Doc<'a>, DocError> {
+        let input = std::str::from_utf8(bytes)
+            .map_err(|e| DocError { message: "invalid UTF-8".into(), offset: e.valid_up_to() })?;
+        if u32::try_from(input.len()).is_err() {
+            return Err(DocError { message: "document larger than 4 GiB".into(), offset: 0 });
+        }
+        let mut p = Parser {
+            src: input.as_bytes(),
+            pos: 0,
+            keys,
+            doc: Doc {
+                input,
+                text: String::new(),
+                nodes: Vec::with_capacity(input.len() / 12 + 4),
+                members: Vec::with_capacity(input.len() / 24 + 4),
+                elems: Vec::new(),
+                root: 0,
+            },
+            scratch_members: Vec::new(),
+            scratch_elems: Vec::new(),
+        };
+        p.doc.nodes.push(DNode::default());
+        p.ws();
+        let root = p.value(0)?;
+        p.ws();
+        if p.pos != p.src.len() {
+            return Err(p.err("trailing characters"));
+        }
+        p.doc.root = root;
+        Ok(p.doc)
+    }
+
+    pub fn root(&self) -> u32 {
+        self.root
+    }
+
+    pub fn node(&self, id: u32) -> DNode {
+        self.nodes.get(id as usize).copied().unwrap_or_default()
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub(crate) fn nodes_ptr(&self) -> *const DNode {
+        self.nodes.as_ptr()
+    }
+
+    pub(crate) fn members_ptr(&self) -> *const Member {
+        self.members.as_ptr()
+    }
+
+    pub(crate) fn elems_ptr(&self) -> *const u32 {
+        self.elems.as_ptr()
+    }
+
+    /// The text of a string node, `None` for other nodes.
+    pub fn str(&self, id: u32) -> Option<&str> {
+        let n = self.node(id);
+        let (a, len) = (n.a as usize, n.len as usize);
+        match n.tag {
+            TAG_STR => self.input.get(a..a + len),
+            TAG_STR_OWNED => self.text.get(a..a + len),
+            _ => None,
+        }
+    }
+
+    pub fn key_of(&self, m: &Member) -> &str {
+        let (a, len) = (m.key_at as usize, (m.key_len & !OWNED_BIT) as usize);
+        let src = if m.key_len & OWNED_BIT != 0 { self.text.as_str() } else { self.input };
+        src.get(a..a + len).unwrap_or_default()
+    }
+
+    pub fn members(&self, id: u32) -> &[Member] {
+        let n = self.node(id);
+        if n.tag != TAG_OBJECT {
+            return &[];
+        }
+        self.members.get(n.a as usize..(n.a + n.len) as usize).unwrap_or(&[])
+    }
+
+    pub fn elems(&self, id: u32) -> &[u32] {
+        let n = self.node(id);
+        if n.tag != TAG_ARRAY {
+            return &[];
+        }
+        self.elems.get(n.a as usize..(n.a + n.len) as usize).unwrap_or(&[])
+    }
+
+    /// The value of member `key` of object `id` (the last one if the key repeats).
+    pub fn get(&self, id: u32, key: &str) -> Option<u32> {
+        self.members(id).iter().rev().find(|m| self.key_of(m) == key).map(|m| m.value)
+    }
+
+    /// Follows a path of keys from `id`.
+    pub fn path(&self, id: u32, keys: &[&str]) -> Option<u32> {
+        keys.iter().try_fold(id, |at, k| self.get(at, k))
+    }
+
+    pub fn get_str(&self, id: u32, keys: &[&str]) -> Option<&str> {
+        self.path(id, keys).and_then(|n| self.str(n))
+    }
+
+    /// The scalar view of a node, as pattern comparisons see it.
+    pub fn scalar(&self, id: u32) -> Scalar<'_> {
+        let n = self.node(id);
+        match n.tag {
+            TAG_FALSE => Scalar::Bool(false),
+            TAG_TRUE => Scalar::Bool(true),
+            TAG_INT => Scalar::Int(bits(n) as i64),
+            TAG_UINT => Scalar::UInt(bits(n)),
+            TAG_FLOAT => Scalar::Float(f64::from_bits(bits(n))),
+            TAG_STR | TAG_STR_OWNED => Scalar::Str(self.str(id).unwrap_or_default()),
+            TAG_ARRAY => Scalar::Array,
+            TAG_OBJECT => Scalar::Object,
+            _ => Scalar::Null,
+        }
+    }
+
+    /// The `serde_json::Value` of a node, identical to what `serde_json` parses from the same
+    /// text.
+    pub fn to_value(&self, id: u32) -> Value {
+        self.to_value_at(id, 0)
+    }
+
+    fn to_value_at(&self, id: u32, depth: usize) -> Value {
+        if depth > MAX_DEPTH {
+            return Value::Null;
+        }
+        let n = self.node(id);
+        match n.tag {
+            TAG_FALSE => Value::Bool(false),
+            TAG_TRUE => Value::Bool(true),
+            TAG_INT => Value::Number(Number::from(bits(n) as i64)),
+            TAG_UINT => Value::Number(Number::from(bits(n))),
+            TAG_FLOAT => Number::from_f64(f64::from_bits(bits(n))).map_or(Value::Null, Value::Number),
+            TAG_STR | TAG_STR_OWNED => Value::String(self.str(id).unwrap_or_default().to_owned()),
+            TAG_ARRAY => Value::Array(self.elems(id).iter().map(|&e| self.to_value_at(e, depth + 1)).collect()),
+            TAG_OBJECT => {
+                let mut map = Map::new();
+                for m in self.members(id) {
+                    map.insert(self.key_of(m).to_owned(), self.to_value_at(m.value, depth + 1));
+                }
+                Value::Object(map)
+            }
+            _ => Value::Null,
+        }
+    }
+}
+
+fn bits(n: DNode) -> u64 {
+    u64::from(n.a) | (u64::from(n.b) << 32)
+}
+
+fn with_bits(tag: u32, v: u64) -> DNode {
+    DNode { tag, len: 0, a: v as u32, b: (v >> 32) as u32 }
+}
+
+struct Parser<'a, 'k> {
+    src: &'a [u8],
+    pos: usize,
+    keys: &'k KeyTable,
+    doc: Doc<'a>,
+    /// Members and elements of the containers being parsed, moved into the document as each
+    /// container closes so that every container's children end up contiguous.
+    scratch_members: Vec<Member>,
+    scratch_elems: Vec<u32>,
+}
+
+impl<'a> Parser<'a, '_> {
+    fn err(&self, message: &str) -> DocError {
+        DocError { message: message.into(), offset: self.pos }
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.src.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    fn push(&mut self, n: DNode) -> u32 {
+        let id = self.doc.nodes.len() as u32;
+        self.doc.nodes.push(n);
+        id
+    }
+
+    fn value(&mut self, depth: usize) -> Result<u32, DocError> {
+        match self.src.get(self.pos) {
+            Some(b'{') => self.object(depth),
+            Some(b'[') => self.array(depth),
+            Some(b'"') => {
+                let (at, len, owned) = self.string()?;
+                Ok(self.push(DNode { tag: if owned { TAG_STR_OWNED } else { TAG_STR }, len, a: at, b: 0 }))
+            }
+            Some(b't') => self.literal(b"true", DNode { tag: TAG_TRUE, ..DNode::default() }),
+            Some(b'f') => self.literal(b"false", DNode { tag: TAG_FALSE, ..DNode::default() }),
+            Some(b'n') => self.literal(b"null", DNode::default()),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(_) => Err(self.err("expected value")),
+            None => Err(self.err("EOF while parsing a value")),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8], node: DNode) -> Result<u32, DocError> {
+        if self.src.get(self.pos..self.pos + word.len()) != Some(word) {
+            return Err(self.err("expected ident"));
+        }
+        self.pos += word.len();
+        Ok(self.push(node))
+    }
+
+    fn number(&mut self) -> Result<u32, DocError> {
+        let start = self.pos;
+        let neg = self.src.get(self.pos) == Some(&b'-');
+        if neg {
+            self.pos += 1;
+        }
+        let digits_start = self.pos;
+        match self.src.get(self.pos) {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => {
+                while let Some(b'0'..=b'9') = self.src.get(self.pos) {
+                    self.pos += 1;
+                }
+            }
+            _ => return Err(self.err("invalid number")),
+        }
+        let int_end = self.pos;
+        let mut float = false;
+        if self.src.get(self.pos) == Some(&b'.') {
+            float = true;
+            self.pos += 1;
+            if !matches!(self.src.get(self.pos), Some(b'0'..=b'9')) {
+                return Err(self.err("invalid number"));
+            }
+            while let Some(b'0'..=b'9') = self.src.get(self.pos) {
+                self.pos += 1;
+            }
+        }
+        if let Some(b'e' | b'E') = self.src.get(self.pos) {
+            float = true;
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.src.get(self.pos) {
+                self.pos += 1;
+            }
+            if !matches!(self.src.get(self.pos), Some(b'0'..=b'9')) {
+                return Err(self.err("invalid number"));
+            }
+            while let Some(b'0'..=b'9') = self.src.get(self.pos) {
+                self.pos += 1;
+            }
+        }
+        let text = self.doc.input.get(start..self.pos).unwrap_or_default();
+        if !float {
+            let digits = self.doc.input.get(digits_start..int_end).unwrap_or_default();
+            // serde_json keeps integers that fit: negative ones as i64, others as u64.
+            if let Ok(u) = digits.parse::<u64>() {
+                if !neg {
+                    let tag = if i64::try_from(u).is_ok() { TAG_INT } else { TAG_UINT };
+                    return Ok(self.push(with_bits(tag, u)));
+                }
+                // serde_json turns `-0` into the float -0.0.
+                if u == 0 {
+                    return Ok(self.push(with_bits(TAG_FLOAT, (-0.0f64).to_bits())));
+                }
+                if let Ok(i) = text.parse::<i64>() {
+                    return Ok(self.push(with_bits(TAG_INT, i as u64)));
+                }
+            }
+        }
+        // Floats go through serde_json's own number parser so that rounding is identical.
+        match serde_json::from_str::<Number>(text).ok().and_then(|n| n.as_f64()) {
+            Some(f) => Ok(self.push(with_bits(TAG_FLOAT, f.to_bits()))),
+            None => Err(DocError { message: "number out of range".into(), offset: start }),
+        }
+    }
+
+    /// Parses a string at `pos`; returns (offset, length, owned).
+    fn string(&mut self) -> Result<(u32, u32, bool), DocError> {
+        self.pos += 1;
+        let start = self.pos;
+        loop {
+            match self.src.get(self.pos) {
+                Some(b'"') => {
+                    let len = (self.pos - start) as u32;
+                    self.pos += 1;
+                    return Ok((start as u32, len, false));
+                }
+                Some(b'\\') => break,
+                Some(&c) if c < 0x20 => return Err(self.err("control character while parsing a string")),
+                Some(_) => self.pos += 1,
+                None => return Err(self.err("EOF while parsing a string")),
+            }
+        }
+        // An escape: copy into the document's text buffer.
+        let at = self.doc.text.len();
+        self.doc.text.push_str(self.doc.input.get(start..self.pos).unwrap_or_default());
+        loop {
+            match self.src.get(self.pos) {
+                Some(b'"') => {
+                    self.pos += 1;
+                    let len = self.doc.text.len() - at;
+                    return Ok((at as u32, len as u32, true));
+                }
+                Some(b'\\') => {
+                    self.pos += 1;
+                    let c = match self.src.get(self.pos) {
+                        Some(b'"') => '"',
+                        Some(b'\\') => '\\',
+                        Some(b'/') => '/',
+                        Some(b'b') => '\u{8}',
+                        Some(b'f') => '\u{c}',
+                        Some(b'n') => '\n',
+                        Some(b'r') => '\r',
+                        Some(b't') => '\t',
+                        Some(b'u') => {
+                            self.pos += 1;
+                            let hi = self.hex4()?;
+                            let code = if (0xD800..0xDC00).contains(&hi) {
+                                if self.src.get(self.pos..self.pos + 2) != Some(b"\\u") {
+                                    return Err(self.err("lone leading surrogate in hex escape"));
+                                }
+                                self.pos += 2;
+                                let lo = self.hex4()?;
+                                if !(0xDC00..0xE000).contains(&lo) {
+                                    return Err(self.err("lone leading surrogate in hex escape"));
+                                }
+                                0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                            } else if (0xDC00..0xE000).contains(&hi) {
+                                return Err(self.err("lone trailing surrogate in hex escape"));
+                            } else {
+                                hi
+                            };
+                            let ch = char::from_u32(code).ok_or_else(|| self.err("invalid unicode code point"))?;
+                            self.doc.text.push(ch);
+                            continue;
+                        }
+                        _ => return Err(self.err("invalid escape")),
+                    };
+                    self.pos += 1;
+                    self.doc.text.push(c);
+                }
+                Some(&c) if c < 0x20 => return Err(self.err("control character while parsing a string")),
+                Some(_) => {
+                    let run = self.pos;
+                    while let Some(&c) = self.src.get(self.pos) {
+                        if c == b'"' || c == b'\\' || c < 0x20 {
+                            break;
+                        }
+                        self.pos += 1;
+                    }
+                    self.doc.text.push_str(self.doc.input.get(run..self.pos).unwrap_or_default());
+                }
+                None => return Err(self.err("EOF while parsing a string")),
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u32, DocError> {
+        let digits = self.src.get(self.pos..self.pos + 4).ok_or_else(|| self.err("EOF while parsing a string"))?;
+        let mut v = 0u32;
+        for &d in digits {
+            let x = (d as char).to_digit(16).ok_or_else(|| self.err("invalid escape"))?;
+            v = v * 16 + x;
+        }
+        self.pos += 4;
+        Ok(v)
+    }
+
+    fn object(&mut self, depth: usize) -> Result<u32, DocError> {
+        if depth + 1 >= MAX_DEPTH {
+            return Err(self.err("recursion limit exceeded"));
+        }
+        self.pos += 1;
+        let mark = self.scratch_members.len();
+        self.ws();
+        if self.src.get(self.pos) == Some(&b'}') {
+            self.pos += 1;
+        } else {
+            loop {
+                if self.src.get(self.pos) != Some(&b'"') {
+                    return Err(self.err("key must be a string"));
+                }
+                let (at, len, owned) = self.string()?;
+                let text = if owned { self.doc.text.get(at as usize..(at + len) as usize) } else { self.doc.input.get(at as usize..(at + len) as usize) };
+                let key = self.keys.get(text.unwrap_or_default());
+                self.ws();
+                if self.src.get(self.pos) != Some(&b':') {
+                    return Err(self.err("expected `:`"));
+                }
+                self.pos += 1;
+                self.ws();
+                let value = self.value(depth + 1)?;
+                let key_len = if owned { len | OWNED_BIT } else { len };
+                self.scratch_members.push(Member { key, value, key_at: at, key_len });
+                self.ws();
+                match self.src.get(self.pos) {
+                    Some(b',') => {
+                        self.pos += 1;
+                        self.ws();
+                    }
+                    Some(b'}') => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return Err(self.err("expected `,` or `}`")),
+                }
+            }
+        }
+        let start = self.doc.members.len() as u32;
+        let count = (self.scratch_members.len() - mark) as u32;
+        self.doc.members.extend(self.scratch_members.drain(mark..));
+        Ok(self.push(DNode { tag: TAG_OBJECT, len: count, a: start, b: 0 }))
+    }
+
+    fn array(&mut self, depth: usize) -> Result<u32, DocError> {
+        if depth + 1 >= MAX_DEPTH {
+            return Err(self.err("recursion limit exceeded"));
+        }
+        self.pos += 1;
+        let mark = self.scratch_elems.len();
+        self.ws();
+        if self.src.get(self.pos) == Some(&b']') {
+            self.pos += 1;
+        } else {
+            loop {
+                let v = self.value(depth + 1)?;
+                self.scratch_elems.push(v);
+                self.ws();
+                match self.src.get(self.pos) {
+                    Some(b',') => {
+                        self.pos += 1;
+                        self.ws();
+                    }
+                    Some(b']') => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return Err(self.err("expected `,` or `]`")),
+                }
+            }
+        }
+        let start = self.doc.elems.len() as u32;
+        let count = (self.scratch_elems.len() - mark) as u32;
+        self.doc.elems.extend(self.scratch_elems.drain(mark..));
+        Ok(self.push(DNode { tag: TAG_ARRAY, len: count, a: start, b: 0 }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn same_as_serde(text: &str) {
+        let ours = Doc::parse(text.as_bytes(), &KeyTable::default()).map(|d| d.to_value(d.root()));
+        let theirs = serde_json::from_str::<Value>(text);
+        match (ours, theirs) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{text}"),
+            (Err(_), Err(_)) => {}
+            (a, b) => panic!("{text}: ours {a:?}, serde_json {b:?}"),
+        }
+    }
+
+    #[test]
+    fn agrees_with_serde_json() {
+        for text in [
+            r#"{"a":1,"b":[true,false,null,-0,0.5,1e3,-12,18446744073709551615,18446744073709551616,-9223372036854775808]}"#,
+            r#"{"a":"x\"y\\z\u00e9\ud83d\ude00","a":2}"#,
+            r#"  [ ]  "#,
+            r#"{}"#,
+            r#"{"a":}"#,
+            r#"[1,]"#,
+            r#"01"#,
+            r#"1."#,
+            r#""\ud800""#,
+            r#""tab	""#,
+            r#"{"k":"v"} x"#,
+            r#"-"#,
+            r#"1e400"#,
+            r#"[1.7976931348623157e308, 2.2250738585072014e-308, 0.1, 123456789012345678901234567890]"#,
+        ] {
+            same_as_serde(text);
+        }
+        let deep = "[".repeat(200) + &"]".repeat(200);
+        same_as_serde(&deep);
+        for n in [126, 127, 128, 129] {
+            same_as_serde(&("[".repeat(n) + &"]".repeat(n)));
+            same_as_serde(&("{\"a\":".repeat(n) + "1" + &"}".repeat(n)));
+        }
+    }
+
+    #[test]
+    fn keys_are_interned_and_last_duplicate_wins() {
+        let mut keys = KeyTable::default();
+        let id = keys.intern("spec");
+        let doc = Doc::parse(br#"{"spec":1,"other":2,"spec":3}"#, &keys).unwrap();
+        let members = doc.members(doc.root());
+        assert_eq!(members.iter().map(|m| m.key).collect::<Vec<_>>(), vec![id, NO_KEY, id]);
+        assert_eq!(doc.get(doc.root(), "spec").map(|n| doc.to_value(n)), Some(serde_json::json!(3)));
+    }
+}

@@ -1,0 +1,351 @@
+//! Whole-set compilation: a policy set loaded once into an immutable engine that answers
+//! admission requests with native matchers.
+//!
+//! At load, every rule gets a plan: a static `pattern` or `anyPattern` rule without
+//! preconditions or context runs natively ([`crate::jit`]); every other rule runs in the
+//! interpreter, and [`CompiledSet::explain`] says why. An index from kind to candidate rules
+//! means a request only touches rules whose match can select its kind; rules that name no
+//! kind, or a wildcard kind, are candidates for every request.
+//!
+//! Per request the document is parsed once into the matching form ([`crate::doc`]). A policy
+//! whose candidate rules all run natively and pass is answered without building a
+//! `serde_json::Value` or a message. Any other policy (a rule not compiled, or a native rule
+//! that does not pass) goes to the interpreter as a whole policy, through the same
+//! [`engine::evaluate`] that `palisade apply` uses, so results, messages and paths are the
+//! interpreter's own; the resource `Value` for it is built once per request and shared.
+
+mod review;
+mod select;
+
+pub use review::{Review, ReviewError, admit, resource_value};
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use palisade_compiler::ir::pattern::Pattern;
+use palisade_compiler::ir::policy::{Check, Match, PolicyIr, RuleBody, RuleIr, has_variables};
+
+use crate::doc::{Doc, KeyTable};
+use crate::engine::{self, Request, RuleResult, Status, UserInfo};
+use crate::jit::{CompiledPattern, Jit, Verdict};
+
+/// How one rule is evaluated.
+#[derive(Debug)]
+enum Plan {
+    /// Indexes into `CompiledSet::native`: one pattern, or the items of an `anyPattern`.
+    Native(Vec<usize>),
+    Interpreter(String),
+}
+
+#[derive(Debug)]
+struct RulePlan {
+    policy: usize,
+    rule: usize,
+    plan: Plan,
+}
+
+/// One line of `--explain`: a rule and how it runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Explain {
+    pub policy: String,
+    pub rule: String,
+    /// `None` when the rule runs natively, else why it runs in the interpreter.
+    pub interpreter: Option<String>,
+}
+
+/// A compiled policy set. Immutable; share it by `Arc`.
+pub struct CompiledSet {
+    policies: Vec<PolicyIr>,
+    plans: Vec<RulePlan>,
+    native: Vec<CompiledPattern>,
+    keys: KeyTable,
+    /// Kind -> plan indices, in policy and rule order.
+    by_kind: HashMap<String, Vec<u32>>,
+    /// Plans that can match any kind.
+    any_kind: Vec<u32>,
+}
+
+/// A rule result in compact form: the standard pass message is left implicit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetResult {
+    pub policy: u32,
+    pub rule: u32,
+    pub status: Status,
+    /// `None` for a native pass, whose message is Kyverno's standard one.
+    pub message: Option<String>,
+    pub enforce: bool,
+}
+
+impl CompiledSet {
+    /// Compiles lowered policies.
+    pub fn new(policies: Vec<PolicyIr>) -> Result<CompiledSet, String> {
+        let mut jit = Jit::new()?;
+        let mut keys = KeyTable::default();
+        let mut plans = Vec::new();
+        for (pi, policy) in policies.iter().enumerate() {
+            for (ri, rule) in policy.rules.iter().enumerate() {
+                let plan = match native_patterns(rule) {
+                    Err(why) => Plan::Interpreter(why),
+                    Ok(patterns) => {
+                        let mut ids = Vec::new();
+                        let mut why = None;
+                        for p in &patterns {
+                            match jit.add(p, &mut keys) {
+                                Ok(id) => ids.push(id),
+                                Err(e) => {
+                                    why = Some(e.to_string());
+                                    break;
+                                }
+                            }
+                        }
+                        match why {
+                            Some(w) => Plan::Interpreter(w),
+                            None => Plan::Native(ids),
+                        }
+                    }
+                };
+                plans.push(RulePlan { policy: pi, rule: ri, plan });
+            }
+        }
+        let native = jit.finish()?;
+        // The request envelope's keys are looked up by name, not id, so they need no interning.
+        let mut by_kind: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut any_kind = Vec::new();
+        for (i, plan) in plans.iter().enumerate() {
+            let rule = policies.get(plan.policy).and_then(|p| p.rules.get(plan.rule));
+            match rule.and_then(|r| candidate_kinds(&r.matcher)) {
+                Some(kinds) => {
+                    for k in kinds {
+                        let list = by_kind.entry(k).or_default();
+                        if list.last() != Some(&(i as u32)) {
+                            list.push(i as u32);
+                        }
+                    }
+                }
+                None => any_kind.push(i as u32),
+            }
+        }
+        Ok(CompiledSet { policies, plans, native, keys, by_kind, any_kind })
+    }
+
+    pub fn policies(&self) -> &[PolicyIr] {
+        &self.policies
+    }
+
+    pub fn rule_count(&self) -> usize {
+        self.plans.len()
+    }
+
+    /// The key table documents for this set must be parsed with.
+    pub fn keys(&self) -> &KeyTable {
+        &self.keys
+    }
+
+    /// Which rules run natively, and why the others do not.
+    pub fn explain(&self) -> Vec<Explain> {
+        self.plans
+            .iter()
+            .map(|p| {
+                let policy = self.policies.get(p.policy);
+                Explain {
+                    policy: policy.map(|x| x.name.clone()).unwrap_or_default(),
+                    rule: policy.and_then(|x| x.rules.get(p.rule)).map(|r| r.name.clone()).unwrap_or_default(),
+                    interpreter: match &p.plan {
+                        Plan::Native(_) => None,
+                        Plan::Interpreter(why) => Some(why.clone()),
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// The plan indices a resource of `kind` may select, in policy and rule order.
+    fn candidates(&self, kind: &str) -> Vec<u32> {
+        let by_kind = self.by_kind.get(kind).map(Vec::as_slice).unwrap_or(&[]);
+        if self.any_kind.is_empty() {
+            return by_kind.to_vec();
+        }
+        let mut all: Vec<u32> = by_kind.iter().chain(&self.any_kind).copied().collect();
+        all.sort_unstable();
+        all
+    }
+
+    /// Evaluates a request. `object` is the resource node in `doc` (for DELETE, the old
+    /// object); `resource_value` is filled with its `Value` if the interpreter is needed.
+    pub fn evaluate(&self, req: &SetRequest, out: &mut Vec<SetResult>) -> usize {
+        let doc = req.doc;
+        let object = req.resource;
+        let kind = doc.get_str(object, &["kind"]).unwrap_or_default();
+        let candidates = self.candidates(kind);
+        let mut lazy_value: Option<Value> = None;
+        let mut touched = 0;
+        let mut i = 0;
+        while i < candidates.len() {
+            // One policy at a time: its candidate rules are consecutive.
+            let policy_index = self.plan(candidates.get(i).copied()).map_or(usize::MAX, |p| p.policy);
+            let mut end = i;
+            while end < candidates.len() && self.plan(candidates.get(end).copied()).map(|p| p.policy) == Some(policy_index) {
+                end += 1;
+            }
+            let group = candidates.get(i..end).unwrap_or(&[]);
+            i = end;
+            let Some(policy) = self.policies.get(policy_index) else { continue };
+            touched += group.len();
+            if let Some(ns) = &policy.namespace {
+                if doc.get_str(object, &["metadata", "namespace"]) != Some(ns.as_str()) {
+                    continue;
+                }
+            }
+            if self.native_policy(policy_index, policy, group, req, out) {
+                continue;
+            }
+            // The slow path: the interpreter evaluates the whole policy.
+            let value = lazy_value.get_or_insert_with(|| doc.to_value(req.object));
+            let old = req.old_object.map(|o| doc.to_value(o));
+            let r = Request {
+                operation: req.operation,
+                object: value,
+                old_object: old.as_ref(),
+                user: req.user,
+                namespace_labels: None,
+                variables: &[],
+            };
+            for result in engine::evaluate(policy, &r) {
+                let rule = policy.rules.iter().position(|x| x.name == result.rule).unwrap_or(usize::MAX);
+                out.push(SetResult {
+                    policy: policy_index as u32,
+                    rule: rule as u32,
+                    status: result.status,
+                    message: Some(result.message),
+                    enforce: result.enforce,
+                });
+            }
+        }
+        touched
+    }
+
+    fn plan(&self, index: Option<u32>) -> Option<&RulePlan> {
+        self.plans.get(index? as usize)
+    }
+
+    /// Answers a policy natively when every selected rule runs natively and passes. Returns
+    /// false (and leaves `out` untouched) when the interpreter has to take over.
+    fn native_policy(&self, pi: usize, policy: &PolicyIr, group: &[u32], req: &SetRequest, out: &mut Vec<SetResult>) -> bool {
+        let mark = out.len();
+        for &plan_index in group {
+            let Some(plan) = self.plans.get(plan_index as usize) else { continue };
+            let Some(rule) = policy.rules.get(plan.rule) else { continue };
+            if !select::selected(rule, req) {
+                continue;
+            }
+            let Plan::Native(ids) = &plan.plan else {
+                out.truncate(mark);
+                return false;
+            };
+            let passed = match ids.as_slice() {
+                [one] => self.native.get(*one).map(|c| c.run(req.doc, req.resource)) == Some(Verdict::Pass),
+                // anyPattern: the first passing item decides; its index is in the message.
+                many => match many.iter().position(|&id| self.native.get(id).map(|c| c.run(req.doc, req.resource)) == Some(Verdict::Pass)) {
+                    Some(k) => {
+                        out.push(SetResult {
+                            policy: pi as u32,
+                            rule: plan.rule as u32,
+                            status: Status::Pass,
+                            message: Some(format!("validation rule '{}' anyPattern[{k}] passed.", rule.name)),
+                            enforce: rule.enforce.unwrap_or(policy.enforce),
+                        });
+                        if policy.apply_one {
+                            return true;
+                        }
+                        continue;
+                    }
+                    None => false,
+                },
+            };
+            if !passed {
+                out.truncate(mark);
+                return false;
+            }
+            out.push(SetResult {
+                policy: pi as u32,
+                rule: plan.rule as u32,
+                status: Status::Pass,
+                message: None,
+                enforce: rule.enforce.unwrap_or(policy.enforce),
+            });
+            if policy.apply_one {
+                return true;
+            }
+        }
+        true
+    }
+
+    /// The full form of a result, as [`engine::evaluate`] returns it.
+    pub fn rule_result(&self, r: &SetResult) -> RuleResult {
+        let policy = self.policies.get(r.policy as usize);
+        let rule = policy.and_then(|p| p.rules.get(r.rule as usize)).map(|x| x.name.clone()).unwrap_or_default();
+        let message = r.message.clone().unwrap_or_else(|| format!("validation rule '{rule}' passed."));
+        RuleResult { policy: policy.map(|p| p.name.clone()).unwrap_or_default(), rule, status: r.status, message, enforce: r.enforce }
+    }
+}
+
+/// A request as the set engine sees it: nodes of one parsed document.
+pub struct SetRequest<'d, 'a> {
+    pub doc: &'d Doc<'a>,
+    pub operation: &'d str,
+    /// The node matched against: the object, or for DELETE the old object.
+    pub resource: u32,
+    pub object: u32,
+    pub old_object: Option<u32>,
+    pub user: &'d UserInfo,
+}
+
+/// The patterns a rule runs natively, or why it cannot.
+fn native_patterns(rule: &RuleIr) -> Result<Vec<Pattern>, String> {
+    let RuleBody::Validate(v) = &rule.body else {
+        return Err("not a validate rule".into());
+    };
+    if rule.preconditions.is_some() {
+        return Err("preconditions are JMESPath (interpreter)".into());
+    }
+    if !rule.context.is_empty() {
+        return Err("context entries (interpreter)".into());
+    }
+    match &v.check {
+        Check::Pattern(p) => Ok(vec![p.clone()]),
+        Check::DynamicPattern(_) => Err("the pattern holds {{ }} variables, substituted per request".into()),
+        Check::AnyPattern(items) => {
+            if items.iter().any(has_variables) {
+                return Err("an anyPattern item holds {{ }} variables, substituted per request".into());
+            }
+            items.iter().map(|i| Pattern::lower(i).map_err(|e| e.0)).collect()
+        }
+        Check::Deny(_) => Err("deny conditions are JMESPath (interpreter)".into()),
+        Check::Unsupported(what) => Err(format!("{what} is not compiled")),
+    }
+}
+
+/// The kinds a rule's match can select, or `None` when it can select any kind.
+fn candidate_kinds(m: &Match) -> Option<Vec<String>> {
+    let literal = |f: &palisade_compiler::ir::policy::Filter| -> Option<Vec<String>> {
+        if f.kinds.is_empty() || f.kinds.iter().any(|k| !k.kind.is_literal()) {
+            return None;
+        }
+        Some(f.kinds.iter().map(|k| k.kind.pattern().to_owned()).collect())
+    };
+    if !m.any.is_empty() {
+        // Any filter may select: the union, unless one is unconstrained.
+        let mut all = Vec::new();
+        for f in &m.any {
+            all.extend(literal(f)?);
+        }
+        return Some(all);
+    }
+    if !m.all.is_empty() {
+        // Every filter must select: any one constrained filter bounds the kinds.
+        return m.all.iter().find_map(literal);
+    }
+    // An empty match selects nothing.
+    Some(Vec::new())
+}

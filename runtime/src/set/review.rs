@@ -1,0 +1,137 @@
+//! AdmissionReview bytes in, AdmissionReview response bytes out, over the set engine.
+//!
+//! The request is parsed once into the matching document; the fields the engine needs
+//! (operation, object, old object, user) are read from it by name. The response follows
+//! Kyverno's: a request is blocked when a failed rule is Enforce, or when a rule errors (the
+//! failure policy is taken to be Kyverno's default, `Fail`); the denial message lists the
+//! failing rules per policy in the YAML shape Kyverno prints.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde_json::{Value, json};
+
+use super::{CompiledSet, SetRequest, SetResult};
+use crate::doc::{Doc, DocError, TAG_OBJECT};
+use crate::engine::{Status, UserInfo};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReviewError {
+    Json(DocError),
+    /// The document is not an AdmissionReview with a `request` object.
+    Shape(&'static str),
+}
+
+impl std::fmt::Display for ReviewError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReviewError::Json(e) => write!(f, "invalid JSON: {e}"),
+            ReviewError::Shape(what) => write!(f, "not an AdmissionReview: {what}"),
+        }
+    }
+}
+
+/// A parsed AdmissionReview request.
+pub struct Review<'a> {
+    pub doc: Doc<'a>,
+    pub uid: String,
+    pub operation: String,
+    pub object: u32,
+    pub old_object: Option<u32>,
+    pub user: UserInfo,
+}
+
+impl<'a> Review<'a> {
+    pub fn parse(bytes: &'a [u8], set: &CompiledSet) -> Result<Review<'a>, ReviewError> {
+        let doc = Doc::parse(bytes, set.keys()).map_err(ReviewError::Json)?;
+        let request = doc.get(doc.root(), "request").ok_or(ReviewError::Shape("no `request`"))?;
+        if doc.node(request).tag != TAG_OBJECT {
+            return Err(ReviewError::Shape("`request` is not an object"));
+        }
+        let text = |keys: &[&str]| doc.get_str(request, keys).unwrap_or_default().to_owned();
+        let object_node = |key: &str| doc.get(request, key).filter(|&n| doc.node(n).tag == TAG_OBJECT);
+        let object = object_node("object");
+        let old_object = object_node("oldObject");
+        let user_node = doc.get(request, "userInfo");
+        let groups = user_node
+            .and_then(|u| doc.get(u, "groups"))
+            .map(|g| doc.elems(g).iter().filter_map(|&e| doc.str(e).map(str::to_owned)).collect())
+            .unwrap_or_default();
+        let user = UserInfo { username: text(&["userInfo", "username"]), groups, ..UserInfo::default() };
+        let uid = text(&["uid"]);
+        let operation = text(&["operation"]);
+        let object = object.or(old_object).ok_or(ReviewError::Shape("no `object` or `oldObject`"))?;
+        Ok(Review { doc, uid, operation, object, old_object, user })
+    }
+
+    /// The engine's view of this review.
+    pub fn request(&self) -> SetRequest<'_, 'a> {
+        let resource = if self.operation == "DELETE" { self.old_object.unwrap_or(self.object) } else { self.object };
+        SetRequest {
+            doc: &self.doc,
+            operation: &self.operation,
+            resource,
+            object: self.object,
+            old_object: self.old_object,
+            user: &self.user,
+        }
+    }
+}
+
+/// Evaluates AdmissionReview bytes and returns the AdmissionReview response bytes.
+pub fn admit(set: &CompiledSet, bytes: &[u8], results: &mut Vec<SetResult>) -> Vec<u8> {
+    results.clear();
+    let review = match Review::parse(bytes, set) {
+        Ok(r) => r,
+        Err(e) => return response("", false, Some(&format!("palisade: {e}"))),
+    };
+    set.evaluate(&review.request(), results);
+    let blocked: Vec<&SetResult> = results
+        .iter()
+        .filter(|r| (r.status == Status::Fail && r.enforce) || r.status == Status::Error)
+        .collect();
+    if blocked.is_empty() {
+        return response(&review.uid, true, None);
+    }
+    let doc = &review.doc;
+    let resource = review.request().resource;
+    let kind = doc.get_str(resource, &["kind"]).unwrap_or_default();
+    let ns = doc.get_str(resource, &["metadata", "namespace"]).unwrap_or_default();
+    let name = doc.get_str(resource, &["metadata", "name"]).unwrap_or_default();
+    let mut by_policy: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for r in blocked {
+        let full = set.rule_result(r);
+        by_policy.entry(full.policy).or_default().insert(full.rule, full.message);
+    }
+    let mut message = format!("\n\nresource {kind}/{ns}/{name} was blocked due to the following policies \n\n");
+    for (policy, rules) in &by_policy {
+        let _ = writeln!(message, "{}:", yaml_scalar(policy));
+        for (rule, msg) in rules {
+            let _ = writeln!(message, "  {}: {}", yaml_scalar(rule), yaml_scalar(msg));
+        }
+    }
+    response(&review.uid, false, Some(&message))
+}
+
+fn response(uid: &str, allowed: bool, message: Option<&str>) -> Vec<u8> {
+    let mut resp = json!({ "uid": uid, "allowed": allowed });
+    if let Some(m) = message {
+        resp["status"] = json!({ "status": "Failure", "message": m });
+    }
+    let review = json!({ "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": resp });
+    serde_json::to_vec(&review).unwrap_or_default()
+}
+
+/// A YAML scalar: plain when safe, else single-quoted with `''` escaping, as yaml.v3 writes
+/// messages. (Line folding of long strings is not reproduced.)
+fn yaml_scalar(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
+        && !s.starts_with(['-', '.']);
+    if plain { s.to_owned() } else { format!("'{}'", s.replace('\'', "''")) }
+}
+
+/// The resource of a review as a `serde_json::Value` (tools and tests).
+pub fn resource_value(review: &Review) -> Value {
+    review.doc.to_value(review.request().resource)
+}

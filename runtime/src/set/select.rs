@@ -1,0 +1,136 @@
+//! Rule selection (`match`/`exclude`) over the matching document.
+//!
+//! This is [`crate::engine`]'s selection, decision for decision, reading the parsed document
+//! instead of a `serde_json::Value`; the set agreement test compares the two engines' results
+//! on the corpus.
+
+use palisade_compiler::ir::policy::{Filter, LabelSelector, Match, RuleIr};
+
+use super::SetRequest;
+use crate::doc::{Doc, TAG_OBJECT};
+
+pub(super) fn selected(rule: &RuleIr, req: &SetRequest) -> bool {
+    if !match_block(&rule.matcher, req) {
+        return false;
+    }
+    match &rule.exclude {
+        Some(ex) if !(ex.any.is_empty() && ex.all.is_empty()) => !match_block(ex, req),
+        _ => true,
+    }
+}
+
+fn match_block(m: &Match, req: &SetRequest) -> bool {
+    if !m.any.is_empty() {
+        return m.any.iter().any(|f| filter_matches(f, req));
+    }
+    if !m.all.is_empty() {
+        return m.all.iter().all(|f| filter_matches(f, req));
+    }
+    false
+}
+
+fn filter_matches(f: &Filter, req: &SetRequest) -> bool {
+    let doc = req.doc;
+    let r = req.resource;
+    let api = doc.get_str(r, &["apiVersion"]).unwrap_or_default();
+    let (group, version) = api.rsplit_once('/').unwrap_or(("", api));
+    let kind = doc.get_str(r, &["kind"]).unwrap_or_default();
+    if !f.kinds.is_empty() && !f.kinds.iter().any(|k| k.matches(group, version, kind, "")) {
+        return false;
+    }
+    let meta = doc.get(r, "metadata");
+    let str_at = |p: &str| meta.and_then(|m| doc.get_str(m, &[p])).unwrap_or_default();
+    if !f.names.is_empty() {
+        let name = if str_at("name").is_empty() { str_at("generateName") } else { str_at("name") };
+        if !f.names.iter().any(|w| w.matches(name)) {
+            return false;
+        }
+    }
+    if !f.namespaces.is_empty() {
+        let ns = if kind == "Namespace" { str_at("name") } else { str_at("namespace") };
+        if !f.namespaces.iter().any(|w| w.matches(ns)) {
+            return false;
+        }
+    }
+    if !f.operations.is_empty() && !f.operations.iter().any(|o| o == req.operation) {
+        return false;
+    }
+    if !f.annotations.is_empty() {
+        let annotations = meta.and_then(|m| doc.get(m, "annotations")).filter(|&a| doc.node(a).tag == TAG_OBJECT);
+        let ok = f.annotations.iter().all(|(k, v)| {
+            annotations.is_some_and(|a| pairs(doc, a).any(|(ak, av)| k.matches(ak) && v.matches(av.unwrap_or_default())))
+        });
+        if !ok {
+            return false;
+        }
+    }
+    if let Some(sel) = &f.selector {
+        let labels = meta.and_then(|m| doc.get(m, "labels")).filter(|&l| doc.node(l).tag == TAG_OBJECT);
+        if !selector_matches(sel, doc, labels) {
+            return false;
+        }
+    }
+    if f.namespace_selector.is_some() {
+        // The set engine serves requests without namespace labels (the webhook has none at
+        // hand), which the interpreter reads as an empty label set.
+        let empty = LabelSelector::default();
+        let sel = f.namespace_selector.as_ref().unwrap_or(&empty);
+        if kind == "Namespace" || !selector_matches(sel, doc, None) {
+            return false;
+        }
+    }
+    if !f.subjects.is_empty() {
+        let user = req.user;
+        let ok = f.subjects.iter().any(|s| match s.kind.as_str() {
+            "ServiceAccount" => {
+                let full = format!("system:serviceaccount:{}:", s.namespace.as_deref().unwrap_or_default());
+                user.username.strip_prefix(&full).is_some_and(|n| s.name.matches(n))
+            }
+            "User" => s.name.matches(&user.username),
+            "Group" => user.groups.iter().any(|g| s.name.matches(g)),
+            _ => false,
+        });
+        if !ok {
+            return false;
+        }
+    }
+    if !f.roles.is_empty() && !f.roles.iter().any(|r| req.user.roles.contains(r)) {
+        return false;
+    }
+    if !f.cluster_roles.is_empty() && !f.cluster_roles.iter().any(|r| req.user.cluster_roles.contains(r)) {
+        return false;
+    }
+    true
+}
+
+/// The members of an object as (key, string value), in document order with repeated keys
+/// reduced to their last value (as `serde_json` maps hold them).
+fn pairs<'d>(doc: &'d Doc, object: u32) -> impl Iterator<Item = (&'d str, Option<&'d str>)> + 'd {
+    let members = doc.members(object);
+    members.iter().enumerate().filter_map(move |(i, m)| {
+        let key = doc.key_of(m);
+        // A key that appears again later is represented by its last value at its first position.
+        if members.iter().take(i).any(|e| doc.key_of(e) == key) {
+            return None;
+        }
+        let last = members.iter().rev().find(|e| doc.key_of(e) == key).map_or(m.value, |e| e.value);
+        Some((key, doc.str(last)))
+    })
+}
+
+fn selector_matches(sel: &LabelSelector, doc: &Doc, labels: Option<u32>) -> bool {
+    let label = |k: &str| labels.and_then(|l| doc.get(l, k)).and_then(|n| doc.str(n));
+    let has = |k: &str| labels.and_then(|l| doc.get(l, k)).is_some();
+    let labels_ok = sel
+        .match_labels
+        .iter()
+        .all(|(k, v)| labels.is_some_and(|l| pairs(doc, l).any(|(lk, lv)| k.matches(lk) && v.matches(lv.unwrap_or_default()))));
+    labels_ok
+        && sel.match_expressions.iter().all(|e| match e.operator.as_str() {
+            "In" => label(&e.key).is_some_and(|v| e.values.iter().any(|x| x == v)),
+            "NotIn" => label(&e.key).is_none_or(|v| !e.values.iter().any(|x| x == v)),
+            "Exists" => has(&e.key),
+            "DoesNotExist" => !has(&e.key),
+            _ => false,
+        })
+}

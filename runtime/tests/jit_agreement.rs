@@ -1,0 +1,229 @@
+//! Two engines, one answer: the Cranelift matchers against the reference interpreter.
+//!
+//! Every pattern of every `kyverno.io` policy in the shared corpus runs against every resource
+//! of its test folder in both engines, and random patterns (anchors, operators, nested lists)
+//! run against random documents. Any divergence fails. `PALISADE_JIT_CASES` sets the number of
+//! random cases (default 2,000; the closing note quotes a run with 100,000 and more).
+
+use std::path::{Path, PathBuf};
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use serde_json::{Value, json};
+
+use palisade_compiler::ir::pattern::Pattern;
+use palisade_compiler::ir::policy::{Check, PolicyIr, RuleBody};
+use palisade_runtime::cli::runner;
+use palisade_runtime::doc::{Doc, KeyTable};
+use palisade_runtime::interp::pattern::{Mismatch, match_pattern};
+use palisade_runtime::jit::{self, Verdict};
+
+fn reference(resource: &Value, pattern: &Pattern) -> Verdict {
+    match match_pattern(resource, pattern) {
+        Ok(()) => Verdict::Pass,
+        Err(Mismatch::Skip { .. }) => Verdict::Skip,
+        Err(Mismatch::Fail { .. } | Mismatch::Error { .. }) => Verdict::NoMatch,
+    }
+}
+
+/// Compiles a pattern; `Ok(None)` when the JIT leaves it to the interpreter.
+fn compile(pattern: &Pattern) -> Result<Option<(jit::CompiledPattern, KeyTable)>, String> {
+    let mut keys = KeyTable::default();
+    match jit::compile_one(pattern, &mut keys) {
+        Ok(c) => Ok(Some((c, keys))),
+        Err(jit::Unsupported::Codegen(e)) => Err(format!("codegen failed: {e}")),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Runs one case in both engines; `Ok(false)` when the JIT does not compile the pattern.
+fn agree(pattern: &Pattern, resource: &Value) -> Result<bool, String> {
+    match compile(pattern)? {
+        Some((compiled, keys)) => agree_compiled(&compiled, &keys, pattern, resource).map(|()| true),
+        None => Ok(false),
+    }
+}
+
+fn agree_compiled(compiled: &jit::CompiledPattern, keys: &KeyTable, pattern: &Pattern, resource: &Value) -> Result<(), String> {
+    let bytes = serde_json::to_vec(resource).map_err(|e| e.to_string())?;
+    let doc = Doc::parse(&bytes, keys).map_err(|e| e.to_string())?;
+    let native = compiled.run(&doc, doc.root());
+    let interp = reference(resource, pattern);
+    if native != interp {
+        return Err(format!("jit {native:?}, interpreter {interp:?}"));
+    }
+    Ok(())
+}
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/kyverno-policies")
+}
+
+fn folders_with_tests(root: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(root) else { return };
+    let mut entries: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            folders_with_tests(&p, out);
+        } else if p.file_name().is_some_and(|n| n == "kyverno-test.yaml") {
+            if let Some(dir) = p.parent() {
+                out.push(dir.to_owned());
+            }
+        }
+    }
+}
+
+fn documents_under(dir: &Path, out: &mut Vec<Value>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut entries: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            documents_under(&p, out);
+        } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "json") {
+            if let Ok(docs) = runner::load_documents(&p) {
+                for d in docs {
+                    runner::expand_list(d, out);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn corpus_patterns_agree() {
+    let mut dirs = Vec::new();
+    folders_with_tests(&corpus(), &mut dirs);
+    // Test folders sit next to or under their policy; take the folder and its parent.
+    let (mut cases, mut compiled, mut patterns) = (0usize, 0usize, 0usize);
+    let mut failures = Vec::new();
+    for dir in &dirs {
+        let mut docs = Vec::new();
+        documents_under(dir, &mut docs);
+        if dir.file_name().is_some_and(|n| n == ".kyverno-test") {
+            if let Some(parent) = dir.parent() {
+                let Ok(entries) = std::fs::read_dir(parent) else { continue };
+                for e in entries.filter_map(Result::ok) {
+                    if e.path().is_file() {
+                        if let Ok(d) = runner::load_documents(&e.path()) {
+                            docs.extend(d);
+                        }
+                    }
+                }
+            }
+        }
+        let is_policy = |d: &Value| {
+            d.get("apiVersion").and_then(Value::as_str).is_some_and(|a| a.starts_with("kyverno.io/"))
+                && d.get("kind").and_then(Value::as_str).is_some_and(|k| k == "ClusterPolicy" || k == "Policy")
+        };
+        let mut pats = Vec::new();
+        for d in docs.iter().filter(|d| is_policy(d)) {
+            let Ok(ir) = PolicyIr::lower(d) else { continue };
+            for rule in ir.rules {
+                if let RuleBody::Validate(v) = rule.body {
+                    match v.check {
+                        Check::Pattern(p) => pats.push(p),
+                        Check::AnyPattern(items) => pats.extend(items.iter().filter_map(|i| Pattern::lower(i).ok())),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        let resources: Vec<&Value> = docs.iter().filter(|d| !is_policy(d) && d.get("kind").is_some()).collect();
+        patterns += pats.len();
+        for p in &pats {
+            let native = match compile(p) {
+                Ok(n) => n,
+                Err(e) => {
+                    failures.push(format!("{}: {e}", dir.display()));
+                    continue;
+                }
+            };
+            for r in &resources {
+                cases += 1;
+                let Some((c, keys)) = &native else { continue };
+                compiled += 1;
+                if let Err(e) = agree_compiled(c, keys, p, r) {
+                    failures.push(format!("{}: {e}", dir.display()));
+                }
+            }
+        }
+    }
+    println!("corpus: {patterns} patterns, {cases} cases, {compiled} run natively, {} divergences", failures.len());
+    assert!(cases > 1000, "the corpus should give well over a thousand cases, got {cases}");
+    assert!(compiled * 10 > cases * 9, "most corpus cases should compile: {compiled} of {cases}");
+    assert!(failures.is_empty(), "divergences:\n{}", failures.join("\n"));
+}
+
+const KEYS: [&str; 4] = ["a", "b", "c", "metadata"];
+const STRINGS: [&str; 22] = [
+    "*", "?*", "a*", "x", "", "?", ">1", "<=2Gi", "!a", "1-5", "2!-4", "a | b", "10s", ">5m", "<1.5", "true", "0", "!*",
+    "1Gi", "!= x", ">= 3", "<0",
+];
+
+fn scalar_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        (-3i64..8).prop_map(|n| json!(n)),
+        prop_oneof![Just(0.0f64), Just(1.5), Just(-2.0), Just(3.0)].prop_map(|f| json!(f)),
+        prop::sample::select(&STRINGS[..]).prop_map(|s| json!(s)),
+        prop::sample::select(&["x", "ab", "1Gi", "500Mi", "5m", "1h", "3", "", "conditional anchor mismatch"][..])
+            .prop_map(|s| json!(s)),
+    ]
+}
+
+fn pattern_key() -> impl Strategy<Value = String> {
+    (prop::sample::select(&KEYS[..]), 0..9usize).prop_map(|(k, form)| match form {
+        0 => format!("({k})"),
+        1 => format!("^({k})"),
+        2 => format!("=({k})"),
+        3 => format!("X({k})"),
+        4 => format!("<({k})"),
+        5 => format!("+({k})"),
+        _ => k.to_owned(),
+    })
+}
+
+fn pattern_value() -> impl Strategy<Value = Value> {
+    scalar_value().prop_recursive(4, 24, 3, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+            prop::collection::btree_map(pattern_key(), inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn doc_value() -> impl Strategy<Value = Value> {
+    scalar_value().prop_recursive(4, 32, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map(prop::sample::select(&KEYS[..]).prop_map(str::to_owned), inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+#[test]
+fn random_patterns_agree() {
+    let cases: u32 = std::env::var("PALISADE_JIT_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000);
+    let mut runner = TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
+    let compiled = std::cell::Cell::new(0u32);
+    let outcome = runner.run(&(pattern_value(), doc_value()), |(pattern, resource)| {
+        let Ok(lowered) = Pattern::lower(&pattern) else { return Ok(()) };
+        match agree(&lowered, &resource) {
+            Ok(native) => {
+                compiled.set(compiled.get() + u32::from(native));
+                Ok(())
+            }
+            Err(e) => Err(TestCaseError::fail(format!("{e}\npattern: {pattern}\nresource: {resource}"))),
+        }
+    });
+    println!("random: {cases} cases, {} run natively", compiled.get());
+    if let Err(e) = outcome {
+        panic!("{e}");
+    }
+    assert!(compiled.get() * 2 > cases, "most random patterns should compile");
+}
