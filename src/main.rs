@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod apply;
+mod bench;
 mod check;
 mod compile;
 mod serve;
@@ -41,6 +42,8 @@ enum Command {
     Serve(serve::Args),
     /// Print the webhook configurations that send admission requests to `palisade serve`.
     WebhookConfig(webhook_config::Args),
+    /// Measure a policy set on AdmissionReviews: parse, interpreter, JIT, end to end.
+    Bench(bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -55,5 +58,6 @@ fn main() -> ExitCode {
         Command::Compile(args) => compile::run(args),
         Command::Serve(args) => serve::run(args),
         Command::WebhookConfig(args) => webhook_config::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }

@@ -14,9 +14,11 @@
 //! [`engine::evaluate`] that `palisade apply` uses, so results, messages and paths are the
 //! interpreter's own; the resource `Value` for it is built once per request and shared.
 
+mod load;
 mod review;
 mod select;
 
+pub use load::{load_policies, padding};
 pub use review::{Review, ReviewError, admit, resource_value};
 
 use std::collections::HashMap;
@@ -114,6 +116,11 @@ impl CompiledSet {
         let mut any_kind = Vec::new();
         for (i, plan) in plans.iter().enumerate() {
             let rule = policies.get(plan.policy).and_then(|p| p.rules.get(plan.rule));
+            // Mutate and generate rules give no validation result (they run in the mutation
+            // stage), so they are no candidates here.
+            if rule.is_some_and(|r| matches!(r.body, RuleBody::Mutate(_) | RuleBody::Generate(_))) {
+                continue;
+            }
             match rule.and_then(|r| candidate_kinds(&r.matcher)) {
                 Some(kinds) => {
                     for k in kinds {
@@ -312,6 +319,9 @@ fn native_patterns(rule: &RuleIr) -> Result<Vec<Pattern>, String> {
     if !rule.context.is_empty() {
         return Err("context entries (interpreter)".into());
     }
+    if !rule.cel_preconditions.is_empty() {
+        return Err("CEL preconditions (interpreter)".into());
+    }
     match &v.check {
         Check::Pattern(p) => Ok(vec![p.clone()]),
         Check::DynamicPattern(_) => Err("the pattern holds {{ }} variables, substituted per request".into()),
@@ -322,6 +332,7 @@ fn native_patterns(rule: &RuleIr) -> Result<Vec<Pattern>, String> {
             items.iter().map(|i| Pattern::lower(i).map_err(|e| e.0)).collect()
         }
         Check::Deny(_) => Err("deny conditions are JMESPath (interpreter)".into()),
+        Check::Cel(_) => Err("validate.cel is CEL (interpreter)".into()),
         Check::Unsupported(what) => Err(format!("{what} is not compiled")),
     }
 }

@@ -1,0 +1,123 @@
+//! The set engine (kind index, selection over the matching document, native matchers, whole
+//! policy fallback to the interpreter) against the interpreter alone, on the shared corpus:
+//! every policy of a test folder, as one compiled set, against every resource of that folder,
+//! sent as an AdmissionReview. Results, messages and paths must be identical.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use palisade_compiler::ir::policy::PolicyIr;
+use palisade_runtime::cli::runner;
+use palisade_runtime::engine::{self, Request, RuleResult, UserInfo};
+use palisade_runtime::set::{CompiledSet, Review};
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/kyverno-policies")
+}
+
+fn test_folders(root: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(root) else { return };
+    let mut entries: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            test_folders(&p, out);
+        } else if p.file_name().is_some_and(|n| n == "kyverno-test.yaml") {
+            if let Some(dir) = p.parent() {
+                out.push(dir.to_owned());
+            }
+        }
+    }
+}
+
+fn documents(dir: &Path, out: &mut Vec<Value>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut entries: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            documents(&p, out);
+        } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "json") {
+            if let Ok(docs) = runner::load_documents(&p) {
+                for d in docs {
+                    runner::expand_list(d, out);
+                }
+            }
+        }
+    }
+}
+
+fn is_policy(d: &Value) -> bool {
+    d.get("apiVersion").and_then(Value::as_str).is_some_and(|a| a.starts_with("kyverno.io/"))
+        && d.get("kind").and_then(Value::as_str).is_some_and(|k| k == "ClusterPolicy" || k == "Policy")
+}
+
+#[test]
+fn set_engine_agrees_with_interpreter_on_corpus() {
+    let mut dirs = Vec::new();
+    test_folders(&corpus(), &mut dirs);
+    let (mut cases, mut results, mut native_passes) = (0usize, 0usize, 0usize);
+    let mut failures = Vec::new();
+    let user = UserInfo { username: "kubernetes-admin".into(), groups: vec!["system:masters".into()], ..UserInfo::default() };
+    for dir in &dirs {
+        let mut docs = Vec::new();
+        documents(dir, &mut docs);
+        if let Some(parent) = dir.parent().filter(|_| dir.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))) {
+            for e in std::fs::read_dir(parent).into_iter().flatten().filter_map(Result::ok) {
+                if e.path().is_file() {
+                    docs.extend(runner::load_documents(&e.path()).unwrap_or_default());
+                }
+            }
+        }
+        let policies: Vec<PolicyIr> = docs.iter().filter(|d| is_policy(d)).filter_map(|d| PolicyIr::lower(d).ok()).collect();
+        if policies.is_empty() {
+            continue;
+        }
+        let set = match CompiledSet::new(policies.clone()) {
+            Ok(s) => s,
+            Err(e) => {
+                failures.push(format!("{}: compile: {e}", dir.display()));
+                continue;
+            }
+        };
+        for resource in docs.iter().filter(|d| !is_policy(d) && d.get("kind").is_some() && d.is_object()) {
+            for operation in ["CREATE", "DELETE"] {
+                let (object, old) = if operation == "DELETE" { (Value::Null, resource.clone()) } else { (resource.clone(), Value::Null) };
+                let review = json!({
+                    "apiVersion": "admission.k8s.io/v1",
+                    "kind": "AdmissionReview",
+                    "request": {"uid": "1", "operation": operation, "object": object, "oldObject": old,
+                                "userInfo": {"username": user.username, "groups": user.groups}}
+                });
+                let Ok(bytes) = serde_json::to_vec(&review) else { continue };
+                // The interpreter sees what a webhook would: the resource parsed from the bytes.
+                let Ok(reparsed) = serde_json::from_slice::<Value>(&bytes) else { continue };
+                let target = &reparsed["request"][if operation == "DELETE" { "oldObject" } else { "object" }];
+                let old_ref = (operation == "DELETE").then_some(target);
+                let req = Request { operation, object: target, old_object: old_ref, user: &user, namespace_labels: None, variables: &[] };
+                let expected: Vec<RuleResult> = policies.iter().flat_map(|p| engine::evaluate(p, &req)).collect();
+                let parsed = match Review::parse(&bytes, &set) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        failures.push(format!("{}: review: {e}", dir.display()));
+                        continue;
+                    }
+                };
+                let mut out = Vec::new();
+                set.evaluate(&parsed.request(), &mut out);
+                native_passes += out.iter().filter(|r| r.message.is_none()).count();
+                let actual: Vec<RuleResult> = out.iter().map(|r| set.rule_result(r)).collect();
+                cases += 1;
+                results += expected.len();
+                if actual != expected {
+                    failures.push(format!("{} ({operation}):\n  set engine:  {actual:?}\n  interpreter: {expected:?}", dir.display()));
+                }
+            }
+        }
+    }
+    println!("set engine: {cases} reviews, {results} rule results, {native_passes} answered natively, {} divergences", failures.len());
+    assert!(cases > 500, "expected hundreds of corpus reviews, got {cases}");
+    assert!(native_passes > 100, "the native path should answer many rules, got {native_passes}");
+    assert!(failures.is_empty(), "{} divergences:\n{}", failures.len(), failures.iter().take(20).cloned().collect::<Vec<_>>().join("\n"));
+}

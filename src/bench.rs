@@ -1,0 +1,218 @@
+//! `palisade bench --policies PATH... --request FILE... [--iterations N] [--pad-rules N] [--json]
+//! [--explain]`: measures the stages of answering AdmissionReviews with a policy set.
+//!
+//! Medians, in nanoseconds per review, of: a bare `serde_json` parse of the request bytes (the
+//! floor), the interpreter evaluating the parsed request (every policy, as `palisade apply`
+//! does), the set engine with native matchers evaluating its parsed request, and end to end
+//! (request bytes in, AdmissionReview response bytes out, with the set engine). Before timing,
+//! the interpreter's and the set engine's results are compared; a difference is an error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use palisade_runtime::engine::{self, Request, RuleResult, UserInfo};
+use palisade_runtime::set::{self, CompiledSet, Review};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Policy files or folders (non-policy YAML is ignored).
+    #[arg(long, num_args = 1.., required = true)]
+    policies: Vec<PathBuf>,
+    /// AdmissionReview files (JSON, or YAML converted to JSON before timing).
+    #[arg(long, num_args = 1.., required = true)]
+    request: Vec<PathBuf>,
+    /// Timed rounds per stage.
+    #[arg(long, default_value_t = 2000)]
+    iterations: usize,
+    /// Generated rules that match other kinds, added to the set.
+    #[arg(long, default_value_t = 0)]
+    pad_rules: usize,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// List which rules run natively and why the others run in the interpreter.
+    #[arg(long)]
+    explain: bool,
+}
+
+struct Input {
+    bytes: Vec<u8>,
+    value: Value,
+}
+
+pub fn run(args: Args) -> ExitCode {
+    let (mut policies, problems) = set::load_policies(&args.policies);
+    for p in &problems {
+        eprintln!("warning: {p}");
+    }
+    if policies.is_empty() {
+        eprintln!("error: no kyverno.io policies found");
+        return ExitCode::FAILURE;
+    }
+    policies.extend(set::padding(args.pad_rules));
+    let compiled = match CompiledSet::new(policies.clone()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.explain {
+        print_explain(&compiled);
+    }
+    let mut inputs = Vec::new();
+    for path in &args.request {
+        match read_request(path) {
+            Ok(i) => inputs.push(i),
+            Err(e) => {
+                eprintln!("error: {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let iterations = args.iterations.max(1);
+    let n = inputs.len() as f64;
+
+    // Agreement first: the numbers mean nothing if the engines disagree.
+    let mut evaluated = 0;
+    for (input, path) in inputs.iter().zip(&args.request) {
+        let reference = interpret(&policies, &input.value);
+        let review = match Review::parse(&input.bytes, &compiled) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        };
+        let mut out = Vec::new();
+        evaluated += compiled.evaluate(&review.request(), &mut out);
+        let ours: Vec<RuleResult> = out.iter().map(|r| compiled.rule_result(r)).collect();
+        if ours != reference {
+            eprintln!("error: {}: the set engine and the interpreter disagree", path.display());
+            for (a, b) in ours.iter().zip(&reference) {
+                if a != b {
+                    eprintln!("  set engine:  {a:?}\n  interpreter: {b:?}");
+                }
+            }
+            return ExitCode::FAILURE;
+        }
+    }
+
+    let parse_ns = median(iterations, || {
+        for i in &inputs {
+            std::hint::black_box(serde_json::from_slice::<Value>(&i.bytes).ok());
+        }
+    }) / n;
+    let interpreter_ns = median(iterations, || {
+        for i in &inputs {
+            std::hint::black_box(interpret(&policies, &i.value));
+        }
+    }) / n;
+    let reviews: Vec<Review> = inputs.iter().filter_map(|i| Review::parse(&i.bytes, &compiled).ok()).collect();
+    let mut out = Vec::new();
+    let jit_ns = median(iterations, || {
+        for r in &reviews {
+            out.clear();
+            compiled.evaluate(&r.request(), &mut out);
+            std::hint::black_box(&out);
+        }
+    }) / n;
+    let end_to_end_ns = median(iterations, || {
+        for i in &inputs {
+            std::hint::black_box(set::admit(&compiled, &i.bytes, &mut out));
+        }
+    }) / n;
+    let report = json!({
+        "requests": inputs.len(),
+        "rules_loaded": compiled.rule_count(),
+        "rules_evaluated": evaluated,
+        "rules_native": compiled.explain().iter().filter(|e| e.interpreter.is_none()).count(),
+        "parse_ns": parse_ns.round(),
+        "interpreter_ns": interpreter_ns.round(),
+        "jit_ns": jit_ns.round(),
+        "end_to_end_ns": end_to_end_ns.round(),
+        "resident_kib": resident_kib(),
+    });
+    if args.json {
+        println!("{report}");
+    } else {
+        println!("requests          {}", inputs.len());
+        println!("rules loaded      {} ({} native)", compiled.rule_count(), report["rules_native"]);
+        println!("rules evaluated   {evaluated}");
+        println!("parse (serde)     {parse_ns:>10.0} ns");
+        println!("interpreter       {interpreter_ns:>10.0} ns");
+        println!("jit               {jit_ns:>10.0} ns   ({:.1}x faster than the interpreter)", interpreter_ns / jit_ns);
+        println!("end to end        {end_to_end_ns:>10.0} ns   ({:.2}x the bare parse)", end_to_end_ns / parse_ns);
+        if let Some(kib) = resident_kib() {
+            println!("resident memory   {:>10.1} MiB", kib as f64 / 1024.0);
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// The interpreter's answer: every policy through `engine::evaluate`, as `palisade apply` does.
+fn interpret(policies: &[palisade_compiler::ir::policy::PolicyIr], review: &Value) -> Vec<RuleResult> {
+    let request = &review["request"];
+    let operation = request["operation"].as_str().unwrap_or_default();
+    let user = UserInfo {
+        username: request["userInfo"]["username"].as_str().unwrap_or_default().to_owned(),
+        groups: request["userInfo"]["groups"]
+            .as_array()
+            .map(|g| g.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .unwrap_or_default(),
+        ..UserInfo::default()
+    };
+    let object = request.get("object").filter(|o| o.is_object());
+    let old = request.get("oldObject").filter(|o| o.is_object());
+    let Some(object) = object.or(old) else { return Vec::new() };
+    let req = Request { operation, object, old_object: old, user: &user, namespace_labels: None, variables: &[] };
+    policies.iter().flat_map(|p| engine::evaluate(p, &req)).collect()
+}
+
+fn read_request(path: &PathBuf) -> Result<Input, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let value: Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(_) => serde_yaml_ng::from_slice(&bytes).map_err(|e| e.to_string())?,
+    };
+    let bytes = serde_json::to_vec(&value).map_err(|e| e.to_string())?;
+    Ok(Input { bytes, value })
+}
+
+/// The median wall time of one call of `f`, over `iterations` calls after a warm-up.
+fn median(iterations: usize, mut f: impl FnMut()) -> f64 {
+    for _ in 0..iterations.min(200) {
+        f();
+    }
+    let mut times: Vec<u128> = (0..iterations)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed().as_nanos()
+        })
+        .collect();
+    times.sort_unstable();
+    times.get(times.len() / 2).copied().unwrap_or(0) as f64
+}
+
+fn print_explain(set: &CompiledSet) {
+    let rows = set.explain();
+    let native = rows.iter().filter(|r| r.interpreter.is_none()).count();
+    println!("{native} of {} rules run natively", rows.len());
+    for r in rows.iter().filter(|r| !r.rule.starts_with("pad-")) {
+        match &r.interpreter {
+            None => println!("  native       {}/{}", r.policy, r.rule),
+            Some(why) => println!("  interpreter  {}/{}: {why}", r.policy, r.rule),
+        }
+    }
+}
+
+/// This process's resident set size, from `/proc/self/status` (Linux only).
+fn resident_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
