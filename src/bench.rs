@@ -168,7 +168,7 @@ fn interpret(policies: &[palisade_compiler::ir::policy::PolicyIr], review: &Valu
     let object = request.get("object").filter(|o| o.is_object());
     let old = request.get("oldObject").filter(|o| o.is_object());
     let Some(object) = object.or(old) else { return Vec::new() };
-    let req = Request { operation, object, old_object: old, user: &user, namespace_labels: None, variables: &[] };
+    let req = Request { operation, object, old_object: old, user: &user, namespace_labels: None, variables: &[], rule_variables: None };
     policies.iter().flat_map(|p| engine::evaluate(p, &req)).collect()
 }
 

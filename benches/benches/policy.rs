@@ -37,7 +37,7 @@ fn load(paths: &[&str], pad: usize) -> Vec<PolicyIr> {
 
 fn interpret(policies: &[PolicyIr], review: &Value, user: &UserInfo) -> usize {
     let object = &review["request"]["object"];
-    let req = Request { operation: "CREATE", object, old_object: None, user, namespace_labels: None, variables: &[] };
+    let req = Request { operation: "CREATE", object, old_object: None, user, namespace_labels: None, variables: &[], rule_variables: None };
     policies.iter().map(|p| engine::evaluate(p, &req).len()).sum()
 }
 

@@ -95,7 +95,7 @@ fn set_engine_agrees_with_interpreter_on_corpus() {
                 let Ok(reparsed) = serde_json::from_slice::<Value>(&bytes) else { continue };
                 let target = &reparsed["request"][if operation == "DELETE" { "oldObject" } else { "object" }];
                 let old_ref = (operation == "DELETE").then_some(target);
-                let req = Request { operation, object: target, old_object: old_ref, user: &user, namespace_labels: None, variables: &[] };
+                let req = Request { operation, object: target, old_object: old_ref, user: &user, namespace_labels: None, variables: &[], rule_variables: None };
                 let expected: Vec<RuleResult> = policies.iter().flat_map(|p| engine::evaluate(p, &req)).collect();
                 let parsed = match Review::parse(&bytes, &set) {
                     Ok(r) => r,

@@ -217,6 +217,7 @@ impl CompiledSet {
                 user: req.user,
                 namespace_labels: None,
                 variables: &[],
+                rule_variables: None,
             };
             for result in engine::evaluate(policy, &r) {
                 let rule = policy.rules.iter().position(|x| x.name == result.rule).unwrap_or(usize::MAX);
@@ -333,6 +334,7 @@ fn native_patterns(rule: &RuleIr) -> Result<Vec<Pattern>, String> {
         }
         Check::Deny(_) => Err("deny conditions are JMESPath (interpreter)".into()),
         Check::Cel(_) => Err("validate.cel is CEL (interpreter)".into()),
+        Check::Foreach(_) => Err("validate.foreach substitutes per element (interpreter)".into()),
         Check::Unsupported(what) => Err(format!("{what} is not compiled")),
     }
 }
