@@ -335,6 +335,7 @@ fn native_patterns(rule: &RuleIr) -> Result<Vec<Pattern>, String> {
         Check::Deny(_) => Err("deny conditions are JMESPath (interpreter)".into()),
         Check::Cel(_) => Err("validate.cel is CEL (interpreter)".into()),
         Check::Foreach(_) => Err("validate.foreach substitutes per element (interpreter)".into()),
+        Check::PodSecurity(_) => Err("validate.podSecurity runs the Pod Security checks table (interpreter)".into()),
         Check::Unsupported(what) => Err(format!("{what} is not compiled")),
     }
 }
