@@ -159,9 +159,11 @@ pub fn run(args: Args) -> ExitCode {
         let rules: usize = set.policies.iter().map(|p| p.rules.len()).sum::<usize>() + set.cel_policies.len();
         println!("\nApplying {rules} policy rule(s) to {} resource(s)...", resources.len());
     }
-    let cfg = ScanConfig { values: &values, user: &user, audit_warn: args.audit_warn };
-    let findings = with_progress(resources.len(), args.no_progress, |tick| scan::scan(&set, &resources, &cfg, tick));
-    let counts = Counts::of(&findings);
+    // Passing results are only counted unless the output lists them.
+    let keep_passing = args.policy_report || args.detailed_results || format == OutputFormat::Junit;
+    let cfg = ScanConfig { values: &values, user: &user, audit_warn: args.audit_warn, keep_passing };
+    let scan = with_progress(resources.len(), args.no_progress, |tick| scan::scan(&set, &resources, &cfg, tick));
+    let (findings, counts) = (scan.findings, scan.counts);
 
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let written = if args.policy_report {
@@ -176,7 +178,7 @@ pub fn run(args: Args) -> ExitCode {
             OutputFormat::Text => write_text(&mut out, &resources, &findings, &counts, args.audit_warn),
             OutputFormat::Table => write_table(&mut out, &resources, &findings, &counts, args.detailed_results),
             OutputFormat::Json | OutputFormat::Yaml => {
-                let doc = report::results_document(&resources, &findings, &set, args.detailed_results);
+                let doc = report::results_document(&resources, &findings, &counts, &set, args.detailed_results);
                 write_documents(&mut out, &[doc], format == OutputFormat::Json)
             }
             OutputFormat::Junit => out.write_all(junit::render("palisade apply", &junit::apply_suites(&resources, &findings)).as_bytes()),

@@ -21,6 +21,16 @@ pub struct ScanConfig<'a> {
     pub user: &'a UserInfo,
     /// `--audit-warn`: failures of Audit rules count as warnings.
     pub audit_warn: bool,
+    /// Keep passing and skipped findings. Reports and detailed listings need them; the plain
+    /// listing only counts them, which keeps a scan of a large dump small in memory.
+    pub keep_passing: bool,
+}
+
+/// A scan's findings (all of them, or only the non-passing ones) and the counts of all.
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub findings: Vec<Finding>,
+    pub counts: Counts,
 }
 
 /// One rule's verdict on one resource, as reports and outputs show it.
@@ -60,6 +70,14 @@ impl Counts {
         }
     }
 
+    pub fn merge(&mut self, other: &Counts) {
+        self.pass += other.pass;
+        self.fail += other.fail;
+        self.warn += other.warn;
+        self.error += other.error;
+        self.skip += other.skip;
+    }
+
     pub fn of(findings: &[Finding]) -> Counts {
         let mut c = Counts::default();
         for f in findings {
@@ -76,7 +94,7 @@ impl Counts {
 
 /// Evaluates every policy on every resource; `progress` is called once per resource done (from
 /// any worker thread).
-pub fn scan(set: &PolicySet, resources: &[Resource], cfg: &ScanConfig, progress: &(dyn Fn() + Sync)) -> Vec<Finding> {
+pub fn scan(set: &PolicySet, resources: &[Resource], cfg: &ScanConfig, progress: &(dyn Fn() + Sync)) -> Scan {
     let policies: Vec<Compiled> = set
         .policies
         .iter()
@@ -99,7 +117,7 @@ pub fn scan(set: &PolicySet, resources: &[Resource], cfg: &ScanConfig, progress:
             exceptions: Vec::new(),
         },
     });
-    let per_resource: Vec<Vec<Finding>> = resources
+    let per_resource: Vec<(Vec<Finding>, Counts)> = resources
         .par_iter()
         .enumerate()
         .map(|(index, resource)| {
@@ -107,15 +125,21 @@ pub fn scan(set: &PolicySet, resources: &[Resource], cfg: &ScanConfig, progress:
             if let Some(cel) = &cel {
                 palisade_stdlib::cel::with_host(&cel.inputs.host, || scan_cel(set, cel, index, resource, cfg, &mut found));
             }
+            let counts = Counts::of(&found);
+            if !cfg.keep_passing {
+                found.retain(|f| !matches!(f.status, Status::Pass | Status::Skip));
+                found.shrink_to_fit();
+            }
             progress();
-            found
+            (found, counts)
         })
         .collect();
-    let mut all = Vec::with_capacity(per_resource.iter().map(Vec::len).sum());
-    for v in per_resource {
-        all.extend(v);
+    let mut out = Scan { findings: Vec::with_capacity(per_resource.iter().map(|(v, _)| v.len()).sum()), counts: Counts::default() };
+    for (v, c) in per_resource {
+        out.findings.extend(v);
+        out.counts.merge(&c);
     }
-    all
+    out
 }
 
 /// What the scan precomputes once per policy.

@@ -95,7 +95,8 @@ pub fn object_reference(resource: &Resource) -> Value {
 
 /// `--output-format json|yaml`: the summary and every result, with the manifest location of
 /// each resource, in one document that scripts can query.
-pub fn results_document(resources: &[Resource], findings: &[Finding], set: &PolicySet, detailed: bool) -> Value {
+/// `counts` covers every result, including the passes a scan may not have kept.
+pub fn results_document(resources: &[Resource], findings: &[Finding], counts: &Counts, set: &PolicySet, detailed: bool) -> Value {
     let results: Vec<Value> = findings
         .iter()
         .filter(|f| detailed || !matches!(f.status, crate::engine::Status::Pass | crate::engine::Status::Skip))
@@ -121,7 +122,7 @@ pub fn results_document(resources: &[Resource], findings: &[Finding], set: &Poli
             Some(Value::Object(o))
         })
         .collect();
-    json!({ "summary": counts_json(&Counts::of(findings)), "results": results })
+    json!({ "summary": counts_json(counts), "results": results })
 }
 
 pub fn counts_json(c: &Counts) -> Value {
