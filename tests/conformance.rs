@@ -28,6 +28,7 @@ const FLOORS: &[(&str, usize)] = &[
     // patched-resource file that holds only `mypod` (2), and psa-mpol/add-psa-labels expects
     // `fail` with a patched resource that does not match, like the mutate miss below (1).
     ("MutatingPolicy", 76),
+    ("GeneratingPolicy", 2),
     // One mutate miss: psa/add-psa-labels expects `fail` from a mutate rule together with a
     // patched resource that does not match; a mutate rule never fails, so it passes only with a
     // Kyverno CLI that inverts the resource check for expected failures.

@@ -348,6 +348,42 @@ impl MutatingPolicyIr {
     }
 }
 
+/// A `policies.kyverno.io` GeneratingPolicy (or NamespacedGeneratingPolicy): its `generate`
+/// expressions call `generator.Apply(namespace, [resources])`.
+#[derive(Clone, Debug)]
+pub struct GeneratingPolicyIr {
+    pub name: String,
+    pub namespace: Option<String>,
+    pub constraints: MatchConstraints,
+    pub match_conditions: Vec<NamedExpr>,
+    pub variables: Vec<NamedExpr>,
+    pub generate: Vec<Arc<Program>>,
+}
+
+impl GeneratingPolicyIr {
+    pub fn lower(doc: &Value) -> Result<GeneratingPolicyIr, LowerError> {
+        let kind = str_of(doc, "kind").unwrap_or_default();
+        let spec = doc.get("spec").cloned().unwrap_or(Value::Null);
+        let mut generate = Vec::new();
+        for (i, g) in spec.get("generate").and_then(Value::as_array).into_iter().flatten().enumerate() {
+            match str_of(g, "expression") {
+                Some(text) => generate.push(compile(text, &format!("spec.generate[{i}].expression"))?),
+                None => return Err(LowerError(format!("spec.generate[{i}]: only `expression` generators are evaluated by Palisade yet"))),
+            }
+        }
+        Ok(GeneratingPolicyIr {
+            name: doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            namespace: kind
+                .starts_with("Namespaced")
+                .then(|| doc.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default").to_owned()),
+            constraints: lower_constraints(spec.get("matchConstraints")),
+            match_conditions: named(spec.get("matchConditions"), "spec.matchConditions", "expression")?,
+            variables: named(spec.get("variables"), "spec.variables", "expression")?,
+            generate,
+        })
+    }
+}
+
 /// A `ValidatingAdmissionPolicyBinding`.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct BindingIr {

@@ -14,7 +14,8 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use palisade_compiler::ir::cel::{
-    BindingIr, CelExceptionIr, CelPolicyIr, CelRules, MatchConstraints, MutatingPolicyIr, NamedExpr, ParamRef, ResourceRule,
+    BindingIr, CelExceptionIr, CelPolicyIr, CelRules, GeneratingPolicyIr, MatchConstraints, MutatingPolicyIr, NamedExpr, ParamRef,
+    ResourceRule,
 };
 use palisade_compiler::ir::policy::LabelSelector;
 use palisade_stdlib::cel::{self as stdcel, Bindings, Value as CelValue, library, value};
@@ -417,6 +418,43 @@ pub fn mutate_policy(p: &MutatingPolicyIr, req: &Request, namespace_object: Opti
         }
     }
     Some(MutationOutcome { result: result(Status::Pass, String::new()), patched: current })
+}
+
+/// What a generating policy produced for one trigger.
+pub struct GenerationOutcome {
+    pub result: RuleResult,
+    pub resources: Vec<Value>,
+}
+
+/// Runs a GeneratingPolicy's `generate` expressions; `None` when it does not select the request.
+pub fn generate_policy(p: &GeneratingPolicyIr, req: &Request, namespace_object: Option<&Value>) -> Option<GenerationOutcome> {
+    let subject = if req.operation == "DELETE" { req.old_object.unwrap_or(req.object) } else { req.object };
+    let request_ns = engine::namespace_of(subject).unwrap_or_default();
+    if p.namespace.as_deref().is_some_and(|ns| ns != request_ns) || !constraints_match(&p.constraints, req, namespace_object) {
+        return None;
+    }
+    let result = |status: Status, message: String| RuleResult { policy: p.name.clone(), rule: String::new(), status, message, enforce: false };
+    let b = bindings(req, namespace_object);
+    let (variables, _) = eval_variables(&p.variables, &b, &CelValue::Null);
+    for c in &p.match_conditions {
+        match eval_bool(c, &b, &[("variables", &variables)]) {
+            Ok(true) => {}
+            Ok(false) => return Some(GenerationOutcome { result: result(Status::Skip, "match conditions not met".into()), resources: Vec::new() }),
+            Err(e) => return Some(GenerationOutcome { result: result(Status::Error, e), resources: Vec::new() }),
+        }
+    }
+    let (outcome, resources) = library::collect_generated(|| {
+        for g in &p.generate {
+            if let Err(e) = g.eval(&b, &[("variables", &variables)]) {
+                return Err(format!("expression '{}' failed: {e}", g.source()));
+            }
+        }
+        Ok(())
+    });
+    Some(match outcome {
+        Ok(()) => GenerationOutcome { result: result(Status::Pass, String::new()), resources },
+        Err(e) => GenerationOutcome { result: result(Status::Error, e), resources: Vec::new() },
+    })
 }
 
 #[cfg(test)]

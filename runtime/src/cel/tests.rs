@@ -76,3 +76,18 @@ fn mutating_policy_applies_configurations_and_patches_in_order() {
     let again = Request { object: &out.patched, ..req.clone() };
     assert_eq!(mutate_policy(&p, &again, None).unwrap().result.status, Status::Skip);
 }
+
+#[test]
+fn generating_policy_collects_what_generator_apply_produces() {
+    let doc = json!({"apiVersion": "policies.kyverno.io/v1", "kind": "GeneratingPolicy", "metadata": {"name": "g"},
+        "spec": {"matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["namespaces"]}]},
+            "variables": [{"name": "ns", "expression": "object.metadata.name"}],
+            "generate": [{"expression": "generator.Apply(variables.ns, [{'apiVersion': 'v1', 'kind': 'ConfigMap', 'metadata': {'name': 'cm'}}])"}]}});
+    let p = GeneratingPolicyIr::lower(&doc).unwrap();
+    let user = UserInfo::default();
+    let object = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}});
+    let req = Request { operation: "CREATE", object: &object, old_object: None, user: &user, namespace_labels: None, variables: &[], rule_variables: None };
+    let out = generate_policy(&p, &req, None).unwrap();
+    assert_eq!(out.result.status, Status::Pass);
+    assert_eq!(out.resources, vec![json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": "team-a"}})]);
+}

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use serde_json::{Map, Value};
 
 use palisade_compiler::diagnostic::Diagnostic;
-use palisade_compiler::ir::cel::{BindingIr, CelExceptionIr, CelPolicyIr, MutatingPolicyIr};
+use palisade_compiler::ir::cel::{BindingIr, CelExceptionIr, CelPolicyIr, GeneratingPolicyIr, MutatingPolicyIr};
 use palisade_compiler::ir::policy::PolicyIr;
 use palisade_compiler::source::{FileId, SourceMap};
 use palisade_compiler::syntax;
@@ -125,6 +125,8 @@ pub struct PolicySet {
     pub cel_bindings: Vec<BindingIr>,
     /// MutatingPolicy, NamespacedMutatingPolicy and MutatingAdmissionPolicy.
     pub mutating_policies: Vec<MutatingPolicyIr>,
+    /// GeneratingPolicy and NamespacedGeneratingPolicy.
+    pub generating_policies: Vec<GeneratingPolicyIr>,
     /// Report metadata of each evaluated policy, by [`policy_key`].
     pub meta: HashMap<String, PolicyMeta>,
 }
@@ -202,6 +204,8 @@ impl PolicySet {
             && (api.starts_with("policies.kyverno.io/") || api.starts_with("admissionregistration.k8s.io/"))
         {
             self.mutating_policies.push(MutatingPolicyIr::lower(doc).map_err(|e| format!("policy {name}: {e}"))?);
+        } else if matches!(kind, "GeneratingPolicy" | "NamespacedGeneratingPolicy") && api.starts_with("policies.kyverno.io/") {
+            self.generating_policies.push(GeneratingPolicyIr::lower(doc).map_err(|e| format!("policy {name}: {e}"))?);
         } else if kind == "ValidatingAdmissionPolicyBinding" && api.starts_with("admissionregistration.k8s.io/") {
             self.cel_bindings.push(BindingIr::lower(doc));
         } else if api.starts_with("policies.kyverno.io/") || api.starts_with("admissionregistration.k8s.io/") {
@@ -408,6 +412,18 @@ fn evaluate_all(
                 actual.push((ri, m.result));
                 produced.patched.insert((ri, policy.name.clone()), m.patched.clone());
                 current = m.patched;
+            }
+        }
+        for policy in &set.generating_policies {
+            let vars = values.for_resource(&policy.name, rname);
+            let operation = operation_of(&vars);
+            let kind = current.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let ns_for_object = if ns.is_empty() && !crate::cel::cluster_scoped(&kind) { "default" } else { ns };
+            let namespace_object = namespace_object(ns_for_object, &values.namespaces, &inputs.host.resources, values.namespace_labels.get(ns_for_object));
+            let req = Request { operation: &operation, object: &current, old_object: None, user, namespace_labels: ns_labels, variables: &vars, rule_variables: None };
+            if let Some(g) = crate::cel::generate_policy(policy, &req, namespace_object.as_ref()) {
+                actual.push((ri, g.result));
+                produced.generated.entry((ri, policy.name.clone(), String::new())).or_default().extend(g.resources);
             }
         }
         let resource = &current;

@@ -133,6 +133,8 @@ pub static FUNCTIONS: &[CelFunction] = &[
     // Kyverno resource library, answered from the test's resources.
     global!("resource.Get", ["string", "string", "string", "string"], "map(string, dyn)", "kyverno.resource", "Gets a resource by apiVersion, resource (plural), namespace and name.", resource_get),
     global!("resource.List", ["string", "string", "string"], "map(string, dyn)", "kyverno.resource", "Lists resources by apiVersion, resource (plural) and namespace ('' for all).", resource_list),
+    // Kyverno generator library: the resources are collected for the caller, never created.
+    global!("generator.Apply", ["string", "list"], "bool", "kyverno.generator", "Generates the resources in the namespace (collected by the evaluation that runs the policy).", generator_apply),
     // Kyverno http library, answered from the test's recorded responses.
     global!("http.Get", ["string"], "dyn", "kyverno.http", "The recorded response of a GET request.", http_get),
     global!("http.Post", ["string", "dyn"], "dyn", "kyverno.http", "The recorded response of a POST request.", http_post),
@@ -163,7 +165,7 @@ pub static STANDARD: &[&str] = &[
 
 /// Kyverno functions that need a registry or a signature service. Expressions may name them
 /// (the policy is valid), but evaluating them offline is an error that says so.
-pub static NEEDS_NETWORK: &[&str] = &["verifyImageSignatures", "verifyAttestationSignatures", "extractPayload", "resource.Post", "generator.Apply"];
+pub static NEEDS_NETWORK: &[&str] = &["verifyImageSignatures", "verifyAttestationSignatures", "extractPayload", "resource.Post"];
 
 /// Whether `name` is a function or macro an expression may call.
 pub fn is_known(name: &str) -> bool {
@@ -926,6 +928,35 @@ pub struct Host {
 
 thread_local! {
     static HOST: RefCell<Option<Arc<Host>>> = const { RefCell::new(None) };
+    /// What `generator.Apply` produced during the current evaluation on this thread.
+    static GENERATED: RefCell<Vec<Json>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` and returns, with its result, the resources `generator.Apply` produced meanwhile.
+pub fn collect_generated<R>(f: impl FnOnce() -> R) -> (R, Vec<Json>) {
+    let previous = GENERATED.with(|g| std::mem::take(&mut *g.borrow_mut()));
+    let out = f();
+    let produced = GENERATED.with(|g| std::mem::replace(&mut *g.borrow_mut(), previous));
+    (out, produced)
+}
+
+fn generator_apply(args: &[Value]) -> Result<Value, ExecutionError> {
+    let f = "generator.Apply";
+    let ns = str_arg(args, 0, f)?.to_owned();
+    let mut resources = Vec::new();
+    for item in list_arg(args, 1, f)? {
+        let mut r = to_json(item).map_err(|e| err(f, e))?;
+        let Some(obj) = r.as_object_mut() else { return Err(err(f, "every resource must be an object")) };
+        let meta = obj.entry("metadata").or_insert_with(|| Json::Object(serde_json::Map::new()));
+        if let Some(m) = meta.as_object_mut() {
+            if !ns.is_empty() {
+                m.insert("namespace".into(), Json::String(ns.clone()));
+            }
+        }
+        resources.push(r);
+    }
+    GENERATED.with(|g| g.borrow_mut().extend(resources));
+    Ok(Value::Bool(true))
 }
 
 /// Runs `f` with `host` answering the host-backed functions on this thread. The evaluation is
