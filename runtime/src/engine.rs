@@ -637,8 +637,13 @@ fn filter_matches(f: &Filter, resource: &Value, req: &Request) -> bool {
             return false;
         }
     }
+    user_matches(f, req.user)
+}
+
+/// The user-facing part of a filter: `subjects`, `roles` and `clusterRoles`. Shared by the
+/// interpreter and the compiled set engine.
+pub(crate) fn user_matches(f: &Filter, user: &UserInfo) -> bool {
     if !f.subjects.is_empty() {
-        let user = &req.user;
         let ok = f.subjects.iter().any(|s| match s.kind.as_str() {
             "ServiceAccount" => {
                 let full = format!("system:serviceaccount:{}:", s.namespace.as_deref().unwrap_or_default());
@@ -652,10 +657,10 @@ fn filter_matches(f: &Filter, resource: &Value, req: &Request) -> bool {
             return false;
         }
     }
-    if !f.roles.is_empty() && !f.roles.iter().any(|r| req.user.roles.contains(r)) {
+    if !f.roles.is_empty() && !f.roles.iter().any(|r| user.roles.contains(r)) {
         return false;
     }
-    if !f.cluster_roles.is_empty() && !f.cluster_roles.iter().any(|r| req.user.cluster_roles.contains(r)) {
+    if !f.cluster_roles.is_empty() && !f.cluster_roles.iter().any(|r| user.cluster_roles.contains(r)) {
         return false;
     }
     true

@@ -70,37 +70,14 @@ fn filter_matches(f: &Filter, req: &SetRequest) -> bool {
             return false;
         }
     }
-    if f.namespace_selector.is_some() {
+    if let Some(sel) = &f.namespace_selector {
         // The set engine serves requests without namespace labels (the webhook has none at
         // hand), which the interpreter reads as an empty label set.
-        let empty = LabelSelector::default();
-        let sel = f.namespace_selector.as_ref().unwrap_or(&empty);
         if kind == "Namespace" || !selector_matches(sel, doc, None) {
             return false;
         }
     }
-    if !f.subjects.is_empty() {
-        let user = req.user;
-        let ok = f.subjects.iter().any(|s| match s.kind.as_str() {
-            "ServiceAccount" => {
-                let full = format!("system:serviceaccount:{}:", s.namespace.as_deref().unwrap_or_default());
-                user.username.strip_prefix(&full).is_some_and(|n| s.name.matches(n))
-            }
-            "User" => s.name.matches(&user.username),
-            "Group" => user.groups.iter().any(|g| s.name.matches(g)),
-            _ => false,
-        });
-        if !ok {
-            return false;
-        }
-    }
-    if !f.roles.is_empty() && !f.roles.iter().any(|r| req.user.roles.contains(r)) {
-        return false;
-    }
-    if !f.cluster_roles.is_empty() && !f.cluster_roles.iter().any(|r| req.user.cluster_roles.contains(r)) {
-        return false;
-    }
-    true
+    crate::engine::user_matches(f, req.user)
 }
 
 /// The members of an object as (key, string value), in document order with repeated keys
