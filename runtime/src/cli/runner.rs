@@ -518,33 +518,25 @@ fn compare(exp: &ExpectedResult, res_name: &str, resources: &[Value], actual: &[
         Some((ns, n)) => (Some(ns), n),
         None => (None, res_name),
     };
-    let found = actual.iter().find(|(ri, r)| {
-        let Some(res) = resources.get(*ri) else { return false };
+    // The resource the expected result names: by name, by namespace when it gives one (Kyverno's
+    // CLI puts a resource that names no namespace in `default`), and by kind when it gives one.
+    let named = |res: &Value| {
         let name = res.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+        let ns = engine::namespace_of(res).unwrap_or_default();
         let kind = res.get("kind").and_then(Value::as_str).unwrap_or_default();
-        // A namespaced resource that names no namespace is in `default` for Kyverno's CLI.
-        let ns = match engine::namespace_of(res).unwrap_or_default() {
-            "" if !crate::cel::cluster_scoped(kind) => "default",
-            ns => ns,
-        };
-        r.policy == policy_name
-            && (rule.is_empty() || rule_matches(&rule, &r.rule) || (rule == r.policy && (r.rule.is_empty() || r.rule.starts_with("autogen-"))))
-            && name == want_name
-            // Kyverno's CLI puts a resource without a namespace in `default`.
+        name == want_name
             && want_ns.is_none_or(|w| w == ns || (ns.is_empty() && w == "default"))
             && (exp.kind.is_empty() || exp.kind == kind)
+    };
+    let found = actual.iter().find(|(ri, r)| {
+        resources.get(*ri).is_some_and(named)
+            && r.policy == policy_name
+            && (rule.is_empty() || rule_matches(&rule, &r.rule) || (rule == r.policy && (r.rule.is_empty() || r.rule.starts_with("autogen-"))))
     });
     let _ = policy_ns;
     // Kyverno's CLI counts a resource that no rule applied to as skipped (kyverno issue 8942):
     // an expected `skip` holds when the resource is among the test's resources.
-    let considered = || {
-        resources.iter().any(|res| {
-            let name = res.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
-            let ns = engine::namespace_of(res).unwrap_or_default();
-            let kind = res.get("kind").and_then(Value::as_str).unwrap_or_default();
-            name == want_name && want_ns.is_none_or(|w| w == ns || (ns.is_empty() && w == "default")) && (exp.kind.is_empty() || exp.kind == kind)
-        })
-    };
+    let considered = || resources.iter().any(named);
     match found {
         None if exp.result.eq_ignore_ascii_case("skip") && considered() => {
             outcome.actual = "skip".into();
