@@ -39,15 +39,20 @@ pub fn run(args: Args) -> ExitCode {
             r.outcomes.retain(|o| sel.matches(&o.policy, &o.rule, &o.resource));
         }
     }
-    let passed: usize = reports.iter().map(|r| r.outcomes.iter().filter(|o| o.ok).count()).sum();
+    let passed: usize = reports.iter().map(|r| r.outcomes.iter().filter(|o| o.ok && !o.unchecked).count()).sum();
+    let skipped: usize = reports.iter().map(|r| r.outcomes.iter().filter(|o| o.unchecked).count()).sum();
     let failed: usize = reports.iter().map(|r| r.outcomes.iter().filter(|o| !o.ok).count() + usize::from(r.error.is_some())).sum();
     match args.output {
         Output::Text => print_text(&reports, args.fail_only),
-        Output::Json => print_json(&reports, passed, failed),
+        Output::Json => print_json(&reports, passed, failed, skipped),
         Output::Junit => print!("{}", junit::render("palisade test", &junit_suites(&reports, args.fail_only))),
     }
     if matches!(args.output, Output::Text) {
-        println!("{passed} passed, {failed} failed");
+        if skipped > 0 {
+            println!("{passed} passed, {failed} failed, {skipped} skipped");
+        } else {
+            println!("{passed} passed, {failed} failed");
+        }
     }
     if failed > 0 || files.is_empty() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
@@ -67,16 +72,16 @@ fn print_text(reports: &[TestReport], fail_only: bool) {
             if fail_only && o.ok {
                 continue;
             }
-            let mark = if o.ok { "ok  " } else { "FAIL" };
+            let mark = if o.unchecked { "skip" } else if o.ok { "ok  " } else { "FAIL" };
             println!("  {mark} {}/{} {} {}: expected {}, got {}", o.policy, o.rule, o.kind, o.resource, o.expected, o.actual);
-            if !o.ok && !o.reason.is_empty() {
+            if (!o.ok || o.unchecked) && !o.reason.is_empty() {
                 println!("       {}", o.reason);
             }
         }
     }
 }
 
-fn print_json(reports: &[TestReport], passed: usize, failed: usize) {
+fn print_json(reports: &[TestReport], passed: usize, failed: usize, skipped: usize) {
     let tests: Vec<serde_json::Value> = reports
         .iter()
         .map(|r| {
@@ -85,12 +90,12 @@ fn print_json(reports: &[TestReport], passed: usize, failed: usize) {
                 "error": r.error,
                 "results": r.outcomes.iter().map(|o| serde_json::json!({
                     "policy": o.policy, "rule": o.rule, "resource": o.resource, "kind": o.kind,
-                    "expected": o.expected, "actual": o.actual, "ok": o.ok, "reason": o.reason,
+                    "expected": o.expected, "actual": o.actual, "ok": o.ok, "skipped": o.unchecked, "reason": o.reason,
                 })).collect::<Vec<_>>(),
             })
         })
         .collect();
-    let out = serde_json::json!({"summary": {"passed": passed, "failed": failed, "skipped": 0}, "tests": tests});
+    let out = serde_json::json!({"summary": {"passed": passed, "failed": failed, "skipped": skipped}, "tests": tests});
     println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
 }
 
@@ -116,7 +121,9 @@ fn junit_suites(reports: &[TestReport], fail_only: bool) -> Vec<Suite> {
                 if fail_only && o.ok {
                     continue;
                 }
-                let outcome = if o.ok {
+                let outcome = if o.unchecked {
+                    CaseOutcome::Skipped { message: o.reason.clone() }
+                } else if o.ok {
                     CaseOutcome::Passed
                 } else {
                     CaseOutcome::Failed {

@@ -8,7 +8,9 @@ use rayon::prelude::*;
 use serde_json::{Map, Value};
 
 use palisade_compiler::diagnostic::Diagnostic;
-use palisade_compiler::ir::cel::{BindingIr, CelExceptionIr, CelPolicyIr, GeneratingPolicyIr, MutatingPolicyIr};
+use palisade_compiler::ir::cel::{
+    BindingIr, CelExceptionIr, CelPolicyIr, DeletingPolicyIr, GeneratingPolicyIr, ImageValidatingPolicyIr, MutatingPolicyIr,
+};
 use palisade_compiler::ir::policy::PolicyIr;
 use palisade_compiler::source::{FileId, SourceMap};
 use palisade_compiler::syntax;
@@ -69,6 +71,9 @@ pub struct Outcome {
     pub reason: String,
     /// What kind of rule this is (`validate.pattern`, `mutate`, `ValidatingPolicy`, ...).
     pub category: String,
+    /// The result was not checked, as Kyverno's CLI does not check it (a patched-resource file
+    /// without the resource); it counts as skipped, neither passed nor failed.
+    pub unchecked: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -127,6 +132,10 @@ pub struct PolicySet {
     pub mutating_policies: Vec<MutatingPolicyIr>,
     /// GeneratingPolicy and NamespacedGeneratingPolicy.
     pub generating_policies: Vec<GeneratingPolicyIr>,
+    /// DeletingPolicy and NamespacedDeletingPolicy.
+    pub deleting_policies: Vec<DeletingPolicyIr>,
+    /// ImageValidatingPolicy and NamespacedImageValidatingPolicy.
+    pub image_policies: Vec<ImageValidatingPolicyIr>,
     /// Report metadata of each evaluated policy, by [`policy_key`].
     pub meta: HashMap<String, PolicyMeta>,
 }
@@ -206,6 +215,14 @@ impl PolicySet {
             self.mutating_policies.push(MutatingPolicyIr::lower(doc).map_err(|e| format!("policy {name}: {e}"))?);
         } else if matches!(kind, "GeneratingPolicy" | "NamespacedGeneratingPolicy") && api.starts_with("policies.kyverno.io/") {
             self.generating_policies.push(GeneratingPolicyIr::lower(doc).map_err(|e| format!("policy {name}: {e}"))?);
+        } else if matches!(kind, "DeletingPolicy" | "NamespacedDeletingPolicy") && api.starts_with("policies.kyverno.io/") {
+            let ir = DeletingPolicyIr::lower(doc).map_err(|e| format!("policy {name}: {e}"))?;
+            self.meta.insert(ir.namespace.as_ref().map_or_else(|| ir.name.clone(), |ns| format!("{ns}/{}", ir.name)), PolicyMeta::from_policy(doc));
+            self.deleting_policies.push(ir);
+        } else if matches!(kind, "ImageValidatingPolicy" | "NamespacedImageValidatingPolicy") && api.starts_with("policies.kyverno.io/") {
+            let ir = ImageValidatingPolicyIr::lower(doc).map_err(|e| format!("policy {name}: {e}"))?;
+            self.meta.insert(ir.namespace.as_ref().map_or_else(|| ir.name.clone(), |ns| format!("{ns}/{}", ir.name)), PolicyMeta::from_policy(doc));
+            self.image_policies.push(ir);
         } else if kind == "ValidatingAdmissionPolicyBinding" && api.starts_with("admissionregistration.k8s.io/") {
             self.cel_bindings.push(BindingIr::lower(doc));
         } else if api.starts_with("policies.kyverno.io/") || api.starts_with("admissionregistration.k8s.io/") {
@@ -470,6 +487,43 @@ fn evaluate_all(
             let b = crate::cel::bindings(&req, namespace_object.as_ref());
             actual.extend(crate::cel::evaluate_policy(policy, &req, &b, inputs, namespace_object.as_ref()).into_iter().map(|r| (ri, r)));
         }
+        for policy in &set.image_policies {
+            let vars = values.for_resource(&policy.name, rname);
+            let operation = operation_of(&vars);
+            let kind = resource.get("kind").and_then(Value::as_str).unwrap_or_default();
+            let ns_for_object = if ns.is_empty() && !crate::cel::cluster_scoped(kind) { "default" } else { ns };
+            let namespace_object = namespace_object(ns_for_object, &values.namespaces, &inputs.host.resources, values.namespace_labels.get(ns_for_object));
+            let req = Request {
+                operation,
+                object: resource,
+                old_object: old_object_for(operation, resource),
+                user,
+                namespace_labels: ns_labels,
+                variables: &vars,
+                rule_variables: None,
+            };
+            // Offline, like Kyverno's CLI without `--registry`: signature checks fail with an
+            // error that says registry access is needed.
+            if let Some(r) = crate::cel::images::evaluate(policy, &req, inputs, namespace_object.as_ref(), None) {
+                actual.push((ri, r));
+            }
+        }
+        if !set.deleting_policies.is_empty() {
+            // A deleting policy reads the resource as it exists, in `default` when it names no
+            // namespace, as the CLI loads it.
+            let kind = resource.get("kind").and_then(Value::as_str).unwrap_or_default();
+            let ns_for_object = if ns.is_empty() && !crate::cel::cluster_scoped(kind) { "default" } else { ns };
+            let namespace_object = namespace_object(ns_for_object, &values.namespaces, &inputs.host.resources, values.namespace_labels.get(ns_for_object));
+            let mut object = resource.clone();
+            if ns.is_empty() && ns_for_object == "default" {
+                if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+                    meta.insert("namespace".into(), Value::String("default".into()));
+                }
+            }
+            for policy in &set.deleting_policies {
+                actual.push((ri, crate::cel::delete::evaluate(policy, &object, inputs, namespace_object.as_ref())));
+            }
+        }
     }
     Ok((actual, produced))
 }
@@ -509,6 +563,7 @@ fn compare(exp: &ExpectedResult, res_name: &str, resources: &[Value], actual: &[
                 other => format!("{other:?}"),
             }
         }),
+        unchecked: false,
     };
     if let Some(kind) = set.unsupported.get(policy_name) {
         outcome.reason = format!("{kind} policies are not evaluated by Palisade yet");
@@ -561,7 +616,14 @@ fn compare(exp: &ExpectedResult, res_name: &str, resources: &[Value], actual: &[
 /// must not read as an ordinary "no result".
 fn unknown_policy(exp: &ExpectedResult, set: &PolicySet) -> Option<String> {
     let name = exp.policy.rsplit_once('/').map_or(exp.policy.as_str(), |(_, n)| n);
-    if set.policies.iter().any(|p| p.name == name) || set.cel_policies.iter().any(|p| p.name == name) || set.unsupported.contains_key(name) {
+    if set.policies.iter().any(|p| p.name == name)
+        || set.cel_policies.iter().any(|p| p.name == name)
+        || set.mutating_policies.iter().any(|p| p.name == name)
+        || set.generating_policies.iter().any(|p| p.name == name)
+        || set.deleting_policies.iter().any(|p| p.name == name)
+        || set.image_policies.iter().any(|p| p.name == name)
+        || set.unsupported.contains_key(name)
+    {
         return None;
     }
     let mut loaded: Vec<&str> = set
@@ -569,6 +631,10 @@ fn unknown_policy(exp: &ExpectedResult, set: &PolicySet) -> Option<String> {
         .iter()
         .map(|p| p.name.as_str())
         .chain(set.cel_policies.iter().map(|p| p.name.as_str()))
+        .chain(set.mutating_policies.iter().map(|p| p.name.as_str()))
+        .chain(set.generating_policies.iter().map(|p| p.name.as_str()))
+        .chain(set.deleting_policies.iter().map(|p| p.name.as_str()))
+        .chain(set.image_policies.iter().map(|p| p.name.as_str()))
         .chain(set.unsupported.keys().map(String::as_str))
         .collect();
     loaded.sort_unstable();
