@@ -156,7 +156,7 @@ pub fn run(args: Args) -> ExitCode {
 
     if text {
         // Kyverno counts a CEL policy as one rule.
-        let rules: usize = set.policies.iter().map(|p| p.rules.len()).sum::<usize>() + set.cel_policies.len();
+        let rules: usize = set.policies.iter().map(|p| p.rules.len()).sum::<usize>() + set.cel_policies.len() + set.deleting_policies.len();
         println!("\nApplying {rules} policy rule(s) to {} resource(s)...", resources.len());
     }
     // Passing results are only counted unless the output lists them.

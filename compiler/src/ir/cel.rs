@@ -302,7 +302,7 @@ impl CelPolicyIr {
 }
 
 /// One mutation of a MutatingPolicy.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct MutationIr {
     /// `JSONPatch` (a list of `JSONPatch{op, path, value}`), else `ApplyConfiguration` (an
     /// `Object{...}` merged into the resource).
@@ -312,7 +312,7 @@ pub struct MutationIr {
 
 /// A `policies.kyverno.io` MutatingPolicy (or NamespacedMutatingPolicy) or an
 /// `admissionregistration.k8s.io` MutatingAdmissionPolicy.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct MutatingPolicyIr {
     pub name: String,
     pub namespace: Option<String>,
@@ -350,7 +350,7 @@ impl MutatingPolicyIr {
 
 /// A `policies.kyverno.io` GeneratingPolicy (or NamespacedGeneratingPolicy): its `generate`
 /// expressions call `generator.Apply(namespace, [resources])`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct GeneratingPolicyIr {
     pub name: String,
     pub namespace: Option<String>,
@@ -380,6 +380,235 @@ impl GeneratingPolicyIr {
             match_conditions: named(spec.get("matchConditions"), "spec.matchConditions", "expression")?,
             variables: named(spec.get("variables"), "spec.variables", "expression")?,
             generate,
+        })
+    }
+}
+
+/// A `policies.kyverno.io` DeletingPolicy (or NamespacedDeletingPolicy): on its schedule,
+/// Kyverno deletes every resource its `matchConstraints` select (whatever the operations say)
+/// and its `conditions` all hold for.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct DeletingPolicyIr {
+    pub name: String,
+    pub namespace: Option<String>,
+    pub constraints: MatchConstraints,
+    pub conditions: Vec<NamedExpr>,
+    pub variables: Vec<NamedExpr>,
+    /// The cron schedule, checked at lowering.
+    pub schedule: String,
+    /// `Foreground`, `Background` or `Orphan`, when set.
+    pub propagation: Option<String>,
+}
+
+impl DeletingPolicyIr {
+    pub fn lower(doc: &Value) -> Result<DeletingPolicyIr, LowerError> {
+        let kind = str_of(doc, "kind").unwrap_or_default();
+        let spec = doc.get("spec").cloned().unwrap_or(Value::Null);
+        let constraints = lower_constraints(spec.get("matchConstraints"));
+        // Kyverno refuses a deleting policy without resource rules: it would select nothing.
+        if constraints.resource_rules.is_empty() {
+            return Err(LowerError("spec.matchConstraints: a matchConstraints with at least one resource rule is required".into()));
+        }
+        let schedule = str_of(&spec, "schedule").unwrap_or_default().to_owned();
+        check_cron(&schedule).map_err(|e| LowerError(format!("spec.schedule: {e}")))?;
+        let propagation = str_of(&spec, "deletionPropagationPolicy").map(str::to_owned);
+        if let Some(p) = &propagation {
+            if !matches!(p.as_str(), "Foreground" | "Background" | "Orphan") {
+                return Err(LowerError(format!("spec.deletionPropagationPolicy: `{p}` is not one of Foreground, Background, Orphan")));
+            }
+        }
+        Ok(DeletingPolicyIr {
+            name: doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            namespace: kind
+                .starts_with("Namespaced")
+                .then(|| doc.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default").to_owned()),
+            constraints,
+            conditions: named(spec.get("conditions"), "spec.conditions", "expression")?,
+            variables: named(spec.get("variables"), "spec.variables", "expression")?,
+            schedule,
+            propagation,
+        })
+    }
+}
+
+/// Checks a standard five-field cron schedule (minute, hour, day of month, month, day of
+/// week; `*`, numbers, ranges, steps, lists and month/day names) or a `@` descriptor, as the
+/// cron library Kyverno uses accepts them.
+pub fn check_cron(text: &str) -> Result<(), String> {
+    const DESCRIPTORS: [&str; 8] = ["@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly", "@every"];
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("a schedule is required".into());
+    }
+    if text.starts_with('@') {
+        let word = text.split_whitespace().next().unwrap_or_default();
+        return if DESCRIPTORS.contains(&word) { Ok(()) } else { Err(format!("`{word}` is not a cron descriptor")) };
+    }
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    if fields.len() != 5 {
+        return Err(format!("`{text}` is not a cron schedule: it has {} fields, not 5", fields.len()));
+    }
+    const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+    const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+    let limits: [(&str, u32, u32, &[&str], u32); 5] =
+        [("minute", 0, 59, &[], 0), ("hour", 0, 23, &[], 0), ("day of month", 1, 31, &[], 0), ("month", 1, 12, &MONTHS, 1), ("day of week", 0, 6, &DAYS, 0)];
+    for (field, (what, lo, hi, names, base)) in fields.iter().zip(limits) {
+        let number = |s: &str| -> Result<u32, String> {
+            if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(s)) {
+                return Ok(i as u32 + base);
+            }
+            let n: u32 = s.parse().map_err(|_| format!("`{s}` is not a valid {what} in `{text}`"))?;
+            if n < lo || n > hi {
+                return Err(format!("{what} {n} is out of range {lo}-{hi} in `{text}`"));
+            }
+            Ok(n)
+        };
+        for part in field.split(',') {
+            let (range, step) = match part.split_once('/') {
+                Some((r, s)) => (r, Some(s)),
+                None => (part, None),
+            };
+            if let Some(s) = step {
+                if s.parse::<u32>().map_or(true, |n| n == 0) {
+                    return Err(format!("`{s}` is not a valid step for the {what} in `{text}`"));
+                }
+            }
+            if range == "*" || range == "?" {
+                continue;
+            }
+            match range.split_once('-') {
+                Some((a, b)) => {
+                    let (a, b) = (number(a)?, number(b)?);
+                    if a > b {
+                        return Err(format!("the {what} range {a}-{b} is backwards in `{text}`"));
+                    }
+                }
+                None => {
+                    number(range)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One `matchImageReferences` entry: a Kyverno wildcard or a CEL expression over `ref`.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub enum ImageMatch {
+    Glob(String),
+    Expression(Arc<Program>),
+}
+
+/// How an attestor verifies: cosign (key, keyless or certificate; the block as written, with
+/// `key.expression` and friends compiled) or notary, which Palisade does not verify.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub enum AttestorIr {
+    Cosign { name: String, spec: Value, key_expression: Option<Arc<Program>> },
+    Notary { name: String, spec: Value },
+}
+
+impl AttestorIr {
+    pub fn name(&self) -> &str {
+        match self {
+            AttestorIr::Cosign { name, .. } | AttestorIr::Notary { name, .. } => name,
+        }
+    }
+}
+
+/// One `attestations` entry: an in-toto predicate type or an OCI referrer artifact type.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct AttestationIr {
+    pub name: String,
+    /// `intoto` or `referrer`.
+    pub source: String,
+    pub kind: String,
+}
+
+/// A `policies.kyverno.io` ImageValidatingPolicy (or its namespaced variant).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct ImageValidatingPolicyIr {
+    pub name: String,
+    pub namespace: Option<String>,
+    pub constraints: MatchConstraints,
+    pub match_conditions: Vec<NamedExpr>,
+    /// Only images these select are verified; none selected passes the policy untouched.
+    pub match_images: Vec<ImageMatch>,
+    /// Custom `images` extractors: name -> expression returning a list of image strings.
+    pub extractors: Vec<NamedExpr>,
+    pub attestors: Vec<AttestorIr>,
+    pub attestations: Vec<AttestationIr>,
+    /// Variables and validations.
+    pub rules: CelRules,
+    pub actions: Vec<String>,
+    pub ignore_failures: bool,
+    pub mutate_digest: bool,
+    pub verify_digest: bool,
+    pub required: bool,
+    /// `credentials.allowInsecureRegistry`: plain HTTP registries are allowed.
+    pub allow_insecure_registry: bool,
+}
+
+impl ImageValidatingPolicyIr {
+    pub fn lower(doc: &Value) -> Result<ImageValidatingPolicyIr, LowerError> {
+        let kind = str_of(doc, "kind").unwrap_or_default();
+        let spec = doc.get("spec").cloned().unwrap_or(Value::Null);
+        let mut match_images = Vec::new();
+        for (i, m) in spec.get("matchImageReferences").and_then(Value::as_array).into_iter().flatten().enumerate() {
+            match (str_of(m, "glob"), str_of(m, "expression")) {
+                (Some(g), _) if !g.is_empty() => match_images.push(ImageMatch::Glob(g.to_owned())),
+                (_, Some(e)) if !e.is_empty() => {
+                    match_images.push(ImageMatch::Expression(compile(e, &format!("spec.matchImageReferences[{i}].expression"))?))
+                }
+                _ => return Err(LowerError(format!("spec.matchImageReferences[{i}]: one of `glob` or `expression` is required"))),
+            }
+        }
+        let mut attestors = Vec::new();
+        for (i, a) in spec.get("attestors").and_then(Value::as_array).into_iter().flatten().enumerate() {
+            let name = str_of(a, "name").unwrap_or_default().to_owned();
+            if let Some(c) = a.get("cosign") {
+                let key_expression = match c.pointer("/key/expression").and_then(Value::as_str) {
+                    Some(e) => Some(compile(e, &format!("spec.attestors[{i}].cosign.key.expression"))?),
+                    None => None,
+                };
+                attestors.push(AttestorIr::Cosign { name, spec: c.clone(), key_expression });
+            } else if let Some(n) = a.get("notary") {
+                attestors.push(AttestorIr::Notary { name, spec: n.clone() });
+            } else {
+                return Err(LowerError(format!("spec.attestors[{i}]: one of `cosign` or `notary` is required")));
+            }
+        }
+        let mut attestations = Vec::new();
+        for (i, a) in spec.get("attestations").and_then(Value::as_array).into_iter().flatten().enumerate() {
+            let name = str_of(a, "name").unwrap_or_default().to_owned();
+            let (source, kind) = if let Some(t) = a.pointer("/intoto/type").and_then(Value::as_str) {
+                ("intoto", t)
+            } else if let Some(t) = a.pointer("/referrer/type").and_then(Value::as_str) {
+                ("referrer", t)
+            } else {
+                return Err(LowerError(format!("spec.attestations[{i}]: one of `intoto.type` or `referrer.type` is required")));
+            };
+            attestations.push(AttestationIr { name, source: source.into(), kind: kind.into() });
+        }
+        let config = |k: &str| spec.pointer(&format!("/validationConfigurations/{k}")).and_then(Value::as_bool).unwrap_or(true);
+        let actions = strings(spec.get("validationActions"));
+        Ok(ImageValidatingPolicyIr {
+            name: doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            namespace: kind
+                .starts_with("Namespaced")
+                .then(|| doc.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default").to_owned()),
+            constraints: lower_constraints(spec.get("matchConstraints")),
+            match_conditions: named(spec.get("matchConditions"), "spec.matchConditions", "expression")?,
+            match_images,
+            extractors: named(spec.get("images"), "spec.images", "expression")?,
+            attestors,
+            attestations,
+            rules: lower_rules(&spec, "spec", "validations")?,
+            actions: if actions.is_empty() { vec!["Deny".to_owned()] } else { actions },
+            ignore_failures: str_of(&spec, "failurePolicy") == Some("Ignore"),
+            mutate_digest: config("mutateDigest"),
+            verify_digest: config("verifyDigest"),
+            required: config("required"),
+            allow_insecure_registry: spec.pointer("/credentials/allowInsecureRegistry").and_then(Value::as_bool).unwrap_or(false),
         })
     }
 }
@@ -458,6 +687,29 @@ mod tests {
         assert_eq!(names, ["", "autogen-defaults", "autogen-cronjobs"]);
         assert_eq!(ir.variants[2].rules.validations[0].program.source(), "object.spec.jobTemplate.spec.template.spec.containers.all(c, has(c.image))");
         assert_eq!(ir.variants[1].constraints.resource_rules[0].resources[1], "deployments");
+    }
+
+    #[test]
+    fn cron_schedules() {
+        for ok in ["* * * * *", "*/5 * * * *", "0 0 1 jan,jul mon-fri", "15,45 8-18/2 * * 0", "@hourly", "@every 5m"] {
+            assert_eq!(check_cron(ok), Ok(()), "{ok}");
+        }
+        let errors: Vec<String> = ["* * * *", "61 * * * *", "*/0 * * * *", "5-1 * * * *", "* * * foo *", "@sometimes", ""]
+            .iter()
+            .map(|s| check_cron(s).unwrap_err())
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                "`* * * *` is not a cron schedule: it has 4 fields, not 5",
+                "minute 61 is out of range 0-59 in `61 * * * *`",
+                "`0` is not a valid step for the minute in `*/0 * * * *`",
+                "the minute range 5-1 is backwards in `5-1 * * * *`",
+                "`foo` is not a valid month in `* * * foo *`",
+                "`@sometimes` is not a cron descriptor",
+                "a schedule is required",
+            ]
+        );
     }
 
     #[test]

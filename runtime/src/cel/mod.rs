@@ -8,6 +8,8 @@
 //! `failurePolicy: Ignore`), unmet match conditions skip.
 
 pub mod apply;
+pub mod delete;
+pub mod images;
 
 use std::sync::Arc;
 

@@ -109,8 +109,13 @@ pub fn scan(set: &PolicySet, resources: &[Resource], cfg: &ScanConfig, progress:
     let sources: Vec<Value> = if policies.iter().any(|p| p.generates) { resources.iter().map(|r| r.value.clone()).collect() } else { Vec::new() };
     // CEL policies may read the other resources (`resource.Get/List`) through the host,
     // which the CEL library finds in a thread-local; every worker installs the same one.
-    let cel = (!set.cel_policies.is_empty()).then(|| CelScan {
+    let cel = (!set.cel_policies.is_empty() || !set.deleting_policies.is_empty()).then(|| CelScan {
         keys: set.cel_policies.iter().map(|p| Arc::from(cel_policy_key(p))).collect(),
+        deleting_keys: set
+            .deleting_policies
+            .iter()
+            .map(|p| Arc::from(p.namespace.as_ref().map_or_else(|| p.name.clone(), |ns| format!("{ns}/{}", p.name))))
+            .collect(),
         inputs: crate::cel::CelInputs {
             host: Arc::new(palisade_stdlib::cel::Host { resources: resources.iter().map(|r| r.value.clone()).collect(), ..Default::default() }),
             bindings: set.cel_bindings.clone(),
@@ -220,11 +225,12 @@ fn scan_one(set: &PolicySet, policies: &[Compiled], sources: &[Value], index: us
 
 struct CelScan {
     keys: Vec<Arc<str>>,
+    deleting_keys: Vec<Arc<str>>,
     inputs: crate::cel::CelInputs,
 }
 
 /// ValidatingPolicy, NamespacedValidatingPolicy and ValidatingAdmissionPolicy (with its
-/// bindings) on one resource, as `palisade test` evaluates them.
+/// bindings), and DeletingPolicy, on one resource, as `palisade test` evaluates them.
 fn scan_cel(set: &PolicySet, cel: &CelScan, index: usize, resource: &Resource, cfg: &ScanConfig, out: &mut Vec<Finding>) {
     let ns = engine::namespace_of(&resource.value).unwrap_or_default();
     // Kyverno's CLI puts namespaced resources that name no namespace in `default`.
@@ -261,6 +267,15 @@ fn scan_cel(set: &PolicySet, cel: &CelScan, index: usize, resource: &Resource, c
             };
             out.push(Finding { resource: index, policy: key.clone(), rule: r.rule, status, message: r.message, enforce: r.enforce, scored });
         }
+    }
+    // A deleting policy's verdict is whether the resource would be deleted: `pass` when it
+    // matches. A resource it leaves alone is no violation, so the scan lists it as skipped
+    // (`palisade test` keeps the CLI's `fail` for it).
+    for (policy, key) in set.deleting_policies.iter().zip(&cel.deleting_keys) {
+        let r = crate::cel::delete::evaluate(policy, object, &cel.inputs, namespace_object.as_ref());
+        let status = if r.status == Status::Fail { Status::Skip } else { r.status };
+        let message = if r.status == Status::Pass { format!("{}: {} would be deleted", r.message, resource_path(object)) } else { r.message };
+        out.push(Finding { resource: index, policy: key.clone(), rule: r.rule, status, message, enforce: false, scored: true });
     }
 }
 
