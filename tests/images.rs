@@ -379,3 +379,45 @@ fn skip_references_notary_and_unmatched_images() {
     let out = verify(&v, &policy("notary", &notary, ""), &pod(&format!("{r}/team/app:v1")));
     assert_eq!(only(&out), (Status::Error, format!("failed to verify image {r}/team/app:v1: Notary signatures are not supported by Palisade; use type: Cosign")));
 }
+
+/// An ImageValidatingPolicy whose validation calls `verifyImageSignatures` with a cosign key
+/// attestor, verified against the local registry through the same verifier.
+fn image_validating_policy(registry: &str, pem: &str) -> palisade_compiler::ir::cel::ImageValidatingPolicyIr {
+    let text = format!(
+        "apiVersion: policies.kyverno.io/v1\nkind: ImageValidatingPolicy\nmetadata:\n  name: signed\nspec:\n  matchConstraints:\n    resourceRules:\n    - apiGroups: ['']\n      apiVersions: [v1]\n      operations: [CREATE]\n      resources: [pods]\n  matchImageReferences:\n  - glob: '{registry}/team/*'\n  credentials:\n    allowInsecureRegistry: true\n  attestors:\n  - name: team-key\n    cosign:\n      key:\n        data: |-\n{}\n      ctlog:\n        insecureIgnoreTlog: true\n        insecureIgnoreSCT: true\n  validations:\n  - expression: \"images.containers.all(i, verifyImageSignatures(i, [attestors['team-key']]) > 0)\"\n    message: failed the verification\n",
+        indent(pem, 10)
+    );
+    let doc: Value = serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    palisade_compiler::ir::cel::ImageValidatingPolicyIr::lower(&doc).unwrap()
+}
+
+#[test]
+fn image_validating_policies_verify_signatures_against_the_registry() {
+    use palisade_runtime::cel::{CelInputs, images as cel_images};
+    let reg = Registry::start();
+    let r = &reg.addr;
+    let k = key(SigningScheme::ECDSA_P256_SHA256_ASN1);
+    let other = key(SigningScheme::ECDSA_P256_SHA256_ASN1);
+    let signed = push(r, "team/signed", "v1");
+    sign_with(r, "team/signed", &signed, &[&k]);
+    let wrong = push(r, "team/wrong", "v1");
+    sign_with(r, "team/wrong", &wrong, &[&other]);
+    let p = image_validating_policy(r, &k.public_pem);
+    let v = std::sync::Arc::new(verifier());
+    let user = UserInfo::default();
+    let inputs = CelInputs::default();
+    let run = |image: &str| {
+        let resource = pod(image);
+        let req = Request { operation: "CREATE", object: &resource, old_object: None, user: &user, namespace_labels: None, variables: &[], rule_variables: None };
+        let out = cel_images::evaluate(&p, &req, &inputs, None, Some(v.clone())).unwrap();
+        (out.status, out.message)
+    };
+    assert_eq!(run(&format!("{r}/team/signed:v1")), (Status::Pass, String::new()));
+    // A signature by another key: the function fails, so the validation is an error, as in Kyverno.
+    let (status, message) = run(&format!("{r}/team/wrong:v1"));
+    assert_eq!(status, Status::Error, "{message}");
+    assert!(message.starts_with("Policy signed failed: expression"), "{message}");
+    assert!(message.contains("verifyImageSignatures"), "{message}");
+    // An image outside matchImageReferences is not verified at all.
+    assert_eq!(run("docker.io/library/nginx:1.27"), (Status::Skip, "no images matched matchImageReferences".to_owned()));
+}

@@ -147,6 +147,11 @@ pub static FUNCTIONS: &[CelFunction] = &[
     global!("sha1", ["string"], "string", "kyverno.hash", "The hex SHA-1 digest of the string.", hash_sha1),
     global!("sha256", ["string"], "string", "kyverno.hash", "The hex SHA-256 digest of the string.", hash_sha256),
     global!("time.now", [], "timestamp", "kyverno.time", "The current time (the host's clock, or the time the test pins).", time_now),
+    // Kyverno image verification library (ImageValidatingPolicy), answered by the verifier the
+    // evaluation installs.
+    global!("verifyImageSignatures", ["string", "list"], "int", "kyverno.imageverify", "How many of the attestors verify a signature of the image; an error when one does not.", verify_image_signatures),
+    global!("verifyAttestationSignatures", ["string", "string", "list"], "int", "kyverno.imageverify", "How many of the attestors verify the named attestation of the image; an error when one does not.", verify_attestation_signatures),
+    global!("extractPayload", ["string", "string"], "dyn", "kyverno.imageverify", "The payload (predicate) of the named attestation of the image, once verified.", extract_payload),
 ];
 
 /// Names of the standard library, the crate's extensions and the macros, for the checker.
@@ -165,7 +170,7 @@ pub static STANDARD: &[&str] = &[
 
 /// Kyverno functions that need a registry or a signature service. Expressions may name them
 /// (the policy is valid), but evaluating them offline is an error that says so.
-pub static NEEDS_NETWORK: &[&str] = &["verifyImageSignatures", "verifyAttestationSignatures", "extractPayload", "resource.Post"];
+pub static NEEDS_NETWORK: &[&str] = &["resource.Post"];
 
 /// Whether `name` is a function or macro an expression may call.
 pub fn is_known(name: &str) -> bool {
@@ -908,6 +913,88 @@ fn parse_service_account(args: &[Value]) -> Result<Value, ExecutionError> {
         .and_then(|rest| rest.split_once(':'))
         .map_or(("", ""), |(ns, name)| (ns, name));
     Ok(map_of(vec![("Namespace", string(ns)), ("Name", string(name))]))
+}
+
+// ---- image verification ---------------------------------------------------------------------
+
+/// What `verifyImageSignatures`, `verifyAttestationSignatures` and `extractPayload` call: the
+/// runtime implements it for one ImageValidatingPolicy (its attestors and attestations) and
+/// installs it with [`with_image_verifier`] while the policy's validations run.
+pub trait ImageVerifier: std::fmt::Debug + Send + Sync {
+    /// How many of the named attestors verify a signature of the image.
+    fn verify_signatures(&self, image: &str, attestors: &[String]) -> Result<i64, String>;
+    /// How many of the named attestors verify the named attestation of the image.
+    fn verify_attestations(&self, image: &str, attestation: &str, attestors: &[String]) -> Result<i64, String>;
+    /// The payload of the named attestation of the image.
+    fn payload(&self, image: &str, attestation: &str) -> Result<Json, String>;
+}
+
+thread_local! {
+    static IMAGE_VERIFIER: RefCell<Option<Arc<dyn ImageVerifier>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with `verifier` answering the image verification functions on this thread.
+pub fn with_image_verifier<R>(verifier: Arc<dyn ImageVerifier>, f: impl FnOnce() -> R) -> R {
+    let previous = IMAGE_VERIFIER.with(|v| v.replace(Some(verifier)));
+    let out = f();
+    IMAGE_VERIFIER.with(|v| *v.borrow_mut() = previous);
+    out
+}
+
+fn image_verifier(function: &str) -> Result<Arc<dyn ImageVerifier>, ExecutionError> {
+    IMAGE_VERIFIER
+        .with(|v| v.borrow().clone())
+        .ok_or_else(|| err(function, "image verification is only available in an ImageValidatingPolicy"))
+}
+
+/// Attestor names from a list of attestor names or attestor objects (`attestors.x`).
+fn attestor_names(args: &[Value], i: usize, function: &str) -> Result<Vec<String>, ExecutionError> {
+    let mut names = Vec::new();
+    for item in list_arg(args, i, function)? {
+        match item {
+            Value::String(s) => names.push(s.as_str().to_owned()),
+            Value::Map(_) => match to_json(item).ok().and_then(|j| j.get("name").and_then(Json::as_str).map(str::to_owned)) {
+                Some(n) => names.push(n),
+                None => return Err(err(function, "an attestor must be a name or an attestor with a name")),
+            },
+            other => return Err(err(function, format!("an attestor must be a name or an attestor, got {}", other.type_of()))),
+        }
+    }
+    Ok(names)
+}
+
+/// An attestation name, from its name or from `attestations.x`.
+fn attestation_name(args: &[Value], i: usize, function: &str) -> Result<String, ExecutionError> {
+    match arg(args, i, function)? {
+        Value::String(s) => Ok(s.as_str().to_owned()),
+        item @ Value::Map(_) => to_json(item)
+            .ok()
+            .and_then(|j| j.get("name").and_then(Json::as_str).map(str::to_owned))
+            .ok_or_else(|| err(function, "an attestation must be a name or an attestation with a name")),
+        other => Err(err(function, format!("an attestation must be a name, got {}", other.type_of()))),
+    }
+}
+
+fn verify_image_signatures(args: &[Value]) -> Result<Value, ExecutionError> {
+    let f = "verifyImageSignatures";
+    let image = str_arg(args, 0, f)?;
+    let attestors = attestor_names(args, 1, f)?;
+    image_verifier(f)?.verify_signatures(image, &attestors).map(Value::Int).map_err(|e| err(f, e))
+}
+
+fn verify_attestation_signatures(args: &[Value]) -> Result<Value, ExecutionError> {
+    let f = "verifyAttestationSignatures";
+    let image = str_arg(args, 0, f)?;
+    let attestation = attestation_name(args, 1, f)?;
+    let attestors = attestor_names(args, 2, f)?;
+    image_verifier(f)?.verify_attestations(image, &attestation, &attestors).map(Value::Int).map_err(|e| err(f, e))
+}
+
+fn extract_payload(args: &[Value]) -> Result<Value, ExecutionError> {
+    let f = "extractPayload";
+    let image = str_arg(args, 0, f)?;
+    let attestation = attestation_name(args, 1, f)?;
+    image_verifier(f)?.payload(image, &attestation).map(|j| from_json(&j)).map_err(|e| err(f, e))
 }
 
 // ---- host-backed functions -----------------------------------------------------------------
