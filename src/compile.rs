@@ -56,6 +56,10 @@ pub fn run(args: Args) -> ExitCode {
                 println!("  {} at {}: {}, interpreter", r.name, p.source.locate(&r.name), describe(&r.body));
             }
         }
+        for p in &bundle.cel {
+            println!("{} ({}, failurePolicy {})", p.meta.name, p.meta.kind, p.meta.failure_policy.as_str());
+            println!("  at {}:{}: CEL, interpreter", p.source.file, p.source.line);
+        }
     }
     let bytes = match bundle.encode() {
         Ok(b) => b,
@@ -70,8 +74,9 @@ pub fn run(args: Args) -> ExitCode {
     }
     let rules: usize = bundle.policies.iter().map(|p| p.ir.rules.len()).sum();
     println!(
-        "compiled {} policies ({rules} rules) from {} files into {} ({} bytes) in {:.1} ms",
+        "compiled {} policies ({rules} rules) and {} CEL policies from {} files into {} ({} bytes) in {:.1} ms",
         bundle.policies.len(),
+        bundle.cel.len(),
         inputs.len(),
         args.output.display(),
         bytes.len(),

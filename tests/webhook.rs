@@ -482,3 +482,44 @@ fn serde_yaml_value(text: &str) -> Value {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+#[test]
+fn cel_policies_are_served_on_the_cel_endpoints() {
+    let dir = scratch("cel");
+    let policies = repo().join("tests/data/webhook/cel-policies.yaml");
+    let server = Server::start(&dir, &["--policies", policies.to_str().unwrap()]);
+    runtime().block_on(async {
+        let client = server.client();
+        // No team label, image by tag: denied by the Deny policy, warned by the Warn policy.
+        let out = post(&client, &server.url("/vpol/fail"), &review("c-1", "CREATE", &nginx())).await;
+        assert_eq!(
+            out["response"],
+            json!({"uid": "c-1", "allowed": false,
+                   "status": {"status": "Failure", "message": "Policy require-team-label failed: The label `team` is required on the Pod template."},
+                   "warnings": ["Policy prefer-pinned-images failed: images should be pinned by digest: nginx"]})
+        );
+        // Labelled: allowed, still warned; Kyverno's `/policies/...` form of the path works too.
+        let out = post(&client, &server.url("/policies/vpol/validate/fail"), &review("c-2", "CREATE", &labelled("nginx:1.27"))).await;
+        assert_eq!(
+            out["response"],
+            json!({"uid": "c-2", "allowed": true, "warnings": ["Policy prefer-pinned-images failed: images should be pinned by digest: nginx:1.27"]})
+        );
+        // The policies fail closed, so the ignore endpoint has nothing to run.
+        let out = post(&client, &server.url("/vpol/ignore"), &review("c-3", "CREATE", &nginx())).await;
+        assert_eq!(out["response"], json!({"uid": "c-3", "allowed": true}));
+        // The MutatingPolicy answers on the mutating CEL endpoint with a JSON patch.
+        let out = post(&client, &server.url("/mpol/fail"), &review("c-4", "CREATE", &nginx())).await;
+        assert_eq!(out["response"]["allowed"], true);
+        assert_eq!(out["response"]["patchType"], "JSONPatch");
+        let ops: Value = serde_json::from_slice(&decode_base64(out["response"]["patch"].as_str().unwrap())).unwrap();
+        assert_eq!(ops, json!([{"op": "add", "path": "/metadata/labels/team", "value": "platform"}]));
+        // Already labelled: the match condition leaves it alone.
+        let mut d = nginx();
+        d["metadata"]["labels"]["team"] = json!("payments");
+        let out = post(&client, &server.url("/mpol/fail"), &review("c-5", "CREATE", &d)).await;
+        assert_eq!(out["response"], json!({"uid": "c-5", "allowed": true}));
+        // The kyverno.io endpoints do not run CEL policies.
+        let out = post(&client, &server.url("/validate/fail"), &review("c-6", "CREATE", &nginx())).await;
+        assert_eq!(out["response"], json!({"uid": "c-6", "allowed": true}));
+    });
+}

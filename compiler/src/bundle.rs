@@ -32,6 +32,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::ir::cel::{
+    BindingIr, CelPolicyIr, DeletingPolicyIr, GeneratingPolicyIr, ImageValidatingPolicyIr, MatchConstraints, MutatingPolicyIr,
+};
 use crate::ir::policy::{Check, PolicyIr, RuleBody};
 use crate::source::SourceMap;
 use crate::syntax::{self, Document, Node};
@@ -41,7 +44,7 @@ pub const MAGIC: [u8; 8] = *b"\x89PLB\r\n\x1a\n";
 /// The container format's version: the header layout above and the payload encoding.
 pub const FORMAT_VERSION: u32 = 1;
 /// The version of the IR's shape. Bump it whenever an IR type changes its fields or variants.
-pub const IR_VERSION: u32 = 1;
+pub const IR_VERSION: u32 = 2;
 /// Bundles larger than this are refused before reading the payload (a real set of a few
 /// thousand policies is a few megabytes).
 pub const MAX_BUNDLE_BYTES: u64 = 256 << 20;
@@ -55,9 +58,33 @@ pub struct Bundle {
     /// The Palisade version that wrote the bundle, for messages.
     pub producer: String,
     pub policies: Vec<BundledPolicy>,
-    /// Policies of kinds the compiler does not lower yet (the CEL kinds), named so that tools
-    /// can say what is missing instead of dropping them silently.
+    /// The `policies.kyverno.io` and `admissionregistration.k8s.io` policies (and VAP bindings).
+    #[serde(default)]
+    pub cel: Vec<BundledCelPolicy>,
+    /// Policies of kinds the compiler does not lower, named so that tools can say what is
+    /// missing instead of dropping them silently.
     pub skipped: Vec<SkippedPolicy>,
+}
+
+/// A CEL policy in a bundle: what the webhook needs to know about it, its IR and its source.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BundledCelPolicy {
+    pub meta: PolicyMeta,
+    pub ir: CelIr,
+    pub source: PolicySource,
+}
+
+/// The lowered form of each CEL kind.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum CelIr {
+    /// ValidatingPolicy, NamespacedValidatingPolicy, ValidatingAdmissionPolicy.
+    Validating(CelPolicyIr),
+    Binding(BindingIr),
+    /// MutatingPolicy, NamespacedMutatingPolicy, MutatingAdmissionPolicy.
+    Mutating(MutatingPolicyIr),
+    ImageValidating(ImageValidatingPolicyIr),
+    Generating(GeneratingPolicyIr),
+    Deleting(DeletingPolicyIr),
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -331,6 +358,72 @@ const CEL_KINDS: [&str; 8] = [
     "MutatingAdmissionPolicy",
 ];
 
+fn is_binding_document(doc: &Document) -> bool {
+    doc.root.get("kind").and_then(Node::as_str) == Some("ValidatingAdmissionPolicyBinding")
+        && doc.root.get("apiVersion").and_then(Node::as_str).is_some_and(|a| a.starts_with("admissionregistration.k8s.io/"))
+}
+
+/// Lowers a CEL policy document; `None` for kinds without a lowering.
+fn lower_cel(doc: &Value) -> Option<Result<CelIr, String>> {
+    let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
+    let base = kind.strip_prefix("Namespaced").unwrap_or(kind);
+    let lowered = match base {
+        "ValidatingPolicy" | "ValidatingAdmissionPolicy" => CelPolicyIr::lower(doc).map(CelIr::Validating),
+        "MutatingPolicy" | "MutatingAdmissionPolicy" => MutatingPolicyIr::lower(doc).map(CelIr::Mutating),
+        "ImageValidatingPolicy" => ImageValidatingPolicyIr::lower(doc).map(CelIr::ImageValidating),
+        "GeneratingPolicy" => GeneratingPolicyIr::lower(doc).map(CelIr::Generating),
+        "DeletingPolicy" => DeletingPolicyIr::lower(doc).map(CelIr::Deleting),
+        _ => return None,
+    };
+    Some(lowered.map_err(|e| e.0))
+}
+
+/// What the webhook needs to know about a CEL policy: its failure policy, timeout, whether it
+/// runs at admission, and the resources and operations its match constraints name.
+fn cel_meta(doc: &Value, ir: &CelIr) -> PolicyMeta {
+    let spec = doc.get("spec").cloned().unwrap_or(Value::Null);
+    let failure = spec.get("failurePolicy").and_then(Value::as_str);
+    let constraints: Option<&MatchConstraints> = match ir {
+        CelIr::Validating(p) => p.variants.first().map(|v| &v.constraints),
+        CelIr::Binding(_) => None,
+        CelIr::Mutating(p) => Some(&p.constraints),
+        CelIr::ImageValidating(p) => Some(&p.constraints),
+        CelIr::Generating(p) => Some(&p.constraints),
+        CelIr::Deleting(p) => Some(&p.constraints),
+    };
+    let mut kinds = Vec::new();
+    let mut operations = Vec::new();
+    for r in constraints.map(|c| c.resource_rules.as_slice()).unwrap_or_default() {
+        for res in &r.resources {
+            if !kinds.contains(res) {
+                kinds.push(res.clone());
+            }
+        }
+        for op in &r.operations {
+            if !operations.contains(op) {
+                operations.push(op.clone());
+            }
+        }
+    }
+    let admission = !matches!(ir, CelIr::Deleting(_) | CelIr::Binding(_))
+        && spec.pointer("/evaluation/admission/enabled").and_then(Value::as_bool).unwrap_or(true);
+    PolicyMeta {
+        name: doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        kind: doc.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        namespace: doc.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_owned),
+        failure_policy: if failure == Some("Ignore") { FailurePolicy::Ignore } else { FailurePolicy::Fail },
+        timeout_seconds: spec.pointer("/webhookConfiguration/timeoutSeconds").and_then(Value::as_u64).and_then(|t| u32::try_from(t).ok()),
+        emit_warning: false,
+        admission,
+        kinds,
+        operations,
+        has_validate: matches!(ir, CelIr::Validating(_) | CelIr::ImageValidating(_)),
+        has_mutate: matches!(ir, CelIr::Mutating(_)),
+        has_generate: matches!(ir, CelIr::Generating(_)),
+        has_verify_images: matches!(ir, CelIr::ImageValidating(_)),
+    }
+}
+
 /// Whether a YAML document is a policy the compiler takes (other documents in policy folders,
 /// such as test resources and kustomizations, are passed over).
 pub fn is_policy_document(doc: &Document) -> bool {
@@ -349,9 +442,19 @@ pub fn compile(inputs: &[Input]) -> Compiled {
     let mut diagnostics = Vec::new();
     let mut policies = Vec::new();
     let mut skipped = Vec::new();
+    let mut cel = Vec::new();
     for input in inputs {
         let file = sources.add(input.name.clone(), input.text.as_str());
         let (docs, syntax_diags) = syntax::parse(file, &input.text);
+        // VAP bindings ride along with the policies they bind (they are not policies the
+        // checker knows).
+        for doc in docs.iter().filter(|d| is_binding_document(d)) {
+            let json = syntax::to_json(&doc.root);
+            let line = sources.get(file).map(|f| f.line_col(u32::try_from(doc.root.span.start).unwrap_or(u32::MAX)).line).unwrap_or(1);
+            let ir = CelIr::Binding(BindingIr::lower(&json));
+            let source = PolicySource { file: input.name.clone(), line, column: 1, rules: Vec::new() };
+            cel.push(BundledCelPolicy { meta: cel_meta(&json, &ir), ir, source });
+        }
         let docs: Vec<Document> = docs.into_iter().filter(is_policy_document).collect();
         if input.explicit || !docs.is_empty() {
             diagnostics.extend(syntax_diags);
@@ -367,7 +470,14 @@ pub fn compile(inputs: &[Input]) -> Compiled {
             };
             let (line, column) = at(&doc.root).map(|lc| (lc.line, lc.column)).unwrap_or((1, 1));
             if !KYVERNO_KINDS.contains(&kind.as_str()) {
-                skipped.push(SkippedPolicy { name, kind, file: input.name.clone(), line });
+                let source = PolicySource { file: input.name.clone(), line, column, rules: Vec::new() };
+                match lower_cel(&json) {
+                    Some(Ok(ir)) => cel.push(BundledCelPolicy { meta: cel_meta(&json, &ir), ir, source }),
+                    Some(Err(e)) => {
+                        diagnostics.push(Diagnostic::error("P9001", doc.root.span, format!("policy {name} cannot be lowered: {e}")))
+                    }
+                    None => skipped.push(SkippedPolicy { name, kind, file: input.name.clone(), line }),
+                }
                 continue;
             }
             let ir = match PolicyIr::lower(&json) {
@@ -401,7 +511,7 @@ pub fn compile(inputs: &[Input]) -> Compiled {
         }
     }
     let failed = diagnostics.iter().any(|d| d.severity == Severity::Error);
-    let bundle = (!failed).then(|| Bundle { producer: env!("CARGO_PKG_VERSION").to_owned(), policies, skipped });
+    let bundle = (!failed).then(|| Bundle { producer: env!("CARGO_PKG_VERSION").to_owned(), policies, cel, skipped });
     Compiled { bundle, diagnostics, sources }
 }
 

@@ -130,3 +130,26 @@ fn a_cyclic_pattern_is_refused() {
     let err = forged.validate().unwrap_err();
     assert!(err.contains("does not precede it"), "{err}");
 }
+
+/// The CEL kinds of the corpus compile into bundles and survive encoding: every
+/// policies.kyverno.io policy of the CEL folders is bundled, none skipped.
+#[test]
+fn cel_policies_round_trip() {
+    let mut files = Vec::new();
+    for set in ["best-practices-vpol", "other-mpol", "cleanup-dpol", "other/verify-image-ivpol"] {
+        if corpus(set).is_dir() {
+            inputs(&corpus(set), &mut files);
+        }
+    }
+    let compiled = bundle::compile(&files);
+    let bundle = compiled.bundle.expect("the CEL sets compile");
+    let kinds: std::collections::BTreeSet<&str> = bundle.cel.iter().map(|p| p.meta.kind.as_str()).collect();
+    for kind in ["ValidatingPolicy", "MutatingPolicy", "DeletingPolicy", "ImageValidatingPolicy"] {
+        assert!(kinds.contains(kind), "no {kind} in {kinds:?}");
+    }
+    assert!(bundle.skipped.is_empty(), "skipped: {:?}", bundle.skipped.iter().map(|s| &s.name).collect::<Vec<_>>());
+    let bytes = bundle.encode().unwrap();
+    let (decoded, _) = Bundle::decode(&bytes).unwrap();
+    assert_eq!(decoded.cel.len(), bundle.cel.len());
+    assert_eq!(decoded.encode().unwrap(), bytes);
+}

@@ -133,6 +133,9 @@ pub struct Verdict {
 /// Evaluates one admission against the policies of an endpoint, checking the deadline between
 /// policies (a single policy's evaluation is bounded by the IR's depth and size limits).
 pub fn review(engine: &Engine, endpoint: Endpoint, adm: &Admission, deadline: Instant) -> Verdict {
+    if endpoint.is_cel() {
+        return super::cel::review(engine, endpoint, adm, deadline);
+    }
     if endpoint.is_mutate() {
         return mutate(engine, endpoint, adm, deadline);
     }

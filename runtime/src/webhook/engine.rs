@@ -8,7 +8,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use palisade_compiler::bundle::{Bundle, FailurePolicy, PolicyMeta, PolicySource};
+use palisade_compiler::bundle::{Bundle, BundledCelPolicy, CelIr, FailurePolicy, PolicyMeta, PolicySource};
+use palisade_compiler::ir::cel::BindingIr;
 use palisade_compiler::ir::policy::{PolicyIr, RuleBody};
 
 /// The admission paths Palisade answers, as Kyverno names them.
@@ -18,19 +19,25 @@ pub enum Endpoint {
     ValidateIgnore,
     MutateFail,
     MutateIgnore,
-    /// The CEL kinds' endpoints (`/vpol/...`, `/ivpol/...`, `/mpol/...`, `/gpol/...`); the CEL
-    /// kinds are not compiled into bundles yet, so these answer with no policies.
+    /// The validating CEL kinds' endpoints (`/vpol/...`, `/nvpol/...`, `/ivpol/validate/...`):
+    /// ValidatingPolicy, ValidatingAdmissionPolicy and ImageValidatingPolicy validations.
     Cel(FailurePolicy),
+    /// The mutating CEL kinds' endpoints (`/mpol/...`, `/ivpol/mutate/...`, `/gpol/...`):
+    /// MutatingPolicy and MutatingAdmissionPolicy patches; generation does not happen at
+    /// admission in Palisade, so `/gpol` answers allowed.
+    CelMutate(FailurePolicy),
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 6] = [
+    pub const ALL: [Endpoint; 8] = [
         Endpoint::ValidateFail,
         Endpoint::ValidateIgnore,
         Endpoint::MutateFail,
         Endpoint::MutateIgnore,
         Endpoint::Cel(FailurePolicy::Fail),
         Endpoint::Cel(FailurePolicy::Ignore),
+        Endpoint::CelMutate(FailurePolicy::Fail),
+        Endpoint::CelMutate(FailurePolicy::Ignore),
     ];
 
     /// The endpoint behind a request path, if any.
@@ -42,14 +49,19 @@ impl Endpoint {
             "/mutate/fail" | "/mutate" => Some(Endpoint::MutateFail),
             "/mutate/ignore" => Some(Endpoint::MutateIgnore),
             _ => {
-                let (prefix, last) = path.rsplit_once('/')?;
-                let cel = ["/vpol", "/nvpol", "/ivpol/validate", "/ivpol/mutate", "/mpol", "/gpol"];
-                if !cel.iter().any(|c| prefix.starts_with(c)) {
-                    return None;
-                }
-                match last {
-                    "fail" => Some(Endpoint::Cel(FailurePolicy::Fail)),
-                    "ignore" => Some(Endpoint::Cel(FailurePolicy::Ignore)),
+                // Kyverno serves the CEL kinds under `/policies/<kind>/...`; the short form is
+                // accepted too. A fine-grained path (`.../fail/finegrained/<policy>`) ends in the
+                // policy name after the failure policy.
+                let path = path.strip_prefix("/policies").unwrap_or(path);
+                let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+                let failure = segments.iter().find_map(|s| match *s {
+                    "fail" => Some(FailurePolicy::Fail),
+                    "ignore" => Some(FailurePolicy::Ignore),
+                    _ => None,
+                })?;
+                match segments.as_slice() {
+                    ["vpol" | "nvpol", ..] | ["ivpol" | "nivpol", "validate", ..] => Some(Endpoint::Cel(failure)),
+                    ["mpol" | "nmpol" | "gpol" | "ngpol", ..] | ["ivpol" | "nivpol", "mutate", ..] => Some(Endpoint::CelMutate(failure)),
                     _ => None,
                 }
             }
@@ -58,7 +70,10 @@ impl Endpoint {
 
     pub fn failure_policy(self) -> FailurePolicy {
         match self {
-            Endpoint::ValidateFail | Endpoint::MutateFail | Endpoint::Cel(FailurePolicy::Fail) => FailurePolicy::Fail,
+            Endpoint::ValidateFail
+            | Endpoint::MutateFail
+            | Endpoint::Cel(FailurePolicy::Fail)
+            | Endpoint::CelMutate(FailurePolicy::Fail) => FailurePolicy::Fail,
             _ => FailurePolicy::Ignore,
         }
     }
@@ -72,6 +87,8 @@ impl Endpoint {
             Endpoint::MutateIgnore => "/mutate/ignore",
             Endpoint::Cel(FailurePolicy::Fail) => "cel/fail",
             Endpoint::Cel(FailurePolicy::Ignore) => "cel/ignore",
+            Endpoint::CelMutate(FailurePolicy::Fail) => "cel-mutate/fail",
+            Endpoint::CelMutate(FailurePolicy::Ignore) => "cel-mutate/ignore",
         }
     }
 
@@ -81,6 +98,11 @@ impl Endpoint {
 
     pub fn is_mutate(self) -> bool {
         matches!(self, Endpoint::MutateFail | Endpoint::MutateIgnore)
+    }
+
+    /// Whether the endpoint serves the CEL kinds.
+    pub fn is_cel(self) -> bool {
+        matches!(self, Endpoint::Cel(_) | Endpoint::CelMutate(_))
     }
 }
 
@@ -100,14 +122,20 @@ pub struct Engine {
     /// Rules the runtime does not evaluate yet (they report errors), as `policy/rule`.
     pub unsupported: Vec<String>,
     by_endpoint: Vec<Vec<EndpointPolicy>>,
+    /// The CEL policies that run at admission, in bundle order.
+    cel: Vec<BundledCelPolicy>,
+    /// ValidatingAdmissionPolicyBindings, for the VAPs among them.
+    bindings: Vec<BindingIr>,
 }
 
 impl Engine {
     pub fn new(bundle: Bundle, digest: String, load_time: Duration) -> Engine {
         let mut by_endpoint: Vec<Vec<EndpointPolicy>> = Endpoint::ALL.iter().map(|_| Vec::new()).collect();
         let mut unsupported = Vec::new();
-        let policy_count = bundle.policies.len();
+        let policy_count = bundle.policies.len() + bundle.cel.iter().filter(|p| !matches!(p.ir, CelIr::Binding(_))).count();
         let mut rule_count = 0;
+        let bindings = bundle.cel.iter().filter_map(|p| if let CelIr::Binding(b) = &p.ir { Some(b.clone()) } else { None }).collect();
+        let cel = bundle.cel.into_iter().filter(|p| p.meta.admission).collect();
         for p in bundle.policies {
             rule_count += p.ir.rules.len();
             for r in &p.ir.rules {
@@ -143,7 +171,25 @@ impl Engine {
             rule_count,
             unsupported,
             by_endpoint,
+            cel,
+            bindings,
         }
+    }
+
+    /// The CEL policies an endpoint runs: its failure policy, and validating or mutating kinds.
+    pub fn cel_policies(&self, endpoint: Endpoint) -> impl Iterator<Item = &BundledCelPolicy> {
+        self.cel.iter().filter(move |p| {
+            let kind_fits = match endpoint {
+                Endpoint::Cel(_) => matches!(p.ir, CelIr::Validating(_) | CelIr::ImageValidating(_)),
+                Endpoint::CelMutate(_) => matches!(p.ir, CelIr::Mutating(_)),
+                _ => false,
+            };
+            kind_fits && p.meta.failure_policy == endpoint.failure_policy()
+        })
+    }
+
+    pub fn bindings(&self) -> &[BindingIr] {
+        &self.bindings
     }
 
     pub fn policies(&self, endpoint: Endpoint) -> &[EndpointPolicy] {

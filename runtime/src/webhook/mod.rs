@@ -13,6 +13,7 @@
 //! deadline between policies and answers by the failure policy when it passes.
 
 pub mod admission;
+pub mod cel;
 pub mod config;
 pub mod engine;
 pub mod metrics;
