@@ -153,7 +153,8 @@ pub fn run(args: Args) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The interpreter's answer: every policy through `engine::evaluate`, as `palisade apply` does.
+/// The interpreter's answer: every policy through one [`engine::Evaluation`] of the request, as
+/// `palisade apply` does.
 fn interpret(policies: &[palisade_compiler::ir::policy::PolicyIr], review: &Value) -> Vec<RuleResult> {
     let request = &review["request"];
     let operation = request["operation"].as_str().unwrap_or_default();
@@ -169,7 +170,8 @@ fn interpret(policies: &[palisade_compiler::ir::policy::PolicyIr], review: &Valu
     let old = request.get("oldObject").filter(|o| o.is_object());
     let Some(object) = object.or(old) else { return Vec::new() };
     let req = Request { operation, object, old_object: old, user: &user, namespace_labels: None, variables: &[], rule_variables: None };
-    policies.iter().flat_map(|p| engine::evaluate(p, &req)).collect()
+    let evaluation = engine::Evaluation::new(&req);
+    policies.iter().flat_map(|p| evaluation.policy(p)).collect()
 }
 
 fn read_request(path: &PathBuf) -> Result<Input, String> {

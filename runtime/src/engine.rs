@@ -4,7 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use palisade_compiler::ir::pattern::Pattern;
-use palisade_compiler::ir::policy::{Check, Filter, Foreach, LabelSelector, Match, PolicyIr, RuleBody, RuleIr, Validate};
+use palisade_compiler::ir::policy::{Check, Filter, Foreach, LabelSelector, Match, PatternItem, PolicyIr, RuleBody, RuleIr, Validate};
 use palisade_stdlib::jmespath::{self, EvalConfig};
 use palisade_stdlib::functions::images::ImageRef;
 use palisade_stdlib::template;
@@ -73,33 +73,64 @@ pub type RuleVariables = std::collections::HashMap<String, Vec<(String, Value)>>
 
 /// Evaluates every rule of `policy` that applies to the request.
 pub fn evaluate(policy: &PolicyIr, req: &Request) -> Vec<RuleResult> {
-    let resource = if req.operation == "DELETE" { req.old_object.unwrap_or(req.object) } else { req.object };
-    if let Some(ns) = &policy.namespace {
-        if namespace_of(resource) != Some(ns.as_str()) {
-            return Vec::new();
-        }
-    }
-    // The context copies the request; build it only once a rule is selected, since most
-    // policies select no rule for most resources (a scan runs every policy on every resource).
-    let mut ctx: Option<Context> = None;
-    let mut out = Vec::new();
-    for rule in &policy.rules {
-        if matches!(rule.body, RuleBody::Mutate(_) | RuleBody::Generate(_)) || !selected(rule, resource, req) {
-            continue;
-        }
-        let rule_vars = req.rule_variables.and_then(|r| r.get(&rule.name)).map(Vec::as_slice).unwrap_or_default();
-        let ctx = ctx.get_or_insert_with(|| Context::new(req, resource));
-        let (status, message) = run_rule(rule, ctx, rule_vars, resource);
-        let enforce = rule.enforce.unwrap_or(policy.enforce);
-        out.push(RuleResult { policy: policy.name.clone(), rule: rule.name.clone(), status, message, enforce });
-        if policy.apply_one && status != Status::Skip {
-            break;
-        }
-    }
-    out
+    Evaluation::new(req).policy(policy)
 }
 
-fn run_rule(rule: &RuleIr, base: &Context, rule_vars: &[(String, Value)], resource: &Value) -> (Status, String) {
+/// One request evaluated against any number of policies.
+///
+/// The JSON context JMESPath expressions see holds a copy of the request's objects; building it
+/// is the largest fixed cost of evaluating a rule that is not a plain pattern. An `Evaluation`
+/// builds it once, on the first rule that needs it, and every policy evaluated through it shares
+/// it (rules read it; a rule with its own context entries works on a copy). Policies that see
+/// different values-file variables need their own `Evaluation`.
+pub struct Evaluation<'r, 'a> {
+    req: &'r Request<'a>,
+    resource: &'a Value,
+    ctx: std::cell::OnceCell<Context>,
+}
+
+impl<'r, 'a> Evaluation<'r, 'a> {
+    pub fn new(req: &'r Request<'a>) -> Evaluation<'r, 'a> {
+        let resource = if req.operation == "DELETE" { req.old_object.unwrap_or(req.object) } else { req.object };
+        Evaluation { req, resource, ctx: std::cell::OnceCell::new() }
+    }
+
+    pub fn request(&self) -> &Request<'a> {
+        self.req
+    }
+
+    /// Evaluates every validate rule of `policy` that applies to the request.
+    pub fn policy(&self, policy: &PolicyIr) -> Vec<RuleResult> {
+        let (req, resource) = (self.req, self.resource);
+        if let Some(ns) = &policy.namespace {
+            if namespace_of(resource) != Some(ns.as_str()) {
+                return Vec::new();
+            }
+        }
+        let mut out = Vec::new();
+        for rule in &policy.rules {
+            if matches!(rule.body, RuleBody::Mutate(_) | RuleBody::Generate(_)) || !selected(rule, resource, req) {
+                continue;
+            }
+            let rule_vars = req.rule_variables.and_then(|r| r.get(&rule.name)).map(Vec::as_slice).unwrap_or_default();
+            let (status, message) = run_rule(rule, self, rule_vars, resource);
+            let enforce = rule.enforce.unwrap_or(policy.enforce);
+            out.push(RuleResult { policy: policy.name.clone(), rule: rule.name.clone(), status, message, enforce });
+            if policy.apply_one && status != Status::Skip {
+                break;
+            }
+        }
+        out
+    }
+
+    /// The shared context, built on first use: most rules of most policies select nothing for
+    /// a given resource, and plain pattern rules never read it.
+    fn context(&self) -> &Context {
+        self.ctx.get_or_init(|| Context::new(self.req, self.resource))
+    }
+}
+
+fn run_rule(rule: &RuleIr, eval: &Evaluation, rule_vars: &[(String, Value)], resource: &Value) -> (Status, String) {
     match &rule.body {
         RuleBody::Unsupported(what) => (Status::Error, format!("{what} rules are not evaluated by Palisade yet")),
         // Mutate and generate rules run in `crate::mutate` before validation; `evaluate` skips them.
@@ -109,6 +140,14 @@ fn run_rule(rule: &RuleIr, base: &Context, rule_vars: &[(String, Value)], resour
         RuleBody::Validate(v) => {
             // Each rule sees the request's context plus its own entries; the common case (no
             // entries, no values) borrows the shared context instead of copying it.
+            // A static pattern reads only the resource: no context needed.
+            if let Check::Pattern(p) = &v.check {
+                if rule.preconditions.is_none() && rule.cel_preconditions.is_empty() && rule.context.is_empty() && rule_vars.is_empty() {
+                    let scope = Scope { rule, message: v.message.as_deref(), resource, element: None, nesting: 0 };
+                    return pattern_result(&scope, &|| eval.context(), resource, p);
+                }
+            }
+            let base = eval.context();
             let mut owned;
             let ctx = if rule.context.is_empty() && rule_vars.is_empty() {
                 base
@@ -168,21 +207,27 @@ fn run_check(scope: &Scope, check: &Check, ctx: &Context) -> Option<(Status, Str
     let name = &scope.rule.name;
     let target = scope.element.unwrap_or(scope.resource);
     Some(match check {
-        Check::Pattern(p) => pattern_result(scope, ctx, target, p),
+        Check::Pattern(p) => pattern_result(scope, &|| ctx, target, p),
         Check::DynamicPattern(raw) => match ctx.substitute(raw).and_then(|p| Pattern::lower(&p).map_err(|e| e.0)) {
-            Ok(p) => pattern_result(scope, ctx, target, &p),
+            Ok(p) => pattern_result(scope, &|| ctx, target, &p),
             Err(e) => (Status::Error, format!("variable substitution failed: {e}")),
         },
         Check::AnyPattern(patterns) => {
             let mut failed = Vec::new();
             let mut skipped = Vec::new();
-            for (i, raw) in patterns.iter().enumerate() {
-                let lowered = ctx.substitute(raw).and_then(|p| Pattern::lower(&p).map_err(|e| e.0));
-                let p = match lowered {
-                    Ok(p) => p,
-                    Err(e) => return Some((Status::Error, format!("variable substitution failed: {e}"))),
+            for (i, item) in patterns.iter().enumerate() {
+                let substituted;
+                let p = match item {
+                    PatternItem::Static(p) => p,
+                    PatternItem::Dynamic(raw) => match ctx.substitute(raw).and_then(|p| Pattern::lower(&p).map_err(|e| e.0)) {
+                        Ok(p) => {
+                            substituted = p;
+                            &substituted
+                        }
+                        Err(e) => return Some((Status::Error, format!("variable substitution failed: {e}"))),
+                    },
                 };
-                match match_pattern(target, &p) {
+                match match_pattern(target, p) {
                     Ok(()) => return Some((Status::Pass, format!("validation rule '{name}' anyPattern[{i}] passed."))),
                     Err(Mismatch::Skip { message }) => skipped.push(format!("rule {name}[{i}] skipped: {message}")),
                     Err(Mismatch::Error { message }) => failed.push(format!("rule {name}[{i}] failed: {message}")),
@@ -316,16 +361,18 @@ fn go_type_name(v: &Value) -> &'static str {
     }
 }
 
-fn pattern_result(scope: &Scope, ctx: &Context, target: &Value, p: &Pattern) -> (Status, String) {
+/// A pattern's result. The context is only needed to render the message of a failure, so it
+/// is asked for then (a plain pattern rule that passes never builds it).
+fn pattern_result<'c>(scope: &Scope, ctx: &dyn Fn() -> &'c Context, target: &Value, p: &Pattern) -> (Status, String) {
     let name = &scope.rule.name;
     match match_pattern(target, p) {
         Ok(()) => (Status::Pass, format!("validation rule '{name}' passed.")),
         Err(Mismatch::Skip { message }) => (Status::Skip, message),
-        Err(Mismatch::Fail { path, .. }) => (Status::Fail, match ctx.message(scope.message) {
+        Err(Mismatch::Fail { path, .. }) => (Status::Fail, match ctx().message(scope.message) {
             None => format!("validation error: rule {name} failed at path {path}"),
             Some(m) => format!("validation error: {} rule {name} failed at path {path}", with_period(&m)),
         }),
-        Err(Mismatch::Error { message }) => (Status::Error, match ctx.message(scope.message) {
+        Err(Mismatch::Error { message }) => (Status::Error, match ctx().message(scope.message) {
             None => format!("validation error: rule {name} execution error: {message}"),
             Some(m) => format!("validation error: {} rule {name} execution error: {message}", with_period(&m)),
         }),

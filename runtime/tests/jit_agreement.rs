@@ -12,7 +12,7 @@ use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Value, json};
 
 use palisade_compiler::ir::pattern::Pattern;
-use palisade_compiler::ir::policy::{Check, PolicyIr, RuleBody};
+use palisade_compiler::ir::policy::{Check, PatternItem, PolicyIr, RuleBody};
 use palisade_runtime::cli::runner;
 use palisade_runtime::doc::{Doc, KeyTable};
 use palisade_runtime::interp::pattern::{Mismatch, match_pattern};
@@ -116,7 +116,10 @@ fn corpus_patterns_agree() {
                 if let RuleBody::Validate(v) = rule.body {
                     match v.check {
                         Check::Pattern(p) => pats.push(p),
-                        Check::AnyPattern(items) => pats.extend(items.iter().filter_map(|i| Pattern::lower(i).ok())),
+                        Check::AnyPattern(items) => pats.extend(items.iter().filter_map(|i| match i {
+                            PatternItem::Static(p) => Some(p.clone()),
+                            PatternItem::Dynamic(_) => None,
+                        })),
                         _ => {}
                     }
                 }

@@ -25,7 +25,7 @@
 //! | P0206 | error | `admission` and `background` both false |
 //! | P0207 | error | user-info variable in a policy that runs in the background |
 //! | P0208 | error | variable where Kyverno does not substitute variables |
-//! | P0209 | error | `mutateDigest` not false where the failure action is Audit |
+//! | P0209 | warning | `mutateDigest` not false where the failure action is Audit (Kyverno's webhook refuses it) |
 //! | P0210 | error | field only allowed on a ClusterPolicy used in a namespaced Policy |
 //! | P0211 | error | `celPreconditions` or `context` used with the wrong rule type |
 //! | P0212 | error | `mutateExistingOnPolicyUpdate` without `targets` |

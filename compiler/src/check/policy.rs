@@ -412,12 +412,15 @@ fn rule_checks(p: &KyvernoPolicy, rule: &Rule, node: &Node, out: &mut Vec<Diagno
                             key_head(entry_node)
                         };
                         out.push(
-                            Diagnostic::error(
+                            // A warning, not an error: the policy is well formed and both
+                            // Palisade and Kyverno's CLI run it (pinning digests), but Kyverno
+                            // 1.11+'s policy webhook refuses to install it in a cluster.
+                            Diagnostic::warning(
                                 codes::MUTATE_DIGEST_AUDIT,
                                 span,
-                                "`mutateDigest` must be false when the failure action is Audit",
+                                "`mutateDigest` is true under the Audit failure action; Kyverno's webhook refuses to install this policy",
                             )
-                            .with_note("in Audit mode Kyverno does not mutate; set `mutateDigest: false` or `failureAction: Enforce` (mutateDigest defaults to true, the action to Audit)"),
+                            .with_note("set `mutateDigest: false`, or `failureAction: Enforce` (mutateDigest defaults to true, the action to Audit); Kyverno says \"mutateDigest must be set to false for 'Audit' failure action\""),
                         );
                     }
                     for img in entry_node

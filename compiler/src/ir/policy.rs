@@ -73,7 +73,8 @@ pub enum Check {
     Pattern(Pattern),
     /// A pattern with `{{ }}` variables: substituted per request, then lowered.
     DynamicPattern(Value),
-    AnyPattern(Vec<Value>),
+    /// `anyPattern`: the first item that matches passes the rule.
+    AnyPattern(Vec<PatternItem>),
     Deny(Value),
     /// `validate.cel`: compiled CEL expressions, evaluated by the runtime's CEL module.
     Cel(Box<super::cel::CelRules>),
@@ -82,6 +83,14 @@ pub enum Check {
     /// `podSecurity`: the Pod Security Standards checks of a level and version, less exclusions.
     PodSecurity(Box<super::podsecurity::PodSecurity>),
     Unsupported(#[serde(deserialize_with = "crate::bundle::static_str")] StaticName),
+}
+
+/// One `anyPattern` item: lowered once when it has no variables (or does not lower, which is
+/// reported per request as Kyverno does), else substituted per request and then lowered.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum PatternItem {
+    Static(Pattern),
+    Dynamic(Value),
 }
 
 /// One `validate.foreach` entry (or a nested one).
@@ -315,7 +324,11 @@ fn lower_check(v: &Value) -> Result<Check, LowerError> {
             Check::Pattern(Pattern::lower(p)?)
         }
     } else if let Some(Value::Array(items)) = v.get("anyPattern") {
-        Check::AnyPattern(items.clone())
+        let item = |p: &Value| match Pattern::lower(p) {
+            Ok(lowered) if !has_variables(p) => PatternItem::Static(lowered),
+            _ => PatternItem::Dynamic(p.clone()),
+        };
+        Check::AnyPattern(items.iter().map(item).collect())
     } else if let Some(items) = v.get("foreach") {
         let items = items.as_array().map(Vec::as_slice).unwrap_or_default();
         Check::Foreach(items.iter().map(lower_foreach).collect::<Result<_, _>>()?)

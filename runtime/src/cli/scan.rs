@@ -204,19 +204,37 @@ fn scan_one(set: &PolicySet, policies: &[Compiled], sources: &[Value], index: us
         }
     }
     let object = patched.as_ref().unwrap_or(&resource.value);
+    // Policies the values file says nothing about see the same request, so they share one
+    // evaluation (and one JMESPath context); the others get their own.
+    let plain = Request {
+        operation: "CREATE",
+        object,
+        old_object: None,
+        user: cfg.user,
+        namespace_labels: ns_labels,
+        variables: &[],
+        rule_variables: None,
+    };
+    let shared = engine::Evaluation::new(&plain);
     for (policy, c) in set.policies.iter().zip(policies) {
         let vars = cfg.values.for_resource(&policy.name, name);
-        let operation = runner::operation_of(&vars);
-        let req = Request {
-            operation,
-            object,
-            old_object: runner::old_object_for(operation, object),
-            user: cfg.user,
-            namespace_labels: ns_labels,
-            variables: &vars,
-            rule_variables: cfg.values.for_rules(&policy.name),
+        let rule_variables = cfg.values.for_rules(&policy.name);
+        let results = if vars.is_empty() && rule_variables.is_none() {
+            shared.policy(policy)
+        } else {
+            let operation = runner::operation_of(&vars);
+            let req = Request {
+                operation,
+                object,
+                old_object: runner::old_object_for(operation, object),
+                user: cfg.user,
+                namespace_labels: ns_labels,
+                variables: &vars,
+                rule_variables,
+            };
+            engine::evaluate(policy, &req)
         };
-        for r in engine::evaluate(policy, &req) {
+        for r in results {
             push(&mut out, &c.key, r);
         }
     }

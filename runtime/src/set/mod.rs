@@ -21,12 +21,13 @@ mod select;
 pub use load::{load_policies, padding};
 pub use review::{Review, ReviewError, admit, resource_value};
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 
 use serde_json::Value;
 
 use palisade_compiler::ir::pattern::Pattern;
-use palisade_compiler::ir::policy::{Check, Match, PolicyIr, RuleBody, RuleIr, has_variables};
+use palisade_compiler::ir::policy::{Check, Match, PatternItem, PolicyIr, RuleBody, RuleIr};
 
 use crate::doc::{Doc, KeyTable};
 use crate::engine::{self, Request, RuleResult, Status, UserInfo};
@@ -185,7 +186,11 @@ impl CompiledSet {
         let object = req.resource;
         let kind = doc.get_str(object, &["kind"]).unwrap_or_default();
         let candidates = self.candidates(kind);
-        let mut lazy_value: Option<Value> = None;
+        // The interpreter's inputs, built on the first policy that needs them and shared by the
+        // rest: the resource as a `Value`, the request, and one evaluation (one JMESPath context).
+        let values: OnceCell<(Value, Option<Value>)> = OnceCell::new();
+        let request: OnceCell<Request> = OnceCell::new();
+        let evaluation: OnceCell<engine::Evaluation> = OnceCell::new();
         let mut touched = 0;
         let mut i = 0;
         while i < candidates.len() {
@@ -208,9 +213,8 @@ impl CompiledSet {
                 continue;
             }
             // The slow path: the interpreter evaluates the whole policy.
-            let value = lazy_value.get_or_insert_with(|| doc.to_value(req.object));
-            let old = req.old_object.map(|o| doc.to_value(o));
-            let r = Request {
+            let (value, old) = values.get_or_init(|| (doc.to_value(req.object), req.old_object.map(|o| doc.to_value(o))));
+            let r = request.get_or_init(|| Request {
                 operation: req.operation,
                 object: value,
                 old_object: old.as_ref(),
@@ -218,8 +222,9 @@ impl CompiledSet {
                 namespace_labels: None,
                 variables: &[],
                 rule_variables: None,
-            };
-            for result in engine::evaluate(policy, &r) {
+            });
+            let evaluation = evaluation.get_or_init(|| engine::Evaluation::new(r));
+            for result in evaluation.policy(policy) {
                 let rule = policy.rules.iter().position(|x| x.name == result.rule).unwrap_or(usize::MAX);
                 out.push(SetResult {
                     policy: policy_index as u32,
@@ -326,12 +331,13 @@ fn native_patterns(rule: &RuleIr) -> Result<Vec<Pattern>, String> {
     match &v.check {
         Check::Pattern(p) => Ok(vec![p.clone()]),
         Check::DynamicPattern(_) => Err("the pattern holds {{ }} variables, substituted per request".into()),
-        Check::AnyPattern(items) => {
-            if items.iter().any(has_variables) {
-                return Err("an anyPattern item holds {{ }} variables, substituted per request".into());
-            }
-            items.iter().map(|i| Pattern::lower(i).map_err(|e| e.0)).collect()
-        }
+        Check::AnyPattern(items) => items
+            .iter()
+            .map(|i| match i {
+                PatternItem::Static(p) => Ok(p.clone()),
+                PatternItem::Dynamic(_) => Err("an anyPattern item holds {{ }} variables (substituted per request) or does not lower".into()),
+            })
+            .collect(),
         Check::Deny(_) => Err("deny conditions are JMESPath (interpreter)".into()),
         Check::Cel(_) => Err("validate.cel is CEL (interpreter)".into()),
         Check::Foreach(_) => Err("validate.foreach substitutes per element (interpreter)".into()),

@@ -14,7 +14,8 @@ use serde_json::{Map, Value, json};
 
 use palisade_compiler::bundle::FailurePolicy;
 
-use super::engine::{Endpoint, Engine};
+use super::engine::{Endpoint, EndpointPolicy, Engine};
+use crate::set::Review;
 use crate::engine::{self as rules, Request, RuleResult, Status, UserInfo};
 
 /// Why a body is not an AdmissionReview the server can answer. Each maps to an HTTP 400.
@@ -161,34 +162,123 @@ pub fn review(engine: &Engine, endpoint: Endpoint, adm: &Admission, deadline: In
         let Ok(policy_results) = outcome else {
             return failed(endpoint, results, warnings, format!("internal error while evaluating policy {}", policy.meta.name));
         };
-        let mut reasons = BTreeMap::new();
-        for r in &policy_results {
-            let bad = matches!(r.status, Status::Fail | Status::Error);
-            if !bad {
-                continue;
-            }
-            let blocks = (r.status == Status::Fail && r.enforce)
-                || (r.status == Status::Error && policy.meta.failure_policy == FailurePolicy::Fail);
-            if blocks {
-                block = true;
-            }
-            if r.message != "preconditions not met" {
-                reasons.insert(r.rule.clone(), r.message.clone());
-            }
-            if policy.meta.emit_warning || !blocks {
-                warnings.push(format!("policy {}.{}: {}", r.policy, r.rule, r.message));
-            }
-        }
-        if !reasons.is_empty() {
-            blocked.insert(policy.meta.name.clone(), reasons);
-        }
+        tally(policy, &policy_results, &mut block, &mut blocked, &mut warnings);
         results.extend(policy_results);
     }
+    validate_verdict(adm, &resource_namespace(adm), block, &blocked, warnings, results)
+}
+
+/// `namespace` is the object's own (the block message names the resource by it).
+fn validate_verdict(adm: &Admission, namespace: &str, block: bool, blocked: &Blocked, warnings: Vec<String>, results: Vec<RuleResult>) -> Verdict {
     if block {
-        let message = block_message(&adm.kind, &resource_namespace(adm), &adm.name, &blocked);
+        let message = block_message(&adm.kind, namespace, &adm.name, blocked);
         return Verdict { allowed: false, message: Some(message), warnings, patch: None, results, error: None };
     }
     Verdict { allowed: true, message: None, warnings, patch: None, results, error: None }
+}
+
+/// Policy -> rule -> message of the rules that block (or would, if enforced).
+type Blocked = BTreeMap<String, BTreeMap<String, String>>;
+
+/// Folds one policy's validate results into the verdict: a failure blocks when the rule is
+/// enforced, an error when the policy's failurePolicy is `Fail`; what does not block (and, with
+/// `emitWarning`, what does) becomes a warning.
+fn tally(policy: &EndpointPolicy, policy_results: &[RuleResult], block: &mut bool, blocked: &mut Blocked, warnings: &mut Vec<String>) {
+    let mut reasons = BTreeMap::new();
+    for r in policy_results {
+        let bad = matches!(r.status, Status::Fail | Status::Error);
+        if !bad {
+            continue;
+        }
+        let blocks = (r.status == Status::Fail && r.enforce)
+            || (r.status == Status::Error && policy.meta.failure_policy == FailurePolicy::Fail);
+        if blocks {
+            *block = true;
+        }
+        if r.message != "preconditions not met" {
+            reasons.insert(r.rule.clone(), r.message.clone());
+        }
+        if policy.meta.emit_warning || !blocks {
+            warnings.push(format!("policy {}.{}: {}", r.policy, r.rule, r.message));
+        }
+    }
+    if !reasons.is_empty() {
+        blocked.insert(policy.meta.name.clone(), reasons);
+    }
+}
+
+/// Answers a validate review straight from its bytes through the endpoint's compiled set: the
+/// body is parsed once into the matching document, only the rules the kind index selects run,
+/// and natively compiled rules that pass build no `Value` at all. The verdict is the same as
+/// [`review`]'s (the set engine's results are the interpreter's, checked by the agreement
+/// tests). `None` means the request takes the general path: the endpoint has no compiled set,
+/// the body is malformed (the general parser words the error), or the object lacks the
+/// namespace the request carries (the general path fills it in).
+pub fn review_compiled(engine: &Engine, endpoint: Endpoint, body: &[u8], deadline: Instant) -> Option<(Admission, Verdict)> {
+    let set = engine.compiled(endpoint)?;
+    let review = Review::parse(body, set).ok()?;
+    let doc = &review.doc;
+    let root = doc.root();
+    if doc.get_str(root, &["apiVersion"]) != Some("admission.k8s.io/v1") || doc.get_str(root, &["kind"]) != Some("AdmissionReview") {
+        return None;
+    }
+    let request = doc.get(root, "request")?;
+    let text = |keys: &[&str]| doc.get_str(request, keys).unwrap_or_default().to_owned();
+    if review.uid.is_empty() || !matches!(review.operation.as_str(), "CREATE" | "UPDATE" | "DELETE" | "CONNECT") {
+        return None;
+    }
+    if review.operation == "DELETE" && review.old_object.is_none() {
+        return None;
+    }
+    let namespace = text(&["namespace"]);
+    let object = review.object;
+    let object_ns = doc.get_str(object, &["metadata", "namespace"]).unwrap_or_default();
+    if object_ns.is_empty() && !namespace.is_empty() {
+        return None;
+    }
+    let kind = doc
+        .get_str(request, &["kind", "kind"])
+        .or_else(|| doc.get_str(object, &["kind"]))
+        .unwrap_or_default()
+        .to_owned();
+    let name = doc.get_str(object, &["metadata", "name"]).map(str::to_owned).unwrap_or_else(|| text(&["name"]));
+    let dry_run = doc.get(request, "dryRun").is_some_and(|n| doc.node(n).tag == crate::doc::TAG_TRUE);
+    let adm = Admission {
+        uid: review.uid.clone(),
+        kind,
+        namespace,
+        name,
+        operation: review.operation.clone(),
+        dry_run,
+        object: Value::Null,
+        old_object: None,
+        user: review.user.clone(),
+    };
+    let mut out = Vec::new();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| set.evaluate(&review.request(), &mut out)));
+    if outcome.is_err() {
+        return Some((adm, failed(endpoint, Vec::new(), Vec::new(), "internal error while evaluating the policies".into())));
+    }
+    if Instant::now() >= deadline {
+        return Some((adm, failed(endpoint, Vec::new(), Vec::new(), "evaluation did not finish within the request deadline".into())));
+    }
+    let policies = engine.policies(endpoint);
+    let mut results = Vec::with_capacity(out.len());
+    let (mut block, mut blocked, mut warnings) = (false, Blocked::new(), Vec::new());
+    // Results come out policy by policy, in order.
+    let mut rest = out.as_slice();
+    while let Some(first) = rest.first() {
+        let n = rest.iter().take_while(|r| r.policy == first.policy).count();
+        let (group, tail) = rest.split_at(n);
+        rest = tail;
+        let policy_results: Vec<RuleResult> = group.iter().map(|r| set.rule_result(r)).collect();
+        if let Some(policy) = policies.get(first.policy as usize) {
+            tally(policy, &policy_results, &mut block, &mut blocked, &mut warnings);
+        }
+        results.extend(policy_results);
+    }
+    let verdict = validate_verdict(&adm, object_ns, block, &blocked, warnings, results);
+    Some((adm, verdict))
 }
 
 /// The mutating webhook: every policy's mutate rules in turn, each policy seeing the object as

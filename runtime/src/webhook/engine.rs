@@ -12,6 +12,8 @@ use palisade_compiler::bundle::{Bundle, BundledCelPolicy, CelIr, FailurePolicy, 
 use palisade_compiler::ir::cel::BindingIr;
 use palisade_compiler::ir::policy::{PolicyIr, RuleBody};
 
+use crate::set::CompiledSet;
+
 /// The admission paths Palisade answers, as Kyverno names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Endpoint {
@@ -126,6 +128,10 @@ pub struct Engine {
     cel: Vec<BundledCelPolicy>,
     /// ValidatingAdmissionPolicyBindings, for the VAPs among them.
     bindings: Vec<BindingIr>,
+    /// The validate endpoints' policies compiled as a set (kind index, native matchers), in the
+    /// same order as `by_endpoint`; `None` where the set could not be built, and the
+    /// interpreter answers alone.
+    compiled: Vec<Option<CompiledSet>>,
 }
 
 impl Engine {
@@ -163,7 +169,20 @@ impl Engine {
                 }
             }
         }
+        let compiled = Endpoint::ALL
+            .iter()
+            .zip(&by_endpoint)
+            .map(|(endpoint, policies)| {
+                if !matches!(endpoint, Endpoint::ValidateFail | Endpoint::ValidateIgnore) || policies.is_empty() {
+                    return None;
+                }
+                CompiledSet::new(policies.iter().map(|p| p.ir.clone()).collect())
+                    .inspect_err(|e| super::log("warn", "policies run in the interpreter", serde_json::json!({"endpoint": endpoint.label(), "error": e})))
+                    .ok()
+            })
+            .collect();
         Engine {
+            compiled,
             digest,
             loaded_at: SystemTime::now(),
             load_time,
@@ -194,6 +213,11 @@ impl Engine {
 
     pub fn policies(&self, endpoint: Endpoint) -> &[EndpointPolicy] {
         self.by_endpoint.get(endpoint.index()).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// The compiled set of an endpoint; its policy indices are those of [`Engine::policies`].
+    pub fn compiled(&self, endpoint: Endpoint) -> Option<&CompiledSet> {
+        self.compiled.get(endpoint.index())?.as_ref()
     }
 }
 

@@ -10,6 +10,9 @@ use std::time::Duration;
 use super::engine::{Endpoint, Engine};
 use crate::engine::{RuleResult, Status};
 
+/// Every status, in discriminant order (the index into a rule's counts).
+const STATUSES: [Status; 5] = [Status::Pass, Status::Fail, Status::Warn, Status::Error, Status::Skip];
+
 /// Latency bucket bounds in seconds.
 const BUCKETS: [f64; 14] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
 
@@ -36,7 +39,8 @@ struct Histogram {
 pub struct Metrics {
     requests: Vec<[AtomicU64; 4]>,
     latency: Vec<Histogram>,
-    results: Mutex<HashMap<(String, String, Status), u64>>,
+    /// Policy -> rule -> count per [`Status`] (indexed by its discriminant).
+    results: Mutex<HashMap<String, HashMap<String, [u64; 5]>>>,
     pub reloads_ok: AtomicU64,
     pub reloads_failed: AtomicU64,
     pub connections: AtomicU64,
@@ -78,8 +82,13 @@ impl Metrics {
         let mut map = self.results.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         for r in results {
             // Look up before inserting so the common case allocates nothing.
-            let key = (r.policy.clone(), r.rule.clone(), r.status);
-            *map.entry(key).or_insert(0) += 1;
+            let counts = match map.get_mut(&r.policy).and_then(|rules| rules.get_mut(&r.rule)) {
+                Some(c) => c,
+                None => map.entry(r.policy.clone()).or_default().entry(r.rule.clone()).or_default(),
+            };
+            if let Some(c) = counts.get_mut(r.status as usize) {
+                *c += 1;
+            }
         }
     }
 
@@ -120,9 +129,18 @@ impl Metrics {
         out.push_str("# TYPE palisade_rule_results_total counter\n");
         {
             let map = self.results.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let mut rows: Vec<_> = map.iter().collect();
+            let mut rows: Vec<(&String, &String, Status, u64)> = Vec::new();
+            for (policy, rules) in map.iter() {
+                for (rule, counts) in rules {
+                    for (status, &n) in STATUSES.iter().zip(counts) {
+                        if n > 0 {
+                            rows.push((policy, rule, *status, n));
+                        }
+                    }
+                }
+            }
             rows.sort();
-            for ((policy, rule, status), n) in rows {
+            for (policy, rule, status, n) in rows {
                 let _ = writeln!(
                     out,
                     "palisade_rule_results_total{{policy=\"{}\",rule=\"{}\",status=\"{}\"}} {n}",

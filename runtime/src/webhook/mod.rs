@@ -391,13 +391,24 @@ async fn admit(state: &State, endpoint: Endpoint, req: Request<Incoming>) -> Res
         Ok(Ok(collected)) => collected.to_bytes(),
     };
     let started = Instant::now();
-    let adm = match admission::parse(&bytes) {
-        Ok(a) => a,
-        Err(e) => return reject(state, endpoint, StatusCode::BAD_REQUEST, e.0),
-    };
-    let verdict = match state.engine() {
-        Some(engine) => admission::review(&engine, endpoint, &adm, started + state.request_deadline),
-        None => admission::unavailable(endpoint, "no policy bundle is loaded".into()),
+    let deadline = started + state.request_deadline;
+    let engine = state.engine();
+    // Validate reviews go through the compiled set when they can; the rest (and any review
+    // the fast path declines) take the general path.
+    let fast = engine.as_deref().and_then(|e| admission::review_compiled(e, endpoint, &bytes, deadline));
+    let (adm, verdict) = match fast {
+        Some(answer) => answer,
+        None => {
+            let adm = match admission::parse(&bytes) {
+                Ok(a) => a,
+                Err(e) => return reject(state, endpoint, StatusCode::BAD_REQUEST, e.0),
+            };
+            let verdict = match engine.as_deref() {
+                Some(engine) => admission::review(engine, endpoint, &adm, deadline),
+                None => admission::unavailable(endpoint, "no policy bundle is loaded".into()),
+            };
+            (adm, verdict)
+        }
     };
     let elapsed = started.elapsed();
     let outcome = match (&verdict.error, verdict.allowed) {
