@@ -12,7 +12,9 @@ mod serve;
 mod webhook_config;
 mod jp;
 mod lsp;
+mod oci;
 mod schema;
+mod sign;
 mod test;
 
 #[derive(Parser)]
@@ -44,6 +46,14 @@ enum Command {
     WebhookConfig(webhook_config::Args),
     /// Measure a policy set on AdmissionReviews: parse, interpreter, JIT, end to end.
     Bench(bench::Args),
+    /// Push, pull, sign and verify policies and bundles in an OCI registry.
+    Oci(oci::Args),
+    /// Sign a bundle file with a cosign key (writes BUNDLE.sig, like `cosign sign-blob`).
+    Sign(sign::SignArgs),
+    /// Verify a bundle file's signature with a public key.
+    Verify(sign::VerifyArgs),
+    /// Generate an ECDSA P-256 key pair for signing bundles.
+    Keygen(sign::KeygenArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,5 +69,9 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::WebhookConfig(args) => webhook_config::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Oci(args) => oci::run(args),
+        Command::Sign(args) => sign::sign(args),
+        Command::Verify(args) => sign::verify(args),
+        Command::Keygen(args) => sign::keygen(args),
     }
 }

@@ -1,5 +1,11 @@
 //! `palisade serve`: run the HTTPS admission webhook on a bundle (`--bundle`) or on policy files
 //! compiled at start (`--policies`), with certificate files or a self-managed certificate.
+//!
+//! `--bundle` takes a file or an `oci://` reference. With `--bundle-key`, a bundle is loaded only
+//! when its cosign signature verifies (the file's `FILE.sig`, or the reference's `.sig` tag for
+//! the pulled digest); an OCI reference needs a key unless `--allow-unsigned-bundle` says
+//! otherwise. A reference is polled every `--poll-interval-secs`: a new digest is pulled, verified
+//! and swapped in, and one that does not verify leaves the serving bundle in place.
 
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
@@ -8,13 +14,30 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use palisade_compiler::bundle::{self, Bundle};
+use palisade_runtime::oci;
 use palisade_runtime::webhook::{self, BundleSource, Config, TlsSource, tls::SelfManaged};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A compiled bundle (`palisade compile`); reloaded when the file changes or on SIGHUP.
+    /// A compiled bundle (`palisade compile`) file or `oci://` reference (a bundle or a Kyverno
+    /// policy image); reloaded when the file or the reference's digest changes, or on SIGHUP.
     #[arg(long, conflicts_with = "policies", required_unless_present = "policies")]
     bundle: Option<PathBuf>,
+    /// Public key (PEM) the bundle must be signed with (`palisade sign` / `palisade oci sign`).
+    #[arg(long, requires = "bundle")]
+    bundle_key: Option<PathBuf>,
+    /// Serve an `oci://` bundle without a signature check.
+    #[arg(long, conflicts_with = "bundle_key")]
+    allow_unsigned_bundle: bool,
+    /// How often an `oci://` bundle reference is checked for a new digest, in seconds (0: never).
+    #[arg(long, default_value_t = 60)]
+    poll_interval_secs: u64,
+    /// Talk plain HTTP to the bundle's registry. Only for local registries.
+    #[arg(long)]
+    registry_insecure: bool,
+    /// Deadline for one registry operation, in seconds.
+    #[arg(long, default_value_t = 30)]
+    registry_timeout_secs: u64,
     /// Policy files or folders, compiled at start and again when they change or on SIGHUP.
     #[arg(long, num_args = 1..)]
     policies: Vec<PathBuf>,
@@ -63,9 +86,29 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let source: Box<dyn BundleSource> = match &args.bundle {
-        Some(path) => Box::new(BundleFile { path: path.clone() }),
-        None => Box::new(PolicyFiles { paths: args.policies.clone() }),
+    let key = match args.bundle_key.as_deref().map(crate::oci::read_public_key).transpose() {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let oci_ref = args.bundle.as_ref().and_then(|p| p.to_str()).filter(|p| p.starts_with("oci://"));
+    let mut watch_interval = Duration::from_millis(args.watch_interval_ms);
+    let source: Box<dyn BundleSource> = match (&args.bundle, oci_ref) {
+        (_, Some(text)) => {
+            let source = match OciBundle::new(text, key, &args) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            watch_interval = Duration::from_secs(args.poll_interval_secs);
+            Box::new(source)
+        }
+        (Some(path), None) => Box::new(BundleFile { path: path.clone(), key }),
+        (None, None) => Box::new(PolicyFiles { paths: args.policies.clone() }),
     };
     let tls = match (&args.tls_cert, &args.tls_key, &args.self_managed_certs) {
         (Some(cert), Some(key), _) => TlsSource::Files { cert: cert.clone(), key: key.clone() },
@@ -85,7 +128,7 @@ pub fn run(args: Args) -> ExitCode {
     config.max_body = args.max_body_bytes;
     config.request_deadline = Duration::from_millis(args.request_deadline_ms);
     config.read_timeout = Duration::from_millis(args.read_timeout_ms);
-    config.watch_interval = Duration::from_millis(args.watch_interval_ms);
+    config.watch_interval = watch_interval;
     config.workers = args.workers;
     config.log_requests = args.log_requests;
     match webhook::run(config) {
@@ -99,20 +142,111 @@ pub fn run(args: Args) -> ExitCode {
 
 struct BundleFile {
     path: PathBuf,
+    /// With a key, the file's detached signature (`FILE.sig`) must verify before it loads.
+    key: Option<oci::CosignVerificationKey>,
 }
 
 impl BundleSource for BundleFile {
     fn load(&self) -> Result<(Bundle, String), String> {
         let bytes = std::fs::read(&self.path).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        if let Some(key) = &self.key {
+            crate::sign::verify_file(&self.path, &bytes, &crate::sign::signature_path(&self.path), key)?;
+        }
         Bundle::decode(&bytes).map_err(|e| format!("{}: {e}", self.path.display()))
     }
 
     fn fingerprint(&self) -> Option<u64> {
-        fingerprint(std::slice::from_ref(&self.path))
+        // A new signature for the same bundle is a change too.
+        let mut files = vec![self.path.clone()];
+        if self.key.is_some() {
+            files.push(crate::sign::signature_path(&self.path));
+        }
+        fingerprint(&files)
     }
 
     fn describe(&self) -> String {
         format!("bundle {}", self.path.display())
+    }
+}
+
+/// A bundle (or a Kyverno policy image) in a registry. Each load resolves the reference to a
+/// digest, verifies that digest's signature, and pulls exactly that digest, so what is loaded is
+/// what was verified even when the tag moves in between.
+struct OciBundle {
+    reference: oci::Reference,
+    text: String,
+    key: Option<oci::CosignVerificationKey>,
+    options: oci::Options,
+}
+
+impl OciBundle {
+    fn new(text: &str, key: Option<oci::CosignVerificationKey>, args: &Args) -> Result<OciBundle, String> {
+        let reference = oci::parse_reference(text)?;
+        if key.is_none() && !args.allow_unsigned_bundle {
+            return Err(format!(
+                "--bundle {text} needs --bundle-key PUB.pem to verify its signature (or --allow-unsigned-bundle to serve it unverified)"
+            ));
+        }
+        let auth = crate::oci::docker_config_auth(reference.resolve_registry())?;
+        let options = oci::Options { auth, insecure: args.registry_insecure, timeout: Duration::from_secs(args.registry_timeout_secs.max(1)) };
+        Ok(OciBundle { reference, text: text.to_owned(), key, options })
+    }
+}
+
+impl BundleSource for OciBundle {
+    fn load(&self) -> Result<(Bundle, String), String> {
+        let client = oci::Blocking::new()?;
+        let digest = client.resolve(&self.reference, &self.options)?;
+        match &self.key {
+            Some(key) => client.verify(&self.reference, &digest, key, &self.options).map_err(|e| format!("refusing the bundle: {e}"))?,
+            None => webhook::log("warn", "serving an unsigned bundle", serde_json::json!({"bundle": self.text, "digest": digest})),
+        }
+        let pulled = client.pull(&self.reference, Some(&digest), &self.options)?;
+        match pulled.artifact {
+            oci::Artifact::Bundle(bytes) => Bundle::decode(&bytes).map_err(|e| format!("{}@{digest}: {e}", self.text)),
+            oci::Artifact::Policies(layers) => {
+                let inputs: Vec<bundle::Input> = layers
+                    .into_iter()
+                    .map(|l| bundle::Input { name: format!("{}@{digest}/{}", self.text, l.name), text: String::from_utf8_lossy(&l.yaml).into_owned(), explicit: true })
+                    .collect();
+                compile_inputs(&inputs)
+            }
+        }
+    }
+
+    fn fingerprint(&self) -> Option<u64> {
+        // The manifest digest: a new push to the tag is a change, a re-push of the same content
+        // is not. With a key, the digest of its signature manifest too, so that a refused bundle
+        // is tried again once someone signs it.
+        let digests = oci::Blocking::new().and_then(|c| {
+            let digest = c.resolve(&self.reference, &self.options)?;
+            let signature = match &self.key {
+                Some(_) => {
+                    let tag = oci::signature_tag(&digest);
+                    let sig_ref = oci::Reference::with_tag(self.reference.registry().to_owned(), self.reference.repository().to_owned(), tag);
+                    // No signature yet is a state like any other, not an error.
+                    c.resolve(&sig_ref, &self.options).ok()
+                }
+                None => None,
+            };
+            Ok((digest, signature))
+        });
+        match digests {
+            Ok(d) => {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                d.hash(&mut h);
+                Some(h.finish())
+            }
+            Err(e) => {
+                webhook::log("warn", "cannot check the bundle reference for changes", serde_json::json!({"bundle": self.text, "error": e}));
+                None
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        let signed = if self.key.is_some() { "signature verified with --bundle-key" } else { "unsigned" };
+        format!("bundle {} ({signed})", self.text)
     }
 }
 
@@ -122,21 +256,7 @@ struct PolicyFiles {
 
 impl BundleSource for PolicyFiles {
     fn load(&self) -> Result<(Bundle, String), String> {
-        let inputs = crate::compile::read_inputs(&self.paths)?;
-        let compiled = bundle::compile(&inputs);
-        let Some(b) = compiled.bundle else {
-            let first = compiled
-                .diagnostics
-                .iter()
-                .find(|d| d.severity == palisade_compiler::Severity::Error)
-                .map(|d| palisade_runtime::cli::runner::render(&compiled.sources, d))
-                .unwrap_or_default();
-            return Err(format!("the policies do not compile: {first}"));
-        };
-        // The digest is the one the same policies would have as a bundle file.
-        let bytes = b.encode()?;
-        let digest = bundle::hex(bytes.get(bytes.len().saturating_sub(32)..).unwrap_or_default());
-        Ok((b, digest))
+        compile_inputs(&crate::compile::read_inputs(&self.paths)?)
     }
 
     fn fingerprint(&self) -> Option<u64> {
@@ -176,4 +296,22 @@ fn fingerprint(files: &[PathBuf]) -> Option<u64> {
         meta.modified().ok()?.hash(&mut h);
     }
     Some(h.finish())
+}
+
+/// Compiles policy inputs into a bundle; the error names the first error diagnostic.
+fn compile_inputs(inputs: &[bundle::Input]) -> Result<(Bundle, String), String> {
+    let compiled = bundle::compile(inputs);
+    let Some(b) = compiled.bundle else {
+        let first = compiled
+            .diagnostics
+            .iter()
+            .find(|d| d.severity == palisade_compiler::Severity::Error)
+            .map(|d| palisade_runtime::cli::runner::render(&compiled.sources, d))
+            .unwrap_or_default();
+        return Err(format!("the policies do not compile: {first}"));
+    };
+    // The digest is the one the same policies would have as a bundle file.
+    let bytes = b.encode()?;
+    let digest = bundle::hex(bytes.get(bytes.len().saturating_sub(32)..).unwrap_or_default());
+    Ok((b, digest))
 }

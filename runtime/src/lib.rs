@@ -11,6 +11,7 @@ pub mod images;
 pub mod interp;
 pub mod jit;
 pub mod mutate;
+pub mod oci;
 pub mod podsecurity;
 pub mod report;
 pub mod set;

@@ -35,16 +35,41 @@ fn answers(addr: &str) -> bool {
 
 impl Registry {
     pub fn start() -> Registry {
+        Registry::start_with(None)
+    }
+
+    #[allow(dead_code)]
+    /// A registry that requires HTTP basic authentication; `htpasswd` is the file's text
+    /// (bcrypt entries, as `htpasswd -B` writes them).
+    pub fn start_with_auth(htpasswd: &str) -> Registry {
+        Registry::start_with(Some(htpasswd))
+    }
+
+    /// The registry's storage folder (blobs under `docker/registry/v2/blobs`), for tests that
+    /// tamper with stored content.
+    #[allow(dead_code)]
+    pub fn storage(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    fn start_with(htpasswd: Option<&str>) -> Registry {
         let binary = ["/usr/bin/docker-registry", "/usr/sbin/docker-registry"].into_iter().find(|p| std::path::Path::new(p).exists()).unwrap_or_else(|| {
             panic!("docker-registry is not installed; scripts/test installs it (apt-get install -y docker-registry)")
         });
         let dir = std::env::temp_dir().join(format!("palisade-registry-{}-{}", std::process::id(), free_port()));
         std::fs::create_dir_all(dir.join("data")).unwrap();
+        let auth = match htpasswd {
+            Some(text) => {
+                std::fs::write(dir.join("htpasswd"), text).unwrap();
+                format!("auth:\n  htpasswd:\n    realm: palisade-test\n    path: {}\n", dir.join("htpasswd").display())
+            }
+            None => String::new(),
+        };
         // A few attempts: another process may take the port between probing and binding.
         for _ in 0..5 {
             let addr = format!("127.0.0.1:{}", free_port());
             let config = format!(
-                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{auth}",
                 dir.join("data").display()
             );
             let config_path = dir.join("config.yml");

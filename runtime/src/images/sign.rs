@@ -24,7 +24,7 @@ use sigstore::registry::OciReference;
 use super::cosign::{Access, DSSE_MEDIA_TYPE, IN_TOTO_PAYLOAD_TYPE, pae, pem_to_der, rekor_log_id};
 
 pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
-const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 const CERT_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
 const CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
 const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";

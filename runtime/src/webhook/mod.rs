@@ -251,7 +251,7 @@ async fn shutdown_signal() {
 /// Loads the source and swaps the engine in. On failure the old engine keeps serving.
 async fn reload(state: &Arc<State>, reason: &str) -> Result<(), String> {
     let mut last = state.reload_lock.lock().await;
-    let fingerprint = state.source.fingerprint();
+    let fingerprint = fingerprint(state).await;
     let started = Instant::now();
     let st = state.clone();
     let loaded = tokio::task::spawn_blocking(move || st.source.load())
@@ -285,15 +285,21 @@ async fn reload(state: &Arc<State>, reason: &str) -> Result<(), String> {
     }
 }
 
+/// The source's fingerprint, read on a blocking thread: a registry source asks the registry.
+async fn fingerprint(state: &Arc<State>) -> Option<u64> {
+    let st = state.clone();
+    tokio::task::spawn_blocking(move || st.source.fingerprint()).await.ok().flatten()
+}
+
 async fn watch(state: Arc<State>, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let now = state.source.fingerprint();
+        let now = fingerprint(&state).await;
         let seen = *state.reload_lock.lock().await;
         if now.is_some() && now != seen {
-            let _ = reload(&state, "file changed").await;
+            let _ = reload(&state, "source changed").await;
         }
     }
 }
