@@ -45,8 +45,9 @@ use metrics::{Metrics, Outcome};
 pub trait BundleSource: Send + Sync {
     /// Loads (or compiles) the bundle; returns it with its content digest.
     fn load(&self) -> Result<(Bundle, String), String>;
-    /// A value that changes when the source changes (modification times and sizes), for the
-    /// file watcher; `None` when it cannot be read right now.
+    /// A value that changes when the source changes (modification times and sizes, or a
+    /// registry digest), for the watcher; `None` when it cannot be read right now. It is called
+    /// on a blocking thread, so it may do I/O.
     fn fingerprint(&self) -> Option<u64>;
     fn describe(&self) -> String;
 }
