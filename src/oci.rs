@@ -177,13 +177,13 @@ fn push(args: PushArgs) -> Result<(), String> {
 /// A bundle file (recognised by its magic bytes, and checked to load), or the policies of the
 /// given files and folders, checked like `palisade compile` checks them.
 fn artifact_from(paths: &[PathBuf]) -> Result<Artifact, String> {
-    if let [single] = paths {
-        if single.is_file() {
-            let bytes = std::fs::read(single).map_err(|e| format!("cannot read {}: {e}", single.display()))?;
-            if bytes.starts_with(&MAGIC) {
-                Bundle::decode(&bytes).map_err(|e| format!("{}: {e}", single.display()))?;
-                return Ok(Artifact::Bundle(bytes));
-            }
+    if let [single] = paths
+        && single.is_file()
+    {
+        let bytes = std::fs::read(single).map_err(|e| format!("cannot read {}: {e}", single.display()))?;
+        if bytes.starts_with(&MAGIC) {
+            Bundle::decode(&bytes).map_err(|e| format!("{}: {e}", single.display()))?;
+            return Ok(Artifact::Bundle(bytes));
         }
     }
     let inputs = crate::compile::read_inputs(paths)?;

@@ -246,10 +246,10 @@ impl Server {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 // Logged before announcing the address, so the log is complete when `start` returns.
                 sink.lock().unwrap().push(line.clone());
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    if v["msg"] == "listening" {
-                        let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_owned());
-                    }
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && v["msg"] == "listening"
+                {
+                    let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_owned());
                 }
             }
         });
