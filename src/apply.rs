@@ -17,6 +17,7 @@ use palisade_runtime::cli::resources::{self, Resource};
 use palisade_runtime::cli::runner::{self, PolicySet, Values};
 use palisade_runtime::cli::scan::{self, Counts, Finding, ScanConfig, resource_path};
 use palisade_runtime::engine::{Status, UserInfo};
+use palisade_runtime::images::{self, Verifier, VerifierConfig};
 use palisade_runtime::report::{self, Timestamp, junit, policy_report, sarif};
 
 #[derive(clap::Args)]
@@ -63,6 +64,20 @@ pub struct Args {
     /// Never show a progress bar.
     #[arg(long = "no-progress")]
     no_progress: bool,
+    /// Write the resources that mutate rules or verifyImages' `mutateDigest` changed to this
+    /// file, as a YAML stream.
+    #[arg(short = 'o', long = "output")]
+    output: Option<PathBuf>,
+    /// Reach image registries over plain HTTP where they do not speak TLS and accept any
+    /// certificate, for every verifyImages entry (Kyverno's `allowInsecureRegistry`).
+    #[arg(long = "allow-insecure-registry")]
+    allow_insecure_registry: bool,
+    /// A Docker config file (`config.json`) with registry credentials for image verification.
+    #[arg(long = "registry-config")]
+    registry_config: Option<PathBuf>,
+    /// Deadline for the registry work of one image, in milliseconds.
+    #[arg(long = "registry-timeout-ms", default_value_t = 10_000)]
+    registry_timeout_ms: u64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -161,9 +176,29 @@ pub fn run(args: Args) -> ExitCode {
     }
     // Passing results are only counted unless the output lists them.
     let keep_passing = args.policy_report || args.detailed_results || format == OutputFormat::Junit;
-    let cfg = ScanConfig { values: &values, user: &user, audit_warn: args.audit_warn, keep_passing };
+    // verifyImages rules need registry access; a verifier is only started when a policy has one.
+    let verifier = if set.policies.iter().any(images::has_image_rules) { image_verifier(&args, &mut report_error) } else { None };
+    let cfg = ScanConfig {
+        values: &values,
+        user: &user,
+        audit_warn: args.audit_warn,
+        keep_passing,
+        images: verifier.as_ref(),
+        keep_mutated: args.output.is_some(),
+    };
     let scan = with_progress(resources.len(), args.no_progress, |tick| scan::scan(&set, &resources, &cfg, tick));
     let (findings, counts) = (scan.findings, scan.counts);
+    if let Some(path) = &args.output {
+        let docs: Vec<Value> = scan.mutated.into_iter().map(|(_, v)| v).collect();
+        let written = std::fs::File::create(path).and_then(|f| {
+            let mut w = std::io::BufWriter::new(f);
+            write_documents(&mut w, &docs, false)?;
+            w.flush()
+        });
+        if let Err(e) = written {
+            report_error(&format!("{}: {e}", path.display()));
+        }
+    }
 
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let written = if args.policy_report {
@@ -217,6 +252,29 @@ fn exit_code(counts: &Counts, load_errors: usize, warn_exit_code: u8, warn_no_pa
         return ExitCode::from(warn_exit_code);
     }
     ExitCode::SUCCESS
+}
+
+/// The image verifier for verifyImages rules, from the registry flags. A bad credentials file
+/// is reported and verification goes on anonymously.
+fn image_verifier(args: &Args, report_error: &mut dyn FnMut(&dyn std::fmt::Display)) -> Option<Verifier> {
+    let mut config = VerifierConfig {
+        allow_insecure: args.allow_insecure_registry,
+        timeout: std::time::Duration::from_millis(args.registry_timeout_ms),
+        ..VerifierConfig::default()
+    };
+    if let Some(path) = &args.registry_config {
+        match std::fs::read_to_string(path).map_err(|e| e.to_string()).and_then(|t| images::docker_credentials(&t)) {
+            Ok(c) => config.credentials = c,
+            Err(e) => report_error(&format!("{}: {e}", path.display())),
+        }
+    }
+    match Verifier::new(config) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            report_error(&e);
+            None
+        }
+    }
 }
 
 fn load_policies(paths: &[PathBuf], report_error: &mut dyn FnMut(&dyn std::fmt::Display)) -> PolicySet {

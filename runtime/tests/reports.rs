@@ -40,7 +40,7 @@ fn scan(audit_warn: bool) -> (Vec<Resource>, Vec<Finding>, PolicySet) {
     assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
     let values = Values::default();
     let user = UserInfo::default();
-    let cfg = ScanConfig { values: &values, user: &user, audit_warn, keep_passing: true };
+    let cfg = ScanConfig { values: &values, user: &user, audit_warn, keep_passing: true, images: None, keep_mutated: false };
     let findings = scan::scan(&set, &loaded.resources, &cfg, &|| {}).findings;
     (loaded.resources, findings, set)
 }

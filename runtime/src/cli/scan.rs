@@ -2,6 +2,12 @@
 //! parallel on all cores. Policies are lowered once and shared read-only by the workers; each
 //! resource is independent, so the results are the same whatever the schedule, and they are
 //! returned in input order.
+//!
+//! The order per resource is Kyverno's CLI's: mutate (and generate) rules, then `verifyImages`
+//! rules through the image verifier (which may pin images by digest and records the
+//! `kyverno.io/verify-images` annotation), then validation of the final object, where each
+//! `verifyImages` rule is checked again for `verifyDigest` and `required`. Kyverno counts both
+//! image phases, so a verified image gives its rule two results.
 
 use rayon::prelude::*;
 use serde_json::Value;
@@ -13,6 +19,7 @@ use super::runner::{self, PolicySet, Values, cel_policy_key, policy_key};
 use palisade_compiler::ir::policy::RuleBody;
 
 use crate::engine::{self, Request, Status, UserInfo};
+use crate::images::{self, Verifier};
 use crate::mutate;
 
 /// What the scan needs besides policies and resources.
@@ -24,6 +31,11 @@ pub struct ScanConfig<'a> {
     /// Keep passing and skipped findings. Reports and detailed listings need them; the plain
     /// listing only counts them, which keeps a scan of a large dump small in memory.
     pub keep_passing: bool,
+    /// Verifies `verifyImages` rules against registries. Without one those rules report an
+    /// error saying they need registry access.
+    pub images: Option<&'a Verifier>,
+    /// Keep the resources that mutation or image digests changed (`apply --output`).
+    pub keep_mutated: bool,
 }
 
 /// A scan's findings (all of them, or only the non-passing ones) and the counts of all.
@@ -31,6 +43,9 @@ pub struct ScanConfig<'a> {
 pub struct Scan {
     pub findings: Vec<Finding>,
     pub counts: Counts,
+    /// With [`ScanConfig::keep_mutated`]: `(resource index, final object)` for every resource
+    /// that mutate rules or `mutateDigest` changed, in input order.
+    pub mutated: Vec<(usize, Value)>,
 }
 
 /// One rule's verdict on one resource, as reports and outputs show it.
@@ -102,6 +117,7 @@ pub fn scan(set: &PolicySet, resources: &[Resource], cfg: &ScanConfig, progress:
             key: Arc::from(policy_key(p)),
             mutates: p.rules.iter().any(|r| matches!(r.body, RuleBody::Mutate(_))),
             generates: p.rules.iter().any(|r| matches!(r.body, RuleBody::Generate(_))),
+            verifies: cfg.images.is_some() && images::has_image_rules(p),
         })
         .collect();
     // Generate rules may clone from the other resources of the scan, as Kyverno's CLI serves
@@ -122,11 +138,11 @@ pub fn scan(set: &PolicySet, resources: &[Resource], cfg: &ScanConfig, progress:
             exceptions: Vec::new(),
         },
     });
-    let per_resource: Vec<(Vec<Finding>, Counts)> = resources
+    let per_resource: Vec<(Vec<Finding>, Counts, Option<Value>)> = resources
         .par_iter()
         .enumerate()
         .map(|(index, resource)| {
-            let mut found = scan_one(set, &policies, &sources, index, resource, cfg);
+            let (mut found, mutated) = scan_one(set, &policies, &sources, index, resource, cfg);
             if let Some(cel) = &cel {
                 palisade_stdlib::cel::with_host(&cel.inputs.host, || scan_cel(set, cel, index, resource, cfg, &mut found));
             }
@@ -136,13 +152,16 @@ pub fn scan(set: &PolicySet, resources: &[Resource], cfg: &ScanConfig, progress:
                 found.shrink_to_fit();
             }
             progress();
-            (found, counts)
+            (found, counts, mutated.filter(|m| cfg.keep_mutated && *m != resource.value))
         })
         .collect();
-    let mut out = Scan { findings: Vec::with_capacity(per_resource.iter().map(|(v, _)| v.len()).sum()), counts: Counts::default() };
-    for (v, c) in per_resource {
+    let mut out = Scan { findings: Vec::with_capacity(per_resource.iter().map(|(v, _, _)| v.len()).sum()), ..Scan::default() };
+    for (index, (v, c, m)) in per_resource.into_iter().enumerate() {
         out.findings.extend(v);
         out.counts.merge(&c);
+        if let Some(m) = m {
+            out.mutated.push((index, m));
+        }
     }
     out
 }
@@ -152,11 +171,14 @@ struct Compiled {
     key: Arc<str>,
     mutates: bool,
     generates: bool,
+    /// The policy has `verifyImages` rules and the scan has a verifier.
+    verifies: bool,
 }
 
 /// Mutation and generation first (each policy sees the object the policies before it left),
-/// then validation of the final object, as Kyverno orders an admission request.
-fn scan_one(set: &PolicySet, policies: &[Compiled], sources: &[Value], index: usize, resource: &Resource, cfg: &ScanConfig) -> Vec<Finding> {
+/// then image verification, then validation of the final object, as Kyverno orders an
+/// admission request. Returns the findings and the final object when anything changed it.
+fn scan_one(set: &PolicySet, policies: &[Compiled], sources: &[Value], index: usize, resource: &Resource, cfg: &ScanConfig) -> (Vec<Finding>, Option<Value>) {
     let name = resource.name();
     let ns = engine::namespace_of(&resource.value).unwrap_or_default();
     let ns_labels = cfg.values.namespace_labels.get(ns);
@@ -203,6 +225,45 @@ fn scan_one(set: &PolicySet, policies: &[Compiled], sources: &[Value], index: us
             patched = next;
         }
     }
+    if let Some(verifier) = cfg.images {
+        for (policy, c) in set.policies.iter().zip(policies) {
+            if !c.verifies {
+                continue;
+            }
+            let vars = cfg.values.for_resource(&policy.name, name);
+            let operation = runner::operation_of(&vars);
+            let object = patched.as_ref().unwrap_or(&resource.value);
+            let req = Request {
+                operation,
+                object,
+                old_object: runner::old_object_for(operation, object),
+                user: cfg.user,
+                namespace_labels: ns_labels,
+                variables: &vars,
+                rule_variables: cfg.values.for_rules(&policy.name),
+            };
+            let outcome = verifier.verify(policy, &req);
+            let mut next = None;
+            if !outcome.patches.is_empty() {
+                let mut copy = object.clone();
+                match images::apply_patches(&mut copy, &outcome.patches) {
+                    Ok(()) => next = Some(copy),
+                    Err(e) => {
+                        let rule = outcome.results.first().map(|r| r.rule.clone()).unwrap_or_default();
+                        let enforce = outcome.results.first().is_some_and(|r| r.enforce);
+                        let message = format!("failed to apply the image patches: {e}");
+                        push(&mut out, &c.key, crate::engine::RuleResult { policy: policy.name.clone(), rule, status: Status::Error, message, enforce });
+                    }
+                }
+            }
+            for r in outcome.results {
+                push(&mut out, &c.key, r);
+            }
+            if next.is_some() {
+                patched = next;
+            }
+        }
+    }
     let object = patched.as_ref().unwrap_or(&resource.value);
     // Policies the values file says nothing about see the same request, so they share one
     // evaluation (and one JMESPath context); the others get their own.
@@ -234,11 +295,36 @@ fn scan_one(set: &PolicySet, policies: &[Compiled], sources: &[Value], index: us
             };
             engine::evaluate(policy, &req)
         };
-        for r in results {
-            push(&mut out, &c.key, r);
+        match cfg.images {
+            Some(verifier) if c.verifies => {
+                // The interpreter reports image rules as needing a verifier; the verifier's
+                // validate phase gives their results instead.
+                let image_rule = |r: &crate::engine::RuleResult| policy.rules.iter().any(|x| x.name == r.rule && matches!(x.body, RuleBody::VerifyImages(_)));
+                for r in results.into_iter().filter(|r| !image_rule(r)) {
+                    push(&mut out, &c.key, r);
+                }
+                let operation = runner::operation_of(&vars);
+                let req = Request {
+                    operation,
+                    object,
+                    old_object: runner::old_object_for(operation, object),
+                    user: cfg.user,
+                    namespace_labels: ns_labels,
+                    variables: &vars,
+                    rule_variables,
+                };
+                for r in verifier.validate(policy, &req) {
+                    push(&mut out, &c.key, r);
+                }
+            }
+            _ => {
+                for r in results {
+                    push(&mut out, &c.key, r);
+                }
+            }
         }
     }
-    out
+    (out, patched)
 }
 
 struct CelScan {

@@ -51,13 +51,30 @@ impl VerifyError {
     }
 }
 
-/// How to reach registries: plain HTTP is used only for registries an entry marks insecure.
+/// How to reach one registry: plain HTTP (and unchecked certificates) only for a registry an
+/// entry or the command line marks insecure, and basic credentials when some are configured.
 #[derive(Clone, Debug, Default)]
 pub struct Access {
     pub insecure: bool,
+    /// `(username, password)` for the registry, from a Docker config file.
+    pub basic: Option<(String, String)>,
 }
 
 impl Access {
+    pub fn oci_auth(&self) -> RegistryAuth {
+        match &self.basic {
+            Some((user, password)) => RegistryAuth::Basic(user.clone(), password.clone()),
+            None => RegistryAuth::Anonymous,
+        }
+    }
+
+    fn sigstore_auth(&self) -> Auth {
+        match &self.basic {
+            Some((user, password)) => Auth::Basic(user.clone(), password.clone()),
+            None => Auth::Anonymous,
+        }
+    }
+
     fn oci_config(&self, registry: &str) -> oci_client::client::ClientConfig {
         oci_client::client::ClientConfig {
             protocol: if self.insecure {
@@ -106,7 +123,7 @@ pub async fn resolve_digest(access: &Access, image: &ImageInfo) -> Result<String
         return Ok(image.digest.clone());
     }
     let client = access.oci_client(&image.registry);
-    client.fetch_manifest_digest(&oci_ref(image), &RegistryAuth::Anonymous).await.map_err(|e| classify(&image.reference(), &e))
+    client.fetch_manifest_digest(&oci_ref(image), &access.oci_auth()).await.map_err(|e| classify(&image.reference(), &e))
 }
 
 /// Decodes the first PEM block of a text into DER bytes.
@@ -164,7 +181,7 @@ async fn signature_layers(access: &Access, image: &ImageInfo, digest: &str, trus
     }
     let mut client = builder.build().map_err(|e| VerifyError::Failed(format!("failed to build the cosign client: {e}")))?;
     let reference = OciReference::with_digest(image.registry.clone(), image.path.clone(), digest.to_owned());
-    client.trusted_signature_layers(&Auth::Anonymous, &reference).await.map_err(|e| {
+    client.trusted_signature_layers(&access.sigstore_auth(), &reference).await.map_err(|e| {
         let text = e.to_string();
         if text.contains("error sending request") || text.contains("onnect") || text.contains("timed out") {
             VerifyError::Unreachable(format!("failed to verify image {}: {text}", image.reference()))
@@ -447,7 +464,7 @@ pub async fn fetch_attestations(
     let client = access.oci_client(&image.registry);
     let tag = format!("{}.att", digest.replace(':', "-"));
     let att_ref = Reference::with_tag(image.registry.clone(), image.path.clone(), tag);
-    let data = match client.pull(&att_ref, &RegistryAuth::Anonymous, vec![DSSE_MEDIA_TYPE]).await {
+    let data = match client.pull(&att_ref, &access.oci_auth(), vec![DSSE_MEDIA_TYPE]).await {
         Ok(d) => d,
         Err(OciDistributionError::ImageManifestNotFoundError(_)) => return Err(VerifyError::Failed(format!("failed to verify image {}: no matching attestations", image.reference()))),
         Err(e) => {

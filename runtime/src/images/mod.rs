@@ -46,12 +46,56 @@ pub struct VerifierConfig {
     pub timeout: Duration,
     /// Public keys of `keys.secret` / `k8s://ns/name` references: `(namespace, name) -> PEM`.
     pub secrets: BTreeMap<(String, String), String>,
+    /// Treat every registry as if its entry set `imageRegistryCredentials.allowInsecureRegistry`:
+    /// plain HTTP where the registry does not speak TLS, and certificates not checked.
+    pub allow_insecure: bool,
+    /// Basic credentials per registry host (`host[:port]` -> `(username, password)`), as a
+    /// Docker config file gives them (see [`docker_credentials`]).
+    pub credentials: BTreeMap<String, (String, String)>,
 }
 
 impl Default for VerifierConfig {
     fn default() -> Self {
-        VerifierConfig { cache_ttl: Duration::from_secs(3600), cache_capacity: 1000, timeout: Duration::from_secs(10), secrets: BTreeMap::new() }
+        VerifierConfig {
+            cache_ttl: Duration::from_secs(3600),
+            cache_capacity: 1000,
+            timeout: Duration::from_secs(10),
+            secrets: BTreeMap::new(),
+            allow_insecure: false,
+            credentials: BTreeMap::new(),
+        }
     }
+}
+
+/// Reads the `auths` of a Docker config file (`~/.docker/config.json`): each entry's `auth`
+/// (base64 of `user:password`) or `username` and `password`, keyed by the registry host with
+/// any scheme and path removed (`https://index.docker.io/v1/` becomes `index.docker.io`).
+pub fn docker_credentials(text: &str) -> Result<BTreeMap<String, (String, String)>, String> {
+    use base64::Engine as _;
+    let doc: Value = serde_json::from_str(text).map_err(|e| format!("not a Docker config file: {e}"))?;
+    let mut out = BTreeMap::new();
+    let Some(auths) = doc.get("auths").and_then(Value::as_object) else { return Ok(out) };
+    for (server, entry) in auths {
+        let host = server.trim_start_matches("https://").trim_start_matches("http://");
+        let host = host.split('/').next().unwrap_or(host).to_owned();
+        let field = |k: &str| entry.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+        let pair = if let Some(encoded) = field("auth") {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| format!("auths.{server}.auth is not base64 of user:password"))?;
+            let (user, password) = decoded.split_once(':').ok_or_else(|| format!("auths.{server}.auth is not base64 of user:password"))?;
+            (user.to_owned(), password.to_owned())
+        } else if let (Some(user), Some(password)) = (field("username"), field("password")) {
+            (user.to_owned(), password.to_owned())
+        } else {
+            // Credential helpers and identity tokens are not read; the registry is used anonymously.
+            continue;
+        };
+        out.insert(host, pair);
+    }
+    Ok(out)
 }
 
 /// The mutate-phase outcome for one policy.
@@ -95,6 +139,13 @@ impl Verifier {
     /// The mutate phase: verifies the images of the resource for every `verifyImages` rule of
     /// the policy that applies to the request.
     pub fn verify(&self, policy: &PolicyIr, req: &Request) -> ImageOutcome {
+        self.verify_until(policy, req, None)
+    }
+
+    /// [`Verifier::verify`] under a deadline (the webhook's per-request deadline): registry work
+    /// for an image gets the smaller of the configured timeout and the time left, and an image
+    /// reached after the deadline is an error result, not a wait.
+    pub fn verify_until(&self, policy: &PolicyIr, req: &Request, deadline: Option<Instant>) -> ImageOutcome {
         let mut out = ImageOutcome::default();
         if req.operation == "DELETE" {
             return out;
@@ -130,7 +181,7 @@ impl Verifier {
             }
             for entry in &vi.entries {
                 for image in images.iter().filter(|i| applies(entry, i)) {
-                    let (status, message, patch) = self.verify_one(entry, image, &ctx);
+                    let (status, message, patch) = self.verify_one(entry, image, &ctx, deadline);
                     if let Some(p) = patch {
                         out.patches.push(p);
                     }
@@ -157,12 +208,18 @@ impl Verifier {
 
     /// Verifies one image for one entry: `(status, message, digest patch)`. No status means the
     /// entry has nothing to verify (a digest patch may still come, as in Kyverno).
-    fn verify_one(&self, entry: &ImageVerification, image: &ImageInfo, ctx: &Context) -> (Option<Status>, Option<String>, Option<Value>) {
+    fn verify_one(&self, entry: &ImageVerification, image: &ImageInfo, ctx: &Context, until: Option<Instant>) -> (Option<Status>, Option<String>, Option<Value>) {
         if entry.verifier == VerifierType::Notary {
             return (Some(Status::Error), Some(format!("failed to verify image {image}: Notary signatures are not supported by Palisade; use type: Cosign")), None);
         }
-        let access = Access { insecure: entry.allow_insecure_registry };
-        let deadline = self.config.timeout;
+        let access = Access {
+            insecure: entry.allow_insecure_registry || self.config.allow_insecure,
+            basic: self.config.credentials.get(&image.registry).cloned(),
+        };
+        let deadline = match until {
+            Some(d) => self.config.timeout.min(d.saturating_duration_since(Instant::now())),
+            None => self.config.timeout,
+        };
         let work = async {
             let digest = cosign::resolve_digest(&access, image).await?;
             let verified = self.verified(entry, image, &digest, &access).await?;

@@ -103,6 +103,7 @@ impl std::fmt::Display for ImageInfo {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -14,11 +14,11 @@ use base64::engine::general_purpose::STANDARD as B64;
 use oci_client::Reference;
 use oci_client::client::{Config, ImageLayer};
 use oci_client::manifest::OciImageManifest;
-use oci_client::secrets::RegistryAuth;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use sigstore::cosign::payload::simple_signing::{Optional, SimpleSigning};
-use sigstore::crypto::{SigStoreSigner, SigningScheme};
+use sigstore::crypto::SigStoreSigner;
+pub use sigstore::crypto::SigningScheme;
 use sigstore::registry::OciReference;
 
 use super::cosign::{Access, DSSE_MEDIA_TYPE, IN_TOTO_PAYLOAD_TYPE, pae, pem_to_der, rekor_log_id};
@@ -39,6 +39,19 @@ pub struct KeyPair {
 impl KeyPair {
     pub fn generate(scheme: &SigningScheme) -> Result<KeyPair, String> {
         let signer = scheme.create_signer().map_err(|e| format!("cannot create a {scheme} key: {e}"))?;
+        KeyPair::from_signer(signer)
+    }
+
+    /// Loads an unencrypted PKCS#8 ECDSA private key (what [`KeyPair::generate`] writes as
+    /// `private_pem`); the curve picks the scheme (P-256 signs with SHA-256).
+    pub fn from_private_pem(pem: &str) -> Result<KeyPair, String> {
+        let keys = sigstore::crypto::signing_key::ecdsa::ECDSAKeys::from_pem(pem.as_bytes())
+            .map_err(|e| format!("not an unencrypted PKCS#8 ECDSA private key: {e}"))?;
+        let signer = keys.to_sigstore_signer().map_err(|e| e.to_string())?;
+        KeyPair::from_signer(signer)
+    }
+
+    fn from_signer(signer: SigStoreSigner) -> Result<KeyPair, String> {
         let pair = signer.to_sigstore_keypair().map_err(|e| e.to_string())?;
         let public_pem = pair.public_key_to_pem().map_err(|e| e.to_string())?;
         let private_pem = pair.private_key_to_pem().map_err(|e| e.to_string())?.to_string();
@@ -58,7 +71,7 @@ async fn push_manifest(access: &Access, reference: &Reference, layers: Vec<Image
     let client = access.oci_client(reference.registry());
     let config = Config::oci_v1(config_data.to_vec(), None);
     let manifest = OciImageManifest::build(&layers, &config, None);
-    client.store_auth_if_needed(reference.resolve_registry(), &RegistryAuth::Anonymous).await;
+    client.store_auth_if_needed(reference.resolve_registry(), &access.oci_auth()).await;
     for (layer, descriptor) in layers.iter().zip(&manifest.layers) {
         client.push_blob(reference, layer.data.clone(), &descriptor.digest).await.map_err(|e| format!("push to {reference} failed: {e}"))?;
     }
@@ -68,7 +81,7 @@ async fn push_manifest(access: &Access, reference: &Reference, layers: Vec<Image
     let body = serde_json::to_vec(&manifest).map_err(|e| e.to_string())?;
     let content_type = oci_client::manifest::OCI_IMAGE_MEDIA_TYPE.parse().map_err(|e| format!("{e}"))?;
     client.push_manifest_raw(reference, body, content_type).await.map_err(|e| format!("push to {reference} failed: {e}"))?;
-    client.fetch_manifest_digest(reference, &RegistryAuth::Anonymous).await.map_err(|e| format!("cannot read the digest of {reference}: {e}"))
+    client.fetch_manifest_digest(reference, &access.oci_auth()).await.map_err(|e| format!("cannot read the digest of {reference}: {e}"))
 }
 
 /// Pushes a one-layer image with the given content and returns its manifest digest.
@@ -188,4 +201,11 @@ pub async fn attest(access: &Access, registry: &str, repository: &str, digest: &
         layers.push(ImageLayer::new(envelope.to_string().into_bytes(), DSSE_MEDIA_TYPE.to_owned(), Some(annotations)));
     }
     push_manifest(access, &reference, layers, b"{}").await.map(|_| ())
+}
+
+/// Runs one of this module's async operations to completion on a small runtime of its own, for
+/// synchronous callers such as the command line.
+pub fn block_on<F: std::future::Future>(work: F) -> Result<F::Output, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| format!("cannot start a runtime: {e}"))?;
+    Ok(runtime.block_on(work))
 }
