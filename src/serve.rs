@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use palisade_compiler::bundle::{self, Bundle};
+use palisade_runtime::images::{self, Verifier, VerifierConfig};
 use palisade_runtime::oci;
 use palisade_runtime::webhook::{self, BundleSource, Config, TlsSource, tls::SelfManaged};
 
@@ -83,6 +84,24 @@ pub struct Args {
     /// Log every admission review, not only denials and errors.
     #[arg(long)]
     log_requests: bool,
+    /// verifyImages: reach image registries over plain HTTP where they do not speak TLS and
+    /// accept any certificate, for every entry (Kyverno's `allowInsecureRegistry`). The
+    /// `--registry-*` flags are for the bundle's registry.
+    #[arg(long = "image-allow-insecure-registry")]
+    allow_insecure_registry: bool,
+    /// verifyImages: a Docker config file (`config.json`) with image registry credentials.
+    #[arg(long = "image-registry-config")]
+    registry_config: Option<PathBuf>,
+    /// verifyImages: deadline for the registry work of one image, in milliseconds (the request
+    /// deadline bounds it too).
+    #[arg(long = "image-registry-timeout-ms", default_value_t = 5000)]
+    registry_timeout_ms: u64,
+    /// How long a successful image verification stays cached, in seconds (Kyverno: one hour).
+    #[arg(long = "image-cache-ttl-secs", default_value_t = 3600)]
+    image_cache_ttl_secs: u64,
+    /// How many image verifications the cache holds (Kyverno: 1000).
+    #[arg(long = "image-cache-size", default_value_t = 1000)]
+    image_cache_size: usize,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -131,6 +150,29 @@ pub fn run(args: Args) -> ExitCode {
     config.watch_interval = watch_interval;
     config.workers = args.workers;
     config.log_requests = args.log_requests;
+    let mut images = VerifierConfig {
+        allow_insecure: args.allow_insecure_registry,
+        timeout: Duration::from_millis(args.registry_timeout_ms),
+        cache_ttl: Duration::from_secs(args.image_cache_ttl_secs),
+        cache_capacity: args.image_cache_size,
+        ..VerifierConfig::default()
+    };
+    if let Some(path) = &args.registry_config {
+        match std::fs::read_to_string(path).map_err(|e| e.to_string()).and_then(|t| images::docker_credentials(&t)) {
+            Ok(c) => images.credentials = c,
+            Err(e) => {
+                eprintln!("error: {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    match Verifier::new(images) {
+        Ok(v) => config.images = Some(std::sync::Arc::new(v)),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     match webhook::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

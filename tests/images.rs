@@ -28,7 +28,7 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 fn access() -> Access {
-    Access { insecure: true }
+    Access { insecure: true, basic: None }
 }
 
 /// Pushes an image with unique content and returns its digest.
@@ -420,4 +420,107 @@ fn image_validating_policies_verify_signatures_against_the_registry() {
     assert!(message.contains("verifyImageSignatures"), "{message}");
     // An image outside matchImageReferences is not verified at all.
     assert_eq!(run("docker.io/library/nginx:1.27"), (Status::Skip, "no images matched matchImageReferences".to_owned()));
+}
+
+/// A webhook engine over one policy's YAML, with a verifier, as `palisade serve` builds it.
+fn webhook_engine(text: &str, v: std::sync::Arc<Verifier>) -> palisade_runtime::webhook::Engine {
+    use palisade_compiler::bundle::{self, Input};
+    let compiled = bundle::compile(&[Input { name: "policy.yaml".into(), text: text.to_owned(), explicit: true }]);
+    let b = compiled.bundle.unwrap_or_else(|| panic!("{:?}", compiled.diagnostics));
+    palisade_runtime::webhook::Engine::new(b, "test".into(), std::time::Duration::ZERO).with_images(Some(v))
+}
+
+fn review_body(object: &Value) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {"uid": "1", "kind": {"group": "", "version": "v1", "kind": "Pod"}, "operation": "CREATE", "namespace": "default",
+                    "userInfo": {"username": "dev"}, "object": object}
+    }))
+    .unwrap()
+}
+
+fn policy_text(name: &str, entry: &str, extra_spec: &str) -> String {
+    format!(
+        "apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata:\n  name: {name}\nspec:\n{extra_spec}  rules:\n  - name: check-image\n    match:\n      any:\n      - resources:\n          kinds: [Pod]\n    verifyImages:\n{}\n",
+        indent(entry, 4)
+    )
+}
+
+#[test]
+fn webhook_mutate_pins_digests_and_validate_checks_them() {
+    use palisade_runtime::webhook::{Endpoint, admission};
+    let reg = Registry::start();
+    let r = &reg.addr;
+    let digest = push(r, "team/app", "v1");
+    push(r, "team/tools", "v1");
+    let k = key(SigningScheme::ECDSA_P256_SHA256_ASN1);
+    sign_with(r, "team/app", &digest, &[&k]);
+    let v = std::sync::Arc::new(verifier());
+    let engine = webhook_engine(&policy_text("verify", &key_entry(&format!("{r}/team/*"), &k.public_pem, "Enforce"), ""), v);
+    let deadline = || std::time::Instant::now() + std::time::Duration::from_secs(10);
+
+    // Mutate endpoint: the digest patch and the annotation, at Kyverno's paths, as a JSONPatch.
+    let signed = pod(&format!("{r}/team/app:v1"));
+    let adm = admission::parse(&review_body(&signed)).unwrap();
+    let verdict = admission::review(&engine, Endpoint::MutateFail, &adm, deadline());
+    assert!(verdict.allowed, "{:?}", verdict.message);
+    let response = admission::response(&adm.uid, &verdict);
+    assert_eq!(response["response"]["patchType"], "JSONPatch");
+    use base64::Engine as _;
+    let patch: Value = serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(response["response"]["patch"].as_str().unwrap()).unwrap()).unwrap();
+    let ops = patch.as_array().unwrap();
+    assert!(ops.contains(&json!({"op": "replace", "path": "/spec/containers/0/image", "value": format!("{r}/team/app:v1@{digest}")})), "{patch}");
+    assert!(ops.iter().any(|o| o["path"].as_str().unwrap().starts_with("/metadata/annotations")), "{patch}");
+
+    // Validate endpoint on the object the API server sends after the patch: admitted. The
+    // unpatched object (not pinned, not annotated) is refused with the block message.
+    let mut mutated = signed.clone();
+    images::apply_patches(&mut mutated, &[ops.iter().find(|o| o["path"] == "/spec/containers/0/image").unwrap().clone()]).unwrap();
+    let annotation = ops.iter().find(|o| o["path"].as_str().unwrap().starts_with("/metadata/annotations")).unwrap().clone();
+    images::apply_patches(&mut mutated, &[annotation]).unwrap();
+    let adm = admission::parse(&review_body(&mutated)).unwrap();
+    let verdict = admission::review(&engine, Endpoint::ValidateFail, &adm, deadline());
+    assert!(verdict.allowed, "{:?}", verdict.message);
+    let adm = admission::parse(&review_body(&signed)).unwrap();
+    let verdict = admission::review(&engine, Endpoint::ValidateFail, &adm, deadline());
+    assert!(!verdict.allowed);
+    assert!(verdict.message.as_deref().unwrap().contains(&format!("check-image: missing digest for {r}/team/app:v1")), "{:?}", verdict.message);
+
+    // An unsigned image is refused on the mutate endpoint with Kyverno's message.
+    let adm = admission::parse(&review_body(&pod(&format!("{r}/team/tools:v1")))).unwrap();
+    let verdict = admission::review(&engine, Endpoint::MutateFail, &adm, deadline());
+    assert!(!verdict.allowed);
+    let message = verdict.message.unwrap();
+    assert!(message.contains("resource Pod/default/app was blocked due to the following policies"), "{message}");
+    // The message is folded as Go's YAML emitter folds it in Kyverno's block message.
+    assert!(message.contains(&format!("check-image: 'failed to verify image {r}/team/tools:v1: .attestors[0].entries[0].keys:\n    no signatures found'")), "{message}");
+    assert!(verdict.patch.is_none());
+}
+
+#[test]
+fn webhook_registry_down_follows_failure_policy_within_the_deadline() {
+    use palisade_runtime::webhook::{Endpoint, admission};
+    // A registry that refuses connections, and one that accepts them and never answers (the
+    // listener is kept open but never accepts): only the request deadline ends the wait.
+    let refused = dead_addr();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_addr = silent.local_addr().unwrap().to_string();
+    let k = key(SigningScheme::ECDSA_P256_SHA256_ASN1);
+    let v = std::sync::Arc::new(verifier());
+    let cases = [(refused, "  failurePolicy: Fail\n", Endpoint::MutateFail, false), (silent_addr, "  failurePolicy: Ignore\n", Endpoint::MutateIgnore, true)];
+    for (dead, spec, endpoint, allowed) in cases {
+        let object = pod(&format!("{dead}/team/app:v1"));
+        let engine = webhook_engine(&policy_text("down", &key_entry(&format!("{dead}/*"), &k.public_pem, "Enforce"), spec), v.clone());
+        let adm = admission::parse(&review_body(&object)).unwrap();
+        let started = std::time::Instant::now();
+        let verdict = admission::review(&engine, endpoint, &adm, started + std::time::Duration::from_secs(2));
+        assert!(started.elapsed() < std::time::Duration::from_secs(4), "the deadline bounds registry work");
+        assert_eq!(verdict.allowed, allowed, "{spec}: {:?}", verdict.message);
+        let errored: Vec<&RuleResult> = verdict.results.iter().filter(|r| r.status == Status::Error).collect();
+        assert_eq!(errored.len(), 1, "{:?}", verdict.results);
+        assert!(errored[0].message.starts_with(&format!("failed to verify image {dead}/team/app:v1: ")), "{}", errored[0].message);
+        if allowed {
+            assert!(verdict.warnings.iter().any(|w| w.starts_with("policy down.check-image: failed to verify image")), "{:?}", verdict.warnings);
+        }
+    }
 }

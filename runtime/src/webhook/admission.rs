@@ -165,6 +165,13 @@ pub fn review(engine: &Engine, endpoint: Endpoint, adm: &Admission, deadline: In
         tally(policy, &policy_results, &mut block, &mut blocked, &mut warnings);
         results.extend(policy_results);
     }
+    if let Some((verifier, image_policies)) = engine.image_policies(endpoint) {
+        let phase = super::images::validate(verifier, image_policies, adm);
+        block |= !phase.blocked.is_empty();
+        merge(&mut blocked, phase.blocked);
+        warnings.extend(phase.warnings);
+        results.extend(phase.results);
+    }
     validate_verdict(adm, &resource_namespace(adm), block, &blocked, warnings, results)
 }
 
@@ -216,6 +223,10 @@ fn tally(policy: &EndpointPolicy, policy_results: &[RuleResult], block: &mut boo
 /// namespace the request carries (the general path fills it in).
 pub fn review_compiled(engine: &Engine, endpoint: Endpoint, body: &[u8], deadline: Instant) -> Option<(Admission, Verdict)> {
     let set = engine.compiled(endpoint)?;
+    // verifyImages checks read the object as a `Value`, which the general path builds.
+    if engine.image_policies(endpoint).is_some() {
+        return None;
+    }
     let review = Review::parse(body, set).ok()?;
     let doc = &review.doc;
     let root = doc.root();
@@ -323,6 +334,13 @@ fn mutate(engine: &Engine, endpoint: Endpoint, adm: &Admission, deadline: Instan
         current = m.patched;
         results.extend(m.results);
     }
+    // Image verification runs after every mutation, on the mutated object, as in Kyverno.
+    if let Some((verifier, image_policies)) = engine.image_policies(endpoint) {
+        let phase = super::images::verify(verifier, image_policies, adm, &mut current, deadline);
+        merge(&mut blocked, phase.blocked);
+        warnings.extend(phase.warnings);
+        results.extend(phase.results);
+    }
     if !blocked.is_empty() {
         let message = block_message(&adm.kind, &resource_namespace(adm), &adm.name, &blocked);
         return Verdict { allowed: false, message: Some(message), warnings, patch: None, results, error: None };
@@ -330,6 +348,13 @@ fn mutate(engine: &Engine, endpoint: Endpoint, adm: &Admission, deadline: Instan
     let ops = crate::mutate::jsonpatch::diff(&adm.object, &current);
     let patch = if ops.is_empty() { None } else { serde_json::to_vec(&ops).ok() };
     Verdict { allowed: true, message: None, warnings, patch, results, error: None }
+}
+
+/// Adds the blocked rules of one phase to those of another, per policy.
+fn merge(into: &mut BTreeMap<String, BTreeMap<String, String>>, from: BTreeMap<String, BTreeMap<String, String>>) {
+    for (policy, rules) in from {
+        into.entry(policy).or_default().extend(rules);
+    }
 }
 
 fn resource_namespace(adm: &Admission) -> String {

@@ -88,8 +88,11 @@ pub fn configurations(bundle: &Bundle, target: &Target) -> Value {
     for fp in [FailurePolicy::Fail, FailurePolicy::Ignore] {
         let suffix = if fp == FailurePolicy::Fail { "fail" } else { "ignore" };
         let group: Vec<_> = bundle.policies.iter().filter(|p| p.meta.admission && p.meta.failure_policy == fp).collect();
-        let validate: Vec<_> = group.iter().filter(|p| p.meta.has_validate).collect();
-        let mutate: Vec<_> = group.iter().filter(|p| p.meta.has_mutate).collect();
+        // verifyImages rules run in both webhooks, as in Kyverno: verification and digest
+        // patches on the mutating one, `verifyDigest` and `required` on the validating one.
+        let images = |p: &&&palisade_compiler::bundle::BundledPolicy| crate::images::has_image_rules(&p.ir);
+        let validate: Vec<_> = group.iter().filter(|p| p.meta.has_validate || images(p)).collect();
+        let mutate: Vec<_> = group.iter().filter(|p| p.meta.has_mutate || images(p)).collect();
         if !validate.is_empty() {
             validating.push(webhook(&format!("validate.palisade.svc-{suffix}"), &format!("/validate/{suffix}"), fp, &validate, target, false));
         }

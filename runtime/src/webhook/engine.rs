@@ -6,6 +6,7 @@
 //! rules of that type, so a validate endpoint never runs mutate rules and the other way round.
 //! A reload builds a new engine and swaps it in; requests in flight keep the one they started with.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use palisade_compiler::bundle::{Bundle, BundledCelPolicy, CelIr, FailurePolicy, PolicyMeta, PolicySource};
@@ -13,6 +14,7 @@ use palisade_compiler::ir::cel::BindingIr;
 use palisade_compiler::ir::policy::{PolicyIr, RuleBody};
 
 use crate::set::CompiledSet;
+use crate::images::Verifier;
 
 /// The admission paths Palisade answers, as Kyverno names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -132,11 +134,18 @@ pub struct Engine {
     /// same order as `by_endpoint`; `None` where the set could not be built, and the
     /// interpreter answers alone.
     compiled: Vec<Option<CompiledSet>>,
+    /// Per endpoint, the policies reduced to their `verifyImages` rules: verified (and pinned)
+    /// on the mutate endpoints, checked for `verifyDigest` and `required` on the validate ones.
+    images_by_endpoint: Vec<Vec<EndpointPolicy>>,
+    /// The image verifier the server shares across reloads (its cache survives them); `None`
+    /// leaves image rules out of admission.
+    images: Option<Arc<Verifier>>,
 }
 
 impl Engine {
     pub fn new(bundle: Bundle, digest: String, load_time: Duration) -> Engine {
         let mut by_endpoint: Vec<Vec<EndpointPolicy>> = Endpoint::ALL.iter().map(|_| Vec::new()).collect();
+        let mut images_by_endpoint: Vec<Vec<EndpointPolicy>> = Endpoint::ALL.iter().map(|_| Vec::new()).collect();
         let mut unsupported = Vec::new();
         let policy_count = bundle.policies.len() + bundle.cel.iter().filter(|p| !matches!(p.ir, CelIr::Binding(_))).count();
         let mut rule_count = 0;
@@ -155,6 +164,11 @@ impl Engine {
             for endpoint in [Endpoint::ValidateFail, Endpoint::ValidateIgnore, Endpoint::MutateFail, Endpoint::MutateIgnore] {
                 if endpoint.failure_policy() != p.meta.failure_policy {
                     continue;
+                }
+                let mut image_ir = p.ir.clone();
+                image_ir.rules.retain(|r| matches!(r.body, RuleBody::VerifyImages(_)));
+                if let (false, Some(list)) = (image_ir.rules.is_empty(), images_by_endpoint.get_mut(endpoint.index())) {
+                    list.push(EndpointPolicy { meta: p.meta.clone(), source: p.source.clone(), ir: image_ir });
                 }
                 let mut ir = p.ir.clone();
                 ir.rules.retain(|r| {
@@ -192,6 +206,8 @@ impl Engine {
             by_endpoint,
             cel,
             bindings,
+            images_by_endpoint,
+            images: None,
         }
     }
 
@@ -211,6 +227,13 @@ impl Engine {
         &self.bindings
     }
 
+    /// Gives the engine the server's image verifier, so `verifyImages` rules take part in
+    /// admission.
+    pub fn with_images(mut self, verifier: Option<Arc<Verifier>>) -> Engine {
+        self.images = verifier;
+        self
+    }
+
     pub fn policies(&self, endpoint: Endpoint) -> &[EndpointPolicy] {
         self.by_endpoint.get(endpoint.index()).map(Vec::as_slice).unwrap_or_default()
     }
@@ -219,11 +242,18 @@ impl Engine {
     pub fn compiled(&self, endpoint: Endpoint) -> Option<&CompiledSet> {
         self.compiled.get(endpoint.index())?.as_ref()
     }
+
+    /// The policies with `verifyImages` rules on this endpoint, and the verifier that runs them;
+    /// `None` when there are none or no verifier is configured.
+    pub fn image_policies(&self, endpoint: Endpoint) -> Option<(&Verifier, &[EndpointPolicy])> {
+        let list = self.images_by_endpoint.get(endpoint.index()).filter(|l| !l.is_empty())?;
+        Some((self.images.as_deref()?, list.as_slice()))
+    }
 }
 
 /// Rules that run in Kyverno's mutating webhook: admission `mutate` rules (mutate-existing
-/// rules with `targets` run in the background, not at admission). verifyImages also runs there
-/// in Kyverno; it needs registry access per request and is not wired into the webhook yet.
+/// rules with `targets` run in the background, not at admission). verifyImages runs there too,
+/// from [`Engine::image_policies`] (see `webhook::images`).
 fn is_mutate_time(body: &RuleBody) -> bool {
     matches!(body, RuleBody::Mutate(m) if m.targets.is_empty())
 }

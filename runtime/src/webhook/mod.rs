@@ -6,7 +6,8 @@
 //! evaluation is microseconds, much less than a hop to a blocking pool would cost. The engine is
 //! an immutable `Arc` swapped on reload (file change or SIGHUP); a request keeps the engine it
 //! started with, so a reload never fails a request, and a bundle that does not load leaves the
-//! old engine serving.
+//! old engine serving. The exception is `verifyImages` rules, which wait on registries: they
+//! run in `block_in_place` (see [`images`]) so the worker's other requests move elsewhere.
 //!
 //! Limits: bodies over `max_body` bytes get 413, a client slower than `read_timeout` for the
 //! headers or the body gets 408 (or the connection is closed), evaluation checks a per-request
@@ -16,6 +17,7 @@ pub mod admission;
 pub mod cel;
 pub mod config;
 pub mod engine;
+pub mod images;
 pub mod metrics;
 pub mod tls;
 
@@ -36,6 +38,8 @@ use hyper_util::server::conn::auto;
 use serde_json::{Value, json};
 
 use palisade_compiler::bundle::Bundle;
+
+use crate::images::Verifier;
 
 pub use engine::{Endpoint, Engine};
 use metrics::{Metrics, Outcome};
@@ -74,6 +78,9 @@ pub struct Config {
     pub log_requests: bool,
     /// Worker threads; 0 means one per core.
     pub workers: usize,
+    /// The image verifier for `verifyImages` rules (registry access, its cache shared across
+    /// reloads); `None` leaves image rules out of admission.
+    pub images: Option<Arc<Verifier>>,
 }
 
 impl Config {
@@ -90,6 +97,7 @@ impl Config {
             shutdown_grace: Duration::from_secs(20),
             log_requests: false,
             workers: 0,
+            images: None,
         }
     }
 }
@@ -117,6 +125,7 @@ struct State {
     log_requests: bool,
     /// Serialises reloads so a SIGHUP and the watcher do not compile twice at once.
     reload_lock: tokio::sync::Mutex<Option<u64>>,
+    images: Option<Arc<Verifier>>,
 }
 
 impl State {
@@ -132,7 +141,13 @@ pub fn run(config: Config) -> Result<(), String> {
         builder.worker_threads(config.workers);
     }
     let rt = builder.enable_all().build().map_err(|e| format!("cannot start the runtime: {e}"))?;
-    rt.block_on(serve(config))
+    // The verifier owns a runtime of its own, which must not be dropped inside an async
+    // context: this reference outlives the server's tasks, so the last drop happens here.
+    let images = config.images.clone();
+    let served = rt.block_on(serve(config));
+    drop(rt);
+    drop(images);
+    served
 }
 
 async fn serve(config: Config) -> Result<(), String> {
@@ -156,6 +171,7 @@ async fn serve(config: Config) -> Result<(), String> {
         read_timeout: config.read_timeout,
         log_requests: config.log_requests,
         reload_lock: tokio::sync::Mutex::new(None),
+        images: config.images.clone(),
     });
     // The first load must succeed: a webhook with no policies would allow everything.
     reload(&state, "start").await?;
@@ -261,7 +277,7 @@ async fn reload(state: &Arc<State>, reason: &str) -> Result<(), String> {
         .and_then(|r| r);
     match loaded {
         Ok((bundle, digest)) => {
-            let engine = Engine::new(bundle, digest, started.elapsed());
+            let engine = Engine::new(bundle, digest, started.elapsed()).with_images(state.images.clone());
             log(
                 "info",
                 "bundle loaded",
