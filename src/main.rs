@@ -8,6 +8,7 @@ mod apply;
 mod bench;
 mod check;
 mod compile;
+mod image;
 mod serve;
 mod webhook_config;
 mod jp;
@@ -54,6 +55,9 @@ enum Command {
     Verify(sign::VerifyArgs),
     /// Generate an ECDSA P-256 key pair for signing bundles.
     Keygen(sign::KeygenArgs),
+    /// Push small images and sign them with cosign signatures (for trying verifyImages
+    /// policies against a registry of your own).
+    Image(image::Args),
 }
 
 fn main() -> ExitCode {
@@ -73,5 +77,6 @@ fn main() -> ExitCode {
         Command::Sign(args) => sign::sign(args),
         Command::Verify(args) => sign::verify(args),
         Command::Keygen(args) => sign::keygen(args),
+        Command::Image(args) => image::run(args),
     }
 }
