@@ -524,3 +524,34 @@ fn webhook_registry_down_follows_failure_policy_within_the_deadline() {
         }
     }
 }
+
+#[test]
+fn kyverno_test_files_verify_images_against_the_registry() {
+    // `palisade test` reaches registries for verifyImages rules, as `kyverno test` does, and
+    // compares the verification phase's result with the expected one.
+    let reg = Registry::start();
+    let r = &reg.addr;
+    let digest = push(r, "team/app", "v1");
+    push(r, "team/tools", "v1");
+    let k = key(SigningScheme::ECDSA_P256_SHA256_ASN1);
+    sign_with(r, "team/app", &digest, &[&k]);
+    let dir = std::env::temp_dir().join(format!("palisade-images-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = format!(
+        "apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata:\n  name: verify\nspec:\n  rules:\n  - name: check-image\n    match:\n      any:\n      - resources:\n          kinds: [Pod]\n    verifyImages:\n{}\n",
+        indent(&key_entry(&format!("{r}/team/*"), &k.public_pem, "Enforce"), 4)
+    );
+    std::fs::write(dir.join("policy.yaml"), policy).unwrap();
+    let pods = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: signed\nspec:\n  containers:\n  - name: app\n    image: {r}/team/app:v1\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: unsigned\nspec:\n  containers:\n  - name: app\n    image: {r}/team/tools:v1\n"
+    );
+    std::fs::write(dir.join("pods.yaml"), pods).unwrap();
+    let test = "apiVersion: cli.kyverno.io/v1alpha1\nkind: Test\nmetadata:\n  name: images\npolicies: [policy.yaml]\nresources: [pods.yaml]\nresults:\n- policy: verify\n  rule: check-image\n  kind: Pod\n  resources: [signed]\n  result: pass\n- policy: verify\n  rule: check-image\n  kind: Pod\n  resources: [unsigned]\n  result: fail\n";
+    std::fs::write(dir.join("kyverno-test.yaml"), test).unwrap();
+    let reports = palisade_runtime::cli::runner::run_all(&[dir.join("kyverno-test.yaml")]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(reports.len(), 1);
+    assert!(reports[0].error.is_none(), "{:?}", reports[0].error);
+    let got: Vec<(&str, &str, bool)> = reports[0].outcomes.iter().map(|o| (o.resource.as_str(), o.actual.as_str(), o.ok)).collect();
+    assert_eq!(got, vec![("signed", "pass", true), ("unsigned", "fail", true)], "{:?}", reports[0].outcomes);
+}
