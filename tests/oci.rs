@@ -234,6 +234,7 @@ impl Server {
             .args(["--addr", "127.0.0.1:0", "--self-managed-certs"])
             .arg(&certs)
             .env("DOCKER_CONFIG", dir.join("no-docker-config"))
+            .current_dir(dir)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -420,4 +421,23 @@ fn registries_with_basic_authentication() {
     let pulled = ok(palisade_in(&dir, &["oci", "pull", &reference, "-o", "pulled.plb", "--insecure"], None, &[("DOCKER_CONFIG", config_dir.to_str().unwrap())]));
     assert_eq!(pulled.stdout.trim(), pushed.stdout.trim());
     assert_eq!(std::fs::read(dir.join("pulled.plb")).unwrap(), std::fs::read(dir.join("labels.plb")).unwrap());
+}
+
+#[test]
+fn serve_checks_a_bundle_files_signature_with_a_key() {
+    let dir = scratch("serve-file");
+    let (key, public) = keygen(&dir, "team");
+    let (other_key, _) = keygen(&dir, "other");
+    compile(&dir, "labels.plb", &["require-team-label.yaml"]);
+    let flags = ["--bundle", "labels.plb", "--bundle-key", public.as_str()];
+
+    let unsigned = serve_refuses(&dir, &flags);
+    assert!(unsigned.contains("labels.plb is not signed: labels.plb.sig does not exist (sign it with `palisade sign`)"), "{unsigned}");
+    ok(palisade(&dir, &["sign", "labels.plb", "--key", &other_key]));
+    let wrong = serve_refuses(&dir, &flags);
+    assert!(wrong.contains("labels.plb: the signature does not verify with the given key"), "{wrong}");
+
+    ok(palisade(&dir, &["sign", "labels.plb", "--key", &key]));
+    let server = Server::start(&dir, &flags);
+    assert!(server.denial().contains("require-team-label"));
 }
