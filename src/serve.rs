@@ -116,7 +116,8 @@ pub fn run(args: Args) -> ExitCode {
     let mut watch_interval = Duration::from_millis(args.watch_interval_ms);
     let source: Box<dyn BundleSource> = match (&args.bundle, oci_ref) {
         (_, Some(text)) => {
-            let source = match OciBundle::new(text, key, &args) {
+            let registry = RegistryAccess { insecure: args.registry_insecure, timeout_secs: args.registry_timeout_secs, allow_unsigned: args.allow_unsigned_bundle };
+            let source = match OciBundle::new(text, key, &registry) {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -214,23 +215,30 @@ impl BundleSource for BundleFile {
 /// A bundle (or a Kyverno policy image) in a registry. Each load resolves the reference to a
 /// digest, verifies that digest's signature, and pulls exactly that digest, so what is loaded is
 /// what was verified even when the tag moves in between.
-struct OciBundle {
+pub struct OciBundle {
     reference: oci::Reference,
     text: String,
     key: Option<oci::CosignVerificationKey>,
     options: oci::Options,
 }
 
+/// How `serve` and `webhook-config` reach a bundle's registry.
+pub struct RegistryAccess {
+    pub insecure: bool,
+    pub timeout_secs: u64,
+    pub allow_unsigned: bool,
+}
+
 impl OciBundle {
-    fn new(text: &str, key: Option<oci::CosignVerificationKey>, args: &Args) -> Result<OciBundle, String> {
+    pub fn new(text: &str, key: Option<oci::CosignVerificationKey>, args: &RegistryAccess) -> Result<OciBundle, String> {
         let reference = oci::parse_reference(text)?;
-        if key.is_none() && !args.allow_unsigned_bundle {
+        if key.is_none() && !args.allow_unsigned {
             return Err(format!(
                 "--bundle {text} needs --bundle-key PUB.pem to verify its signature (or --allow-unsigned-bundle to serve it unverified)"
             ));
         }
         let auth = crate::oci::docker_config_auth(reference.resolve_registry())?;
-        let options = oci::Options { auth, insecure: args.registry_insecure, timeout: Duration::from_secs(args.registry_timeout_secs.max(1)) };
+        let options = oci::Options { auth, insecure: args.insecure, timeout: Duration::from_secs(args.timeout_secs.max(1)) };
         Ok(OciBundle { reference, text: text.to_owned(), key, options })
     }
 }

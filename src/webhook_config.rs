@@ -5,13 +5,23 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use palisade_compiler::bundle::Bundle;
+use palisade_runtime::webhook::BundleSource as _;
 use palisade_runtime::webhook::config::{Target, configurations};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The compiled bundle the webhook serves.
+    /// The compiled bundle the webhook serves: a file or an `oci://` reference.
     #[arg(long)]
     bundle: PathBuf,
+    /// Public key (PEM) an `oci://` bundle must be signed with.
+    #[arg(long)]
+    bundle_key: Option<PathBuf>,
+    /// Read an `oci://` bundle without a signature check.
+    #[arg(long, conflicts_with = "bundle_key")]
+    allow_unsigned_bundle: bool,
+    /// Talk plain HTTP to the bundle's registry. Only for local registries.
+    #[arg(long)]
+    registry_insecure: bool,
     /// The Service in front of the webhook.
     #[arg(long, default_value = "palisade")]
     service: String,
@@ -26,9 +36,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let loaded = std::fs::read(&args.bundle)
-        .map_err(|e| e.to_string())
-        .and_then(|bytes| Bundle::decode(&bytes).map_err(|e| e.to_string()));
+    let loaded = match args.bundle.to_str().filter(|b| b.starts_with("oci://")) {
+        Some(reference) => load_oci(reference, &args),
+        None => std::fs::read(&args.bundle)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| Bundle::decode(&bytes).map_err(|e| e.to_string())),
+    };
     let bundle = match loaded {
         Ok((b, _)) => b,
         Err(e) => {
@@ -57,4 +70,11 @@ pub fn run(args: Args) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Pulls (and, with a key, verifies) a bundle from a registry as `serve` would.
+fn load_oci(reference: &str, args: &Args) -> Result<(Bundle, String), String> {
+    let key = args.bundle_key.as_deref().map(crate::oci::read_public_key).transpose()?;
+    let access = crate::serve::RegistryAccess { insecure: args.registry_insecure, timeout_secs: 60, allow_unsigned: args.allow_unsigned_bundle };
+    crate::serve::OciBundle::new(reference, key, &access)?.load()
 }

@@ -324,6 +324,8 @@ fn serve_loads_only_signed_bundles_from_a_registry() {
     // Unsigned: refused with the reason, before anything is served.
     let flags = ["--bundle", reference.as_str(), "--registry-insecure"];
     let unsigned = serve_refuses(&dir, &[&flags[..], &["--bundle-key", &public]].concat());
+    let config = palisade(&dir, &["webhook-config", "--bundle", &reference, "--bundle-key", &public, "--registry-insecure"]);
+    assert!(!config.ok && config.stderr.contains("is not signed"), "{}", config.stderr);
     assert!(unsigned.contains(&format!("refusing the bundle: {}/team/bundle@{digest} is not signed: no signature at", reg.addr)), "{unsigned}");
     let no_key = serve_refuses(&dir, &flags);
     assert!(no_key.contains("needs --bundle-key PUB.pem to verify its signature"), "{no_key}");
@@ -340,6 +342,9 @@ fn serve_loads_only_signed_bundles_from_a_registry() {
     assert_eq!(sigs["layers"].as_array().unwrap().len(), 2);
     assert_eq!(sigs["layers"][0]["mediaType"], "application/vnd.dev.cosign.simplesigning.v1+json");
     ok(palisade(&dir, &["oci", "verify", &reference, "--key", &public, "--insecure"]));
+    // `webhook-config` reads the same reference, with the same check.
+    let config = ok(palisade(&dir, &["webhook-config", "--bundle", &reference, "--bundle-key", &public, "--registry-insecure"]));
+    assert!(config.stdout.contains("kind: ValidatingWebhookConfiguration"), "{}", config.stdout);
 
     let server = Server::start(&dir, &[&flags[..], &["--bundle-key", &public, "--poll-interval-secs", "1"]].concat());
     assert!(server.logs().contains("signature verified with --bundle-key"), "{}", server.logs());
@@ -383,6 +388,14 @@ fn a_layer_changed_in_the_registry_is_refused() {
     assert!(!dir.join("x.plb").exists());
     let refused = serve_refuses(&dir, &["--bundle", &reference, "--registry-insecure", "--bundle-key", &public]);
     assert!(refused.contains(&hex), "the error names the changed layer: {refused}");
+
+    // A layer that grew is cut off at the size the manifest gives, not read whole.
+    bytes[mid] ^= 0xff;
+    bytes.extend_from_slice(&[0u8; 4096]);
+    std::fs::write(&blob, &bytes).unwrap();
+    let grown = palisade(&dir, &["oci", "pull", &reference, "-o", "x.plb", "--insecure"]);
+    assert!(!grown.ok);
+    assert!(grown.stderr.contains("larger than the"), "{}", grown.stderr);
 }
 
 #[test]

@@ -270,12 +270,39 @@ async fn pull_blob(client: &oci_client::Client, reference: &Reference, descripto
     if descriptor.size < 0 || descriptor.size as u64 > MAX_ARTIFACT_BYTES {
         return Err(format!("layer {} of {} is {} bytes, over the {MAX_ARTIFACT_BYTES}-byte limit", descriptor.digest, reference.whole(), descriptor.size));
     }
-    let mut out = Vec::new();
-    client.pull_blob(reference, descriptor, &mut out).await.map_err(|e| describe(reference, "pull", &e))?;
+    // The registry may send more than the descriptor says; never hold more than that.
+    let mut writer = BoundedWriter { buf: Vec::new(), limit: descriptor.size as usize };
+    client.pull_blob(reference, descriptor, &mut writer).await.map_err(|e| describe(reference, "pull", &e))?;
+    let out = writer.buf;
     if out.len() as i64 != descriptor.size {
         return Err(format!("layer {} of {} has {} bytes, the manifest says {}", descriptor.digest, reference.whole(), out.len(), descriptor.size));
     }
     Ok(out)
+}
+
+/// An in-memory blob sink that refuses bytes past a limit.
+struct BoundedWriter {
+    buf: Vec<u8>,
+    limit: usize,
+}
+
+impl tokio::io::AsyncWrite for BoundedWriter {
+    fn poll_write(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>, data: &[u8]) -> std::task::Poll<std::io::Result<usize>> {
+        if self.buf.len().saturating_add(data.len()) > self.limit {
+            let message = format!("the blob is larger than the {} bytes its descriptor gives", self.limit);
+            return std::task::Poll::Ready(Err(std::io::Error::other(message)));
+        }
+        self.buf.extend_from_slice(data);
+        std::task::Poll::Ready(Ok(data.len()))
+    }
+
+    fn poll_flush(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
 }
 
 /// Pulls policies or a bundle. With `digest` given, pulls exactly that manifest (what a caller
