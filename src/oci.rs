@@ -169,7 +169,7 @@ fn push(args: PushArgs) -> Result<(), String> {
             eprintln!("pushed {} policies to {}", p.len(), reference.whole());
         }
     }
-    // The digest alone on standard output, for scripts (`palisade oci sign -i ref@$(...)`).
+    // The digest alone on standard output, for scripts (`palisade oci sign REPO@$(palisade oci push ...)`).
     println!("{digest}");
     Ok(())
 }
