@@ -40,6 +40,7 @@
 //! | P0611 | error | CEL syntax error |
 //! | P0612 | error | unknown CEL function |
 //! | P0613 | warning | CEL expression whose estimated cost is far beyond Kubernetes' limit |
+//! | P0614 | warning | CEL expression reads a field the matched kinds do not have |
 //!
 //! The pattern module's own codes (P05xx, anchors and operator expressions) are listed in
 //! `pattern::codes`.
@@ -84,3 +85,4 @@ pub const UNCLOSED_TEMPLATE: &str = "P0604";
 pub const CEL_SYNTAX: &str = "P0611";
 pub const CEL_UNKNOWN_FUNCTION: &str = "P0612";
 pub const CEL_COST: &str = "P0613";
+pub const CEL_UNKNOWN_FIELD: &str = "P0614";

@@ -9,6 +9,7 @@ pub mod codes;
 mod expr;
 mod policy;
 mod schema;
+mod shapes;
 mod suggest;
 
 pub use policy::OPERATORS as CONDITION_OPERATORS;

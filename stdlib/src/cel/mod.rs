@@ -12,6 +12,7 @@
 //!   exceeds the budget fails cleanly instead of running for minutes.
 //! - [`library`] holds the Kubernetes and Kyverno function libraries, declared in one table.
 
+pub mod fields;
 pub mod library;
 pub mod value;
 
