@@ -870,5 +870,7 @@ fn measure(node: &Node) -> (usize, usize) {
     })
 }
 
+pub mod plain;
+
 #[cfg(test)]
 mod tests;
