@@ -1,7 +1,9 @@
 //! `palisade apply POLICY_PATH... --resource PATH...`: like `kyverno apply`.
 //!
 //! Policies are compiled once; resources come from files, folders, multi-document streams,
-//! `List` dumps or standard input (`-`), and are evaluated in parallel. The output is Kyverno's
+//! `List` dumps or standard input (`-`), and are read, evaluated in parallel and dropped in
+//! bounded batches (see `palisade_runtime::cli::scan`), so a large dump does not have to fit in
+//! memory; only what the output lists is kept. The output is Kyverno's
 //! text (per-failure messages and the `pass: a, fail: b, ...` summary) or, with
 //! `--output-format`, a table, JSON, YAML, JUnit or SARIF; `--policy-report` writes policy
 //! reports instead. Bad input (a missing file, a malformed document) is reported with its file
@@ -13,9 +15,9 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
-use palisade_runtime::cli::resources::{self, Resource};
+use palisade_runtime::cli::resources::{self, LoadError};
 use palisade_runtime::cli::runner::{self, PolicySet, Values};
-use palisade_runtime::cli::scan::{self, Counts, Finding, ScanConfig, resource_path};
+use palisade_runtime::cli::scan::{self, Counts, Finding, ResourceRef, ScanConfig, ScanEvents};
 use palisade_runtime::engine::{Status, UserInfo};
 use palisade_runtime::images::{self, Verifier, VerifierConfig};
 use palisade_runtime::report::{self, Timestamp, junit, policy_report, sarif};
@@ -98,7 +100,7 @@ enum ReportFormat {
     Openreports,
 }
 
-/// Above this many resources a terminal gets a progress bar.
+/// After this many resources a terminal gets a progress bar.
 const PROGRESS_THRESHOLD: usize = 2_000;
 
 pub fn run(args: Args) -> ExitCode {
@@ -133,16 +135,6 @@ pub fn run(args: Args) -> ExitCode {
     };
 
     let set = load_policies(&args.policies, &mut report_error);
-    let mut read_stdin = || {
-        let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).map(|_| s)
-    };
-    let loaded = resources::load_paths(&args.resources, &mut read_stdin);
-    for e in &loaded.errors {
-        report_error(e);
-    }
-    let resources = loaded.resources;
-
     let mut values = match &args.values {
         Some(v) => match Values::load(v) {
             Ok(v) => v,
@@ -169,11 +161,6 @@ pub fn run(args: Args) -> ExitCode {
         None => UserInfo::default(),
     };
 
-    if text {
-        // Kyverno counts a CEL policy as one rule.
-        let rules: usize = set.policies.iter().map(|p| p.rules.len()).sum::<usize>() + set.cel_policies.len() + set.deleting_policies.len();
-        println!("\nApplying {rules} policy rule(s) to {} resource(s)...", resources.len());
-    }
     // Passing results are only counted unless the output lists them.
     let keep_passing = args.policy_report || args.detailed_results || format == OutputFormat::Junit;
     // verifyImages rules need registry access; a verifier is only started when a policy has one.
@@ -186,8 +173,10 @@ pub fn run(args: Args) -> ExitCode {
         images: verifier.as_ref(),
         keep_mutated: args.output.is_some(),
     };
-    let scan = with_progress(resources.len(), args.no_progress, |tick| scan::scan(&set, &resources, &cfg, tick));
-    let (findings, counts) = (scan.findings, scan.counts);
+    let mut events = Events::new(&args.resources, args.no_progress);
+    let stdin = Box::new(std::io::BufReader::new(std::io::stdin()));
+    let scan = scan::scan_paths(&set, args.resources.clone(), stdin, &cfg, &mut events);
+    events.finish();
     if let Some(path) = &args.output {
         let docs: Vec<Value> = scan.mutated.into_iter().map(|(_, v)| v).collect();
         let written = std::fs::File::create(path).and_then(|f| {
@@ -199,7 +188,14 @@ pub fn run(args: Args) -> ExitCode {
             report_error(&format!("{}: {e}", path.display()));
         }
     }
+    load_errors += events.errors;
+    let (resources, findings, counts) = (scan.resources, scan.findings, scan.counts);
 
+    if text {
+        // Kyverno counts a CEL policy as one rule.
+        let rules: usize = set.policies.iter().map(|p| p.rules.len()).sum::<usize>() + set.cel_policies.len() + set.deleting_policies.len();
+        println!("\nApplying {rules} policy rule(s) to {} resource(s)...", scan.scanned);
+    }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let written = if args.policy_report {
         let fmt = match args.report_format {
@@ -318,17 +314,69 @@ fn load_policies(paths: &[PathBuf], report_error: &mut dyn FnMut(&dyn std::fmt::
     set
 }
 
-fn with_progress<T>(total: usize, disabled: bool, f: impl FnOnce(&(dyn Fn() + Sync)) -> T) -> T {
-    if disabled || total < PROGRESS_THRESHOLD || !std::io::stderr().is_terminal() {
-        return f(&|| {});
+/// Load errors as they come, and a progress bar on a terminal for long runs: it measures the
+/// bytes read against the input files' sizes, or counts resources when standard input has no
+/// known length. It appears only once the scan has taken more than a few resources, so short
+/// runs and pipes never see it.
+struct Events {
+    errors: usize,
+    bar: Option<indicatif::ProgressBar>,
+    shown: bool,
+    scanned: usize,
+}
+
+impl Events {
+    fn new(paths: &[PathBuf], disabled: bool) -> Events {
+        let bar = (!disabled && std::io::stderr().is_terminal()).then(|| {
+            let stdin = paths.iter().any(|p| p.as_os_str() == "-");
+            let total: u64 = paths
+                .iter()
+                .filter(|p| p.as_os_str() != "-")
+                .filter_map(|p| resources::files_under(p).ok())
+                .flatten()
+                .filter_map(|f| std::fs::metadata(f).ok())
+                .map(|m| m.len())
+                .sum();
+            let (bar, template) = if stdin {
+                (indicatif::ProgressBar::new_spinner(), "{spinner} {msg} [{elapsed_precise}]")
+            } else {
+                (indicatif::ProgressBar::new(total), "{spinner} {msg} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {eta}")
+            };
+            if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+                bar.set_style(style);
+            }
+            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            bar
+        });
+        Events { errors: 0, bar, shown: false, scanned: 0 }
     }
-    let bar = indicatif::ProgressBar::new(total as u64);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} resources [{elapsed_precise}] {wide_bar} {eta}") {
-        bar.set_style(style);
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
     }
-    let result = f(&|| bar.inc(1));
-    bar.finish_and_clear();
-    result
+}
+
+impl ScanEvents for Events {
+    fn load_error(&mut self, error: &LoadError) {
+        self.errors += 1;
+        match &self.bar {
+            Some(bar) => bar.suspend(|| eprintln!("error: {error}")),
+            None => eprintln!("error: {error}"),
+        }
+    }
+
+    fn progress(&mut self, bytes: u64, resources: usize) {
+        self.scanned += resources;
+        let Some(bar) = &self.bar else { return };
+        if !self.shown && self.scanned >= PROGRESS_THRESHOLD {
+            self.shown = true;
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+        bar.inc(bytes);
+        bar.set_message(format!("{} resources", self.scanned));
+    }
 }
 
 fn write_documents(out: &mut dyn Write, docs: &[Value], json: bool) -> std::io::Result<()> {
@@ -352,7 +400,7 @@ fn write_documents(out: &mut dyn Write, docs: &[Value], json: bool) -> std::io::
 
 /// Kyverno's listing: for every resource and policy with failures, the failed rules and their
 /// messages; then the summary.
-fn write_text(out: &mut dyn Write, resources: &[Resource], findings: &[Finding], counts: &Counts, audit_warn: bool) -> std::io::Result<()> {
+fn write_text(out: &mut dyn Write, resources: &[ResourceRef], findings: &[Finding], counts: &Counts, audit_warn: bool) -> std::io::Result<()> {
     let mut i = 0;
     while i < findings.len() {
         let Some(first) = findings.get(i) else { break };
@@ -366,7 +414,7 @@ fn write_text(out: &mut dyn Write, resources: &[Resource], findings: &[Finding],
         let Some(res) = resources.get(first.resource) else { continue };
         let as_warning = audit_warn && failed.iter().all(|f| f.status == Status::Warn);
         let how = if as_warning { "failed as audit warning" } else { "failed" };
-        writeln!(out, "\npolicy {} -> resource {} ({}:{}) {how}:", first.policy, resource_path(&res.value), res.file, res.line)?;
+        writeln!(out, "\npolicy {} -> resource {} ({}:{}) {how}:", first.policy, res.path(), res.file, res.line)?;
         for (n, f) in failed.iter().enumerate() {
             writeln!(out, "{} - {} {}", n + 1, f.rule, f.message)?;
         }
@@ -375,7 +423,7 @@ fn write_text(out: &mut dyn Write, resources: &[Resource], findings: &[Finding],
 }
 
 /// One row per result that is not a pass or a skip (all rows with `--detailed-results`).
-fn write_table(out: &mut dyn Write, resources: &[Resource], findings: &[Finding], counts: &Counts, detailed: bool) -> std::io::Result<()> {
+fn write_table(out: &mut dyn Write, resources: &[ResourceRef], findings: &[Finding], counts: &Counts, detailed: bool) -> std::io::Result<()> {
     let header = ["ID", "POLICY", "RULE", "RESOURCE", "RESULT", "LOCATION", "MESSAGE"];
     let mut rows: Vec<[String; 7]> = Vec::new();
     for f in findings {
@@ -388,7 +436,7 @@ fn write_table(out: &mut dyn Write, resources: &[Resource], findings: &[Finding]
             (rows.len() + 1).to_string(),
             f.policy.to_string(),
             f.rule.clone(),
-            resource_path(&res.value),
+            res.path(),
             f.status.as_str().to_owned(),
             format!("{}:{}", res.file, res.line),
             message,

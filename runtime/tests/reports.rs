@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use palisade_runtime::cli::resources::{self, Resource};
+use palisade_runtime::cli::resources::LoadError;
 use palisade_runtime::cli::runner::{self, PolicySet, Values};
-use palisade_runtime::cli::scan::{self, Finding, ScanConfig};
+use palisade_runtime::cli::scan::{self, Finding, ResourceRef, ScanConfig, ScanEvents};
 use palisade_runtime::engine::UserInfo;
 use palisade_runtime::report::policy_report::{ReportFormat, reports};
 use palisade_runtime::report::{Timestamp, sarif};
@@ -30,19 +30,26 @@ fn errors(v: &jsonschema::Validator, doc: &Value) -> Vec<String> {
     v.iter_errors(doc).map(|e| format!("{}: {e}", e.instance_path())).collect()
 }
 
-/// Scans the test data with `--audit-warn` as asked.
-fn scan(audit_warn: bool) -> (Vec<Resource>, Vec<Finding>, PolicySet) {
+/// Load errors are not expected in the test data.
+struct NoErrors;
+
+impl ScanEvents for NoErrors {
+    fn load_error(&mut self, error: &LoadError) {
+        panic!("{error}");
+    }
+}
+
+/// Scans the test data (streamed, as `palisade apply` reads it) with `--audit-warn` as asked.
+fn scan(audit_warn: bool) -> (Vec<ResourceRef>, Vec<Finding>, PolicySet) {
     let mut set = PolicySet::default();
     for doc in runner::load_documents(&data("policies.yaml")).unwrap() {
         set.add_document(&doc).unwrap();
     }
-    let loaded = resources::load_paths(&[data("resources.yaml")], &mut || unreachable!());
-    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
     let values = Values::default();
     let user = UserInfo::default();
     let cfg = ScanConfig { values: &values, user: &user, audit_warn, keep_passing: true, images: None, keep_mutated: false };
-    let findings = scan::scan(&set, &loaded.resources, &cfg, &|| {}).findings;
-    (loaded.resources, findings, set)
+    let scan = scan::scan_paths(&set, vec![data("resources.yaml")], Box::new(std::io::empty()), &cfg, &mut NoErrors);
+    (scan.resources, scan.findings, set)
 }
 
 const NOW: Timestamp = Timestamp { seconds: 1_700_000_000, nanos: 5 };

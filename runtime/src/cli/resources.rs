@@ -7,6 +7,7 @@
 //! and skipped; the documents around it are still loaded, because one broken manifest in a
 //! dump of fifty thousand must not hide the verdict on the others.
 
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -74,36 +75,25 @@ pub struct Loaded {
 }
 
 /// Loads every path: a file, a folder (every `.yaml`, `.yml` and `.json` file below it, hidden
-/// folders skipped), or `-` for standard input (read by `stdin`, called at most once).
-pub fn load_paths(paths: &[PathBuf], stdin: &mut dyn FnMut() -> std::io::Result<String>) -> Loaded {
+/// folders skipped), or `-` for standard input (read from `stdin`, at most once). The whole
+/// input is held; `palisade apply` streams it instead (see [`DocumentReader`]).
+pub fn load_paths(paths: &[PathBuf], stdin: Box<dyn BufRead + Send>) -> Loaded {
+    let chunks: Vec<Result<Chunk, LoadError>> = DocumentReader::new(paths.to_vec(), stdin).collect();
+    parse_chunks(chunks)
+}
+
+/// Parses documents read by a [`DocumentReader`] (in parallel), keeping input order.
+pub fn parse_chunks(chunks: Vec<Result<Chunk, LoadError>>) -> Loaded {
+    let parts: Vec<Loaded> = chunks
+        .into_par_iter()
+        .map(|c| match c {
+            Ok(chunk) => parse_chunk(&chunk.file, &chunk.text, chunk.first_line),
+            Err(e) => Loaded { resources: Vec::new(), errors: vec![e] },
+        })
+        .collect();
     let mut out = Loaded::default();
-    let mut stdin_read = false;
-    for path in paths {
-        if path.as_os_str() == "-" {
-            if stdin_read {
-                continue;
-            }
-            stdin_read = true;
-            match stdin() {
-                Ok(text) => out.extend(parse_text(STDIN_NAME, &text)),
-                Err(e) => out.errors.push(LoadError { file: STDIN_NAME.into(), at: None, message: e.to_string() }),
-            }
-            continue;
-        }
-        let files = match files_under(path) {
-            Ok(f) => f,
-            Err(e) => {
-                out.errors.push(e);
-                continue;
-            }
-        };
-        for file in files {
-            let name = file.display().to_string();
-            match std::fs::read_to_string(&file) {
-                Ok(text) => out.extend(parse_text(&name, &text)),
-                Err(e) => out.errors.push(LoadError { file: name, at: None, message: e.to_string() }),
-            }
-        }
+    for p in parts {
+        out.extend(p);
     }
     out
 }
@@ -113,6 +103,135 @@ impl Loaded {
         self.resources.extend(other.resources);
         self.errors.extend(other.errors);
     }
+}
+
+/// One YAML document's text as read, with the file and line it starts on. A `List` dump is
+/// one document; its items are split when the document is parsed.
+#[derive(Clone, Debug)]
+pub struct Chunk {
+    pub file: Arc<str>,
+    /// The 1-based line of the chunk's first line (its `---` marker, if it has one).
+    pub first_line: u32,
+    pub text: String,
+}
+
+/// Reads the documents of every path one at a time, cutting each stream before its `---`
+/// lines as it goes, so a scan holds only the documents it is working on, never a whole
+/// input (a `helm template` stream on standard input can be any size). Files are read in the
+/// order [`files_under`] gives; a path or file that cannot be read is an error item and the
+/// reader goes on with the next one.
+pub struct DocumentReader {
+    paths: std::vec::IntoIter<PathBuf>,
+    files: std::collections::VecDeque<PathBuf>,
+    stdin: Option<Box<dyn BufRead + Send>>,
+    open: Option<Stream>,
+}
+
+impl DocumentReader {
+    /// `stdin` is read when a path is `-` (the first such path only).
+    pub fn new(paths: Vec<PathBuf>, stdin: Box<dyn BufRead + Send>) -> DocumentReader {
+        DocumentReader { paths: paths.into_iter(), files: Default::default(), stdin: Some(stdin), open: None }
+    }
+}
+
+impl Iterator for DocumentReader {
+    type Item = Result<Chunk, LoadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(stream) = &mut self.open {
+                match stream.next_chunk() {
+                    Some(item) => return Some(item),
+                    None => self.open = None,
+                }
+                continue;
+            }
+            if let Some(file) = self.files.pop_front() {
+                let name = file.display().to_string();
+                match std::fs::File::open(&file) {
+                    Ok(f) => self.open = Some(Stream::new(&name, Box::new(std::io::BufReader::with_capacity(1 << 16, f)))),
+                    Err(e) => return Some(Err(LoadError { file: name, at: None, message: e.to_string() })),
+                }
+                continue;
+            }
+            let path = self.paths.next()?;
+            if path.as_os_str() == "-" {
+                // Standard input can only be read once; a second `-` adds nothing.
+                if let Some(stdin) = self.stdin.take() {
+                    self.open = Some(Stream::new(STDIN_NAME, stdin));
+                }
+                continue;
+            }
+            match files_under(&path) {
+                Ok(files) => self.files.extend(files),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+/// One file or standard input being cut into documents.
+struct Stream {
+    file: Arc<str>,
+    reader: Box<dyn BufRead + Send>,
+    /// The number of the next line to be read.
+    next_line: u32,
+    /// A `---` line already read, which starts the next chunk, with its line number.
+    carry: Option<(Vec<u8>, u32)>,
+    done: bool,
+}
+
+impl Stream {
+    fn new(name: &str, reader: Box<dyn BufRead + Send>) -> Stream {
+        Stream { file: Arc::from(name), reader, next_line: 1, carry: None, done: false }
+    }
+
+    /// The next document's text: everything up to (not including) the next line that starts
+    /// with a `---` marker, as `syntax::split_documents` cuts a file held in memory.
+    fn next_chunk(&mut self) -> Option<Result<Chunk, LoadError>> {
+        if self.done && self.carry.is_none() {
+            return None;
+        }
+        let (mut text, mut first_line) = self.carry.take().unwrap_or_default();
+        while !self.done {
+            let start = text.len();
+            match self.reader.read_until(b'\n', &mut text) {
+                Ok(0) => self.done = true,
+                Ok(_) => {
+                    let line = self.next_line;
+                    self.next_line = self.next_line.saturating_add(1);
+                    if start == 0 {
+                        first_line = line;
+                    } else if is_marker(text.get(start..).unwrap_or_default()) {
+                        self.carry = Some((text.split_off(start), line));
+                        break;
+                    }
+                }
+                Err(e) => {
+                    self.done = true;
+                    self.carry = None;
+                    return Some(Err(LoadError { file: self.file.to_string(), at: Some((self.next_line, 1)), message: e.to_string() }));
+                }
+            }
+        }
+        if text.is_empty() {
+            return None;
+        }
+        Some(match String::from_utf8(text) {
+            Ok(text) => Ok(Chunk { file: self.file.clone(), first_line, text }),
+            Err(e) => {
+                let valid = e.as_bytes().get(..e.utf8_error().valid_up_to()).unwrap_or_default();
+                let line = valid.iter().filter(|&&b| b == b'\n').count();
+                let at = first_line.saturating_add(u32::try_from(line).unwrap_or(u32::MAX));
+                Err(LoadError { file: self.file.to_string(), at: Some((at, 1)), message: "the document is not valid UTF-8 (the document is skipped)".into() })
+            }
+        })
+    }
+}
+
+/// A line that starts a new document: `---` alone or followed by a space, a tab or the line end.
+fn is_marker(line: &[u8]) -> bool {
+    line.strip_prefix(b"---").is_some_and(|rest| rest.is_empty() || matches!(rest.first(), Some(b' ' | b'\t' | b'\n' | b'\r')))
 }
 
 /// The files a path stands for, sorted so runs are reproducible.
@@ -150,37 +269,25 @@ pub fn files_under(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
     Ok(out)
 }
 
-/// Parses one YAML stream. Documents are cut at their `---` markers and parsed in parallel;
-/// a document with a syntax error is reported (file, line, column) and left out.
+/// Parses one YAML stream held in memory; a document with a syntax error is reported (file,
+/// line, column) and left out.
 pub fn parse_text(name: &str, text: &str) -> Loaded {
-    let file: Arc<str> = Arc::from(name);
-    // The 1-based line every chunk starts on, counted once in a sequential pass.
-    let chunks = syntax::split_documents(text);
-    let mut starts = Vec::with_capacity(chunks.len());
-    let mut line = 1u32;
-    let mut pos = 0usize;
-    for &(start, end) in &chunks {
-        let skipped = text.as_bytes().get(pos..start).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count());
-        line = line.saturating_add(u32::try_from(skipped).unwrap_or(u32::MAX));
-        pos = start;
-        starts.push((start, end, line));
-    }
-    let parts: Vec<Loaded> = starts
-        .par_iter()
-        .map(|&(start, end, first_line)| match text.get(start..end) {
-            Some(chunk) => parse_chunk(&file, chunk, first_line),
-            None => Loaded::default(),
-        })
-        .collect();
-    let mut out = Loaded::default();
-    for p in parts {
-        out.extend(p);
-    }
-    out
+    let mut stream = Stream::new(name, Box::new(std::io::Cursor::new(text.as_bytes().to_vec())));
+    parse_chunks(std::iter::from_fn(|| stream.next_chunk()).collect())
 }
 
-fn parse_chunk(file: &Arc<str>, chunk: &str, first_line: u32) -> Loaded {
+/// Parses one document (or a `List` of them).
+pub fn parse_chunk(file: &Arc<str>, chunk: &str, first_line: u32) -> Loaded {
     let mut out = Loaded::default();
+    // Most manifests are plain YAML, which goes straight to JSON; the rest (and every error)
+    // take the spanned parser, which defines the behaviour and the messages.
+    if let Some(docs) = syntax::plain::parse_plain(chunk) {
+        let at = |(line, col): (u32, u32)| (first_line.saturating_add(line).saturating_sub(1), col);
+        for doc in docs {
+            push_plain(file, doc, &at, &mut out);
+        }
+        return out;
+    }
     let mut map = SourceMap::new();
     let id = map.add(file.to_string(), chunk);
     let (docs, diags) = syntax::parse(id, chunk);
@@ -228,9 +335,39 @@ fn push_document(file: &Arc<str>, root: &Node, at: &dyn Fn(u32) -> (u32, u32), o
     }
 }
 
+/// [`push_document`] for a document read by the fast path.
+fn push_plain(file: &Arc<str>, doc: syntax::plain::PlainDoc, at: &dyn Fn((u32, u32)) -> (u32, u32), out: &mut Loaded) {
+    let mut value = doc.value;
+    if !value.is_object() {
+        out.errors.push(LoadError {
+            file: file.to_string(),
+            at: Some(at(doc.at)),
+            message: "a resource must be a mapping with apiVersion, kind and metadata (the document is skipped)".into(),
+        });
+        return;
+    }
+    let is_list = value.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List"));
+    match value.get("items").filter(|_| is_list) {
+        Some(Value::Array(_)) => {
+            let items = value.get_mut("items").map(Value::take);
+            if let Some(Value::Array(items)) = items {
+                for (item, pos) in items.into_iter().zip(doc.items) {
+                    push_value(file, item, at(pos), out);
+                }
+            }
+        }
+        // `items: null` in an empty dump: nothing to scan.
+        Some(Value::Null) => {}
+        _ => push_value(file, value, at(doc.at), out),
+    }
+}
+
 fn push_resource(file: &Arc<str>, node: &Node, at: &dyn Fn(u32) -> (u32, u32), out: &mut Loaded) {
-    let (line, col) = at(node.span.start);
-    let value = syntax::to_json(node);
+    push_value(file, syntax::to_json(node), at(node.span.start), out);
+}
+
+/// Keeps a resource that names its kind and itself, or reports why it cannot be scanned.
+fn push_value(file: &Arc<str>, value: Value, (line, col): (u32, u32), out: &mut Loaded) {
     let missing: Vec<&str> = ["apiVersion", "kind"]
         .into_iter()
         .filter(|k| value.get(*k).and_then(Value::as_str).is_none_or(str::is_empty))
@@ -320,13 +457,49 @@ metadata:
     #[test]
     fn missing_paths_are_errors_and_stdin_is_read_once() {
         let paths = [PathBuf::from("does/not/exist.yaml"), PathBuf::from("-"), PathBuf::from("-")];
-        let mut calls = 0;
-        let mut stdin = || {
-            calls += 1;
-            Ok("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: x\n".to_string())
-        };
-        let loaded = load_paths(&paths, &mut stdin);
-        assert_eq!(calls, 1);
+        let stdin = std::io::Cursor::new(b"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: x\n".to_vec());
+        let loaded = load_paths(&paths, Box::new(stdin));
         assert_eq!(summary(&loaded), ["stdin:1 Namespace/x", "does/not/exist.yaml: no such file or directory"]);
+    }
+
+    #[test]
+    fn documents_are_cut_at_marker_lines_only() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata:\n  x: |\n    ---not a marker\n--- # a marker\n---\n\n---\r\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n";
+        let mut stream = Stream::new("s.yaml", Box::new(std::io::Cursor::new(text.as_bytes().to_vec())));
+        let chunks: Vec<(u32, String)> = std::iter::from_fn(|| stream.next_chunk()).map(|c| c.map(|c| (c.first_line, c.text)).unwrap()).collect();
+        expect_test::expect![[r#"
+            [
+                (
+                    1,
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata:\n  x: |\n    ---not a marker\n",
+                ),
+                (
+                    7,
+                    "--- # a marker\n",
+                ),
+                (
+                    8,
+                    "---\n\n",
+                ),
+                (
+                    10,
+                    "---\r\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n",
+                ),
+            ]
+        "#]]
+        .assert_debug_eq(&chunks);
+        let loaded = parse_text("s.yaml", text);
+        assert_eq!(summary(&loaded), ["s.yaml:1 ConfigMap/a", "s.yaml:11 ConfigMap/b"]);
+    }
+
+    #[test]
+    fn a_document_that_is_not_utf8_is_skipped_with_its_line() {
+        let mut bytes = b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nkind: ConfigMap\n".to_vec();
+        bytes.extend_from_slice(b"metadata: {name: \xff}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n");
+        let loaded = load_paths(&[PathBuf::from("-")], Box::new(std::io::Cursor::new(bytes)));
+        assert_eq!(
+            summary(&loaded),
+            ["stdin:1 ConfigMap/a", "stdin:9 ConfigMap/c", "stdin:7:1: the document is not valid UTF-8 (the document is skipped)"]
+        );
     }
 }

@@ -4,8 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::cli::resources::Resource;
-use crate::cli::scan::{Finding, resource_path};
+use crate::cli::scan::{Finding, ResourceRef};
 use crate::engine::Status;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -118,7 +117,7 @@ pub fn esc(s: &str) -> String {
 }
 
 /// `palisade apply`'s suites: one per policy, one case per rule result on a resource.
-pub fn apply_suites(resources: &[Resource], findings: &[Finding]) -> Vec<Suite> {
+pub fn apply_suites(resources: &[ResourceRef], findings: &[Finding]) -> Vec<Suite> {
     let mut suites: Vec<Suite> = Vec::new();
     let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for f in findings {
@@ -127,7 +126,7 @@ pub fn apply_suites(resources: &[Resource], findings: &[Finding]) -> Vec<Suite> 
             suites.push(Suite { name: f.policy.to_string(), cases: Vec::new() });
             suites.len() - 1
         });
-        let path = resource_path(&res.value);
+        let path = res.path();
         let (outcome, output) = match f.status {
             Status::Pass => (CaseOutcome::Passed, None),
             Status::Fail => (CaseOutcome::Failed { message: f.message.clone(), details: format!("{path}: {}", f.message) }, None),

@@ -9,9 +9,8 @@ pub mod sarif;
 
 use serde_json::{Map, Value, json};
 
-use crate::cli::resources::Resource;
 use crate::cli::runner::PolicySet;
-use crate::cli::scan::{Counts, Finding};
+use crate::cli::scan::{Counts, Finding, ResourceRef};
 
 /// A point in time as Kubernetes' `metav1.Timestamp` writes it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,24 +69,24 @@ const CLUSTER_SCOPED: &[&str] = &[
 ];
 
 /// The namespace a resource belongs to, or `None` for a cluster-scoped one.
-pub fn report_namespace(resource: &Resource) -> Option<String> {
-    match resource.namespace() {
-        Some(ns) => Some(ns.to_owned()),
-        None if CLUSTER_SCOPED.contains(&resource.kind()) => None,
+pub fn report_namespace(resource: &ResourceRef) -> Option<String> {
+    match &resource.namespace {
+        Some(ns) => Some(ns.clone()),
+        None if CLUSTER_SCOPED.contains(&resource.kind.as_str()) => None,
         None => Some("default".to_owned()),
     }
 }
 
 /// An `ObjectReference` to the resource, as report results and scopes carry it.
-pub fn object_reference(resource: &Resource) -> Value {
+pub fn object_reference(resource: &ResourceRef) -> Value {
     let mut r = Map::new();
-    r.insert("apiVersion".into(), json!(resource.api_version()));
-    r.insert("kind".into(), json!(resource.kind()));
-    r.insert("name".into(), json!(resource.name()));
+    r.insert("apiVersion".into(), json!(resource.api_version));
+    r.insert("kind".into(), json!(resource.kind));
+    r.insert("name".into(), json!(resource.name));
     if let Some(ns) = report_namespace(resource) {
         r.insert("namespace".into(), json!(ns));
     }
-    if let Some(uid) = resource.value.pointer("/metadata/uid").and_then(Value::as_str) {
+    if let Some(uid) = &resource.uid {
         r.insert("uid".into(), json!(uid));
     }
     Value::Object(r)
@@ -96,7 +95,7 @@ pub fn object_reference(resource: &Resource) -> Value {
 /// `--output-format json|yaml`: the summary and every result, with the manifest location of
 /// each resource, in one document that scripts can query.
 /// `counts` covers every result, including the passes a scan may not have kept.
-pub fn results_document(resources: &[Resource], findings: &[Finding], counts: &Counts, set: &PolicySet, detailed: bool) -> Value {
+pub fn results_document(resources: &[ResourceRef], findings: &[Finding], counts: &Counts, set: &PolicySet, detailed: bool) -> Value {
     let results: Vec<Value> = findings
         .iter()
         .filter(|f| detailed || !matches!(f.status, crate::engine::Status::Pass | crate::engine::Status::Skip))

@@ -12,9 +12,8 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 
 use super::{SEVERITIES, Timestamp, counts_json, object_reference, report_namespace};
-use crate::cli::resources::Resource;
 use crate::cli::runner::PolicySet;
-use crate::cli::scan::{Counts, Finding};
+use crate::cli::scan::{Counts, Finding, ResourceRef};
 
 /// Which report API to write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,7 +49,7 @@ pub const REPORT_NAME: &str = "merged";
 
 /// The reports for a scan: the cluster report first (if any cluster-scoped resource has a
 /// result), then one report per namespace in name order.
-pub fn reports(format: ReportFormat, resources: &[Resource], findings: &[Finding], set: &PolicySet, now: Timestamp) -> Vec<Value> {
+pub fn reports(format: ReportFormat, resources: &[ResourceRef], findings: &[Finding], set: &PolicySet, now: Timestamp) -> Vec<Value> {
     let mut cluster: Vec<&Finding> = Vec::new();
     let mut namespaced: BTreeMap<String, Vec<&Finding>> = BTreeMap::new();
     for f in findings {
@@ -70,7 +69,7 @@ pub fn reports(format: ReportFormat, resources: &[Resource], findings: &[Finding
     out
 }
 
-fn report(format: ReportFormat, namespace: Option<&str>, findings: &[&Finding], resources: &[Resource], set: &PolicySet, now: Timestamp) -> Value {
+fn report(format: ReportFormat, namespace: Option<&str>, findings: &[&Finding], resources: &[ResourceRef], set: &PolicySet, now: Timestamp) -> Value {
     let mut counts = Counts::default();
     let results: Vec<Value> = findings
         .iter()
@@ -97,7 +96,7 @@ fn report(format: ReportFormat, namespace: Option<&str>, findings: &[&Finding], 
     Value::Object(r)
 }
 
-fn result(f: &Finding, resource: &Resource, set: &PolicySet, now: Timestamp) -> Value {
+fn result(f: &Finding, resource: &ResourceRef, set: &PolicySet, now: Timestamp) -> Value {
     let meta = set.meta.get(&*f.policy);
     let mut r = Map::new();
     r.insert("source".into(), json!(SOURCE));

@@ -6,16 +6,16 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
 
-use crate::cli::resources::{Resource, STDIN_NAME};
+use crate::cli::resources::STDIN_NAME;
 use crate::cli::runner::PolicySet;
-use crate::cli::scan::{Finding, resource_path};
+use crate::cli::scan::{Finding, ResourceRef};
 use crate::engine::Status;
 
 pub const SARIF_VERSION: &str = "2.1.0";
 pub const SARIF_SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 
 /// The SARIF log of a scan. Passing and skipped rules are not findings and are left out.
-pub fn sarif(resources: &[Resource], findings: &[Finding], set: &PolicySet, tool_version: &str) -> Value {
+pub fn sarif(resources: &[ResourceRef], findings: &[Finding], set: &PolicySet, tool_version: &str) -> Value {
     let mut rules: Vec<Value> = Vec::new();
     let mut rule_index: HashMap<(String, String), usize> = HashMap::new();
     let mut results = Vec::new();
@@ -35,8 +35,8 @@ pub fn sarif(resources: &[Resource], findings: &[Finding], set: &PolicySet, tool
             rules.len() - 1
         });
         let text = match f.status {
-            Status::Error => format!("{}: policy error: {}", resource_path(&res.value), f.message),
-            _ => format!("{}: {}", resource_path(&res.value), f.message),
+            Status::Error => format!("{}: policy error: {}", res.path(), f.message),
+            _ => format!("{}: {}", res.path(), f.message),
         };
         let mut r = Map::new();
         r.insert("ruleId".into(), json!(format!("{}/{}", f.policy, f.rule)));
@@ -55,7 +55,7 @@ pub fn sarif(resources: &[Resource], findings: &[Finding], set: &PolicySet, tool
         }
         location.insert(
             "logicalLocations".into(),
-            json!([{ "fullyQualifiedName": resource_path(&res.value), "kind": "resource" }]),
+            json!([{ "fullyQualifiedName": res.path(), "kind": "resource" }]),
         );
         r.insert("locations".into(), json!([Value::Object(location)]));
         results.push(Value::Object(r));
