@@ -119,10 +119,16 @@ fn oci_ref(image: &ImageInfo) -> Reference {
 
 /// Resolves an image to its manifest digest (a HEAD request; no request for a pinned image).
 pub async fn resolve_digest(access: &Access, image: &ImageInfo) -> Result<String, VerifyError> {
+    resolve_digest_with(&access.oci_client(&image.registry), access, image).await
+}
+
+/// [`resolve_digest`] with a client the caller keeps: the verifier keeps one per registry, so a
+/// verification answered from the cache costs one HEAD request on an open connection rather
+/// than a new client (TLS configuration, connection pool) per request.
+pub async fn resolve_digest_with(client: &oci_client::Client, access: &Access, image: &ImageInfo) -> Result<String, VerifyError> {
     if !image.digest.is_empty() {
         return Ok(image.digest.clone());
     }
-    let client = access.oci_client(&image.registry);
     client.fetch_manifest_digest(&oci_ref(image), &access.oci_auth()).await.map_err(|e| classify(&image.reference(), &e))
 }
 

@@ -18,7 +18,7 @@ pub mod extract;
 pub mod reference;
 pub mod sign;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -112,7 +112,14 @@ pub struct Verifier {
     runtime: tokio::runtime::Runtime,
     cache: Mutex<Cache>,
     config: VerifierConfig,
+    /// Registry clients for digest resolution, by registry and access settings. They are only
+    /// used on `runtime`, whose connection tasks they rely on, and their number is bounded
+    /// since requests name registries.
+    clients: Mutex<HashMap<(String, bool, Option<(String, String)>), oci_client::Client>>,
 }
+
+/// How many registry clients a verifier keeps before it starts over.
+const MAX_CLIENTS: usize = 64;
 
 impl Verifier {
     pub fn new(config: VerifierConfig) -> Result<Verifier, String> {
@@ -121,7 +128,22 @@ impl Verifier {
             .build()
             .map_err(|e| format!("cannot start the image verification runtime: {e}"))?;
         let cache = Mutex::new(Cache::new(config.cache_ttl, config.cache_capacity));
-        Ok(Verifier { runtime, cache, config })
+        Ok(Verifier { runtime, cache, config, clients: Mutex::new(HashMap::new()) })
+    }
+
+    /// The kept client for a registry and access settings (a new one the first time).
+    fn client(&self, access: &Access, registry: &str) -> oci_client::Client {
+        let key = (registry.to_owned(), access.insecure, access.basic.clone());
+        let Ok(mut clients) = self.clients.lock() else { return access.oci_client(registry) };
+        if let Some(c) = clients.get(&key) {
+            return c.clone();
+        }
+        if clients.len() >= MAX_CLIENTS {
+            clients.clear();
+        }
+        let c = access.oci_client(registry);
+        clients.insert(key, c.clone());
+        c
     }
 
     /// How many verifications are cached now.
@@ -220,8 +242,9 @@ impl Verifier {
             Some(d) => self.config.timeout.min(d.saturating_duration_since(Instant::now())),
             None => self.config.timeout,
         };
+        let client = self.client(&access, &image.registry);
         let work = async {
-            let digest = cosign::resolve_digest(&access, image).await?;
+            let digest = cosign::resolve_digest_with(&client, &access, image).await?;
             let verified = self.verified(entry, image, &digest, &access).await?;
             Ok::<_, VerifyError>((digest, verified))
         };
