@@ -261,7 +261,8 @@ fn run_check(scope: &Scope, check: &Check, ctx: &Context) -> Option<(Status, Str
             let ns = namespace_of(scope.resource).unwrap_or_default();
             crate::cel::validate_rule(name, rules, ctx.cel_bindings(), ns)
         }
-        Check::Foreach(entries) => return foreach_result(scope, entries, ctx),
+        // The elements are added to a working copy of the context, made once per rule.
+        Check::Foreach(entries) => return foreach_result(scope, entries, &mut ctx.clone()),
         // Kyverno skips Pod Security checks on DELETE requests (an empty response).
         Check::PodSecurity(_) if ctx.is_delete() => return None,
         Check::PodSecurity(ps) => crate::podsecurity::validate_rule(name, ps, scope.resource),
@@ -272,7 +273,7 @@ fn run_check(scope: &Scope, check: &Check, ctx: &Context) -> Option<(Status, Str
 /// `foreach`: every entry's list, element by element. The first element that fails (or errors,
 /// when it is the last one) decides the rule; an entry whose list cannot be evaluated is
 /// skipped; a rule where no element applied is skipped.
-fn foreach_result(scope: &Scope, entries: &[Foreach], ctx: &Context) -> Option<(Status, String)> {
+fn foreach_result(scope: &Scope, entries: &[Foreach], ctx: &mut Context) -> Option<(Status, String)> {
     let mut applied = 0usize;
     for entry in entries {
         let elements = match ctx.query(&entry.list) {
@@ -294,30 +295,21 @@ fn foreach_result(scope: &Scope, entries: &[Foreach], ctx: &Context) -> Option<(
 
 /// Runs one `foreach` entry over its elements; `Ok` is the number of elements the check applied
 /// to (passed), `Err` the rule's outcome when an element did not pass.
-fn foreach_elements(scope: &Scope, entry: &Foreach, elements: &[Value], ctx: &Context) -> Result<usize, (Status, String)> {
+fn foreach_elements(scope: &Scope, entry: &Foreach, elements: &[Value], ctx: &mut Context) -> Result<usize, (Status, String)> {
     let mut applied = 0;
     for (index, element) in elements.iter().enumerate() {
         if element.is_null() {
             continue;
         }
-        // Each element starts from the context as it was before the loop.
-        let mut ectx = ctx.clone();
-        ectx.add_element(element, index, scope.nesting);
-        let scoped = match entry.element_scope {
-            Some(true) if !element.is_object() => {
-                let msg = format!(
-                    "failed to process foreach: cannot use elementScope=true foreach rules for elements that are not maps, expected type=map got type={}",
-                    go_type_name(element)
-                );
-                return Err((Status::Error, msg));
-            }
-            Some(explicit) => explicit,
-            None => element.is_object(),
-        };
-        let inner = Scope { element: if scoped { Some(element) } else { scope.element }, nesting: scope.nesting + 1, ..*scope };
-        let outcome = match run_entry(&inner, entry, &mut ectx) {
-            None => continue,
-            Some(o) => o,
+        // Each element starts from the context as it was before the loop: what the element
+        // sets is undone before the next one.
+        let saved = ctx.enter_element(element, index, scope.nesting, &entry.context);
+        let outcome = element_outcome(scope, entry, element, ctx);
+        ctx.leave_element(saved);
+        let outcome = match outcome {
+            Err(decided) => return Err(decided),
+            Ok(None) => continue,
+            Ok(Some(o)) => o,
         };
         match outcome.0 {
             Status::Skip => continue,
@@ -327,6 +319,26 @@ fn foreach_elements(scope: &Scope, entry: &Foreach, elements: &[Value], ctx: &Co
         }
     }
     Ok(applied)
+}
+
+/// One element's outcome with the element in the context: `Err` when the element decides the
+/// rule before its check runs (an `elementScope` it cannot have), `Ok(None)` for an empty
+/// response.
+#[allow(clippy::type_complexity)]
+fn element_outcome(scope: &Scope, entry: &Foreach, element: &Value, ctx: &mut Context) -> Result<Option<(Status, String)>, (Status, String)> {
+    let scoped = match entry.element_scope {
+        Some(true) if !element.is_object() => {
+            let msg = format!(
+                "failed to process foreach: cannot use elementScope=true foreach rules for elements that are not maps, expected type=map got type={}",
+                go_type_name(element)
+            );
+            return Err((Status::Error, msg));
+        }
+        Some(explicit) => explicit,
+        None => element.is_object(),
+    };
+    let inner = Scope { element: if scoped { Some(element) } else { scope.element }, nesting: scope.nesting + 1, ..*scope };
+    Ok(run_entry(&inner, entry, ctx))
 }
 
 /// One element of a `foreach` entry: its context, its preconditions, then its check.
@@ -345,7 +357,11 @@ fn run_entry(scope: &Scope, entry: &Foreach, ctx: &mut Context) -> Option<(Statu
     if is_pattern && scope.element.is_none() && ctx.is_delete() {
         return None;
     }
-    run_check(scope, &entry.check, ctx)
+    match &entry.check {
+        // A nested `foreach` adds its elements to the same working context.
+        Check::Foreach(inner) => foreach_result(scope, inner, ctx),
+        check => run_check(scope, check, ctx),
+    }
 }
 
 /// Go's `%T` for a decoded JSON value, for messages that quote it.
@@ -391,6 +407,9 @@ pub struct Context {
     cel: std::cell::OnceCell<palisade_stdlib::cel::Bindings>,
     namespace_object: Option<Value>,
 }
+
+/// Top-level context keys and their values before a `foreach` element changed them.
+struct Saved(Vec<(String, Option<Value>)>);
 
 /// A copy for per-element evaluation (`foreach`); the CEL bindings are rebuilt on demand,
 /// because the copy's variables may change.
@@ -505,14 +524,44 @@ impl Context {
         Ok(())
     }
 
-    /// Adds a `foreach` element: `element`, `elementIndex` and their `<N>` forms for the depth.
-    fn add_element(&mut self, element: &Value, index: usize, nesting: usize) {
-        if let Value::Object(doc) = &mut self.doc {
-            doc.insert("element".to_owned(), element.clone());
-            doc.insert("elementIndex".to_owned(), json!(index));
-            doc.insert(format!("element{nesting}"), element.clone());
-            doc.insert(format!("elementIndex{nesting}"), json!(index));
+    /// Adds a `foreach` element (`element`, `elementIndex` and their `<N>` forms for the depth)
+    /// and returns what [`Context::leave_element`] needs to put the context back as it was: the
+    /// element's keys and the top-level keys its entry's context entries may write, with their
+    /// values before. Copying only those, instead of the whole context per element, keeps a
+    /// `foreach` over many elements from copying the request each time.
+    fn enter_element(&mut self, element: &Value, index: usize, nesting: usize, entry_context: &[Value]) -> Saved {
+        let mut saved = Saved(Vec::new());
+        let Value::Object(doc) = &mut self.doc else { return saved };
+        for key in ["element".to_owned(), "elementIndex".to_owned(), format!("element{nesting}"), format!("elementIndex{nesting}")] {
+            let before = doc.remove(&key);
+            saved.0.push((key, before));
         }
+        for entry in entry_context {
+            let Some(name) = entry.get("name").and_then(Value::as_str) else { continue };
+            let top = name.split('.').next().unwrap_or(name);
+            if !saved.0.iter().any(|(k, _)| k == top) {
+                saved.0.push((top.to_owned(), doc.get(top).cloned()));
+            }
+        }
+        doc.insert("element".to_owned(), element.clone());
+        doc.insert("elementIndex".to_owned(), json!(index));
+        doc.insert(format!("element{nesting}"), element.clone());
+        doc.insert(format!("elementIndex{nesting}"), json!(index));
+        self.cel = std::cell::OnceCell::new();
+        saved
+    }
+
+    /// Undoes [`Context::enter_element`].
+    fn leave_element(&mut self, saved: Saved) {
+        if let Value::Object(doc) = &mut self.doc {
+            for (key, before) in saved.0.into_iter().rev() {
+                match before {
+                    Some(v) => doc.insert(key, v),
+                    None => doc.remove(&key),
+                };
+            }
+        }
+        self.cel = std::cell::OnceCell::new();
     }
 
     fn is_delete(&self) -> bool {
