@@ -170,7 +170,7 @@ fn interpret(policies: &[palisade_compiler::ir::policy::PolicyIr], review: &Valu
     let old = request.get("oldObject").filter(|o| o.is_object());
     let Some(object) = object.or(old) else { return Vec::new() };
     let req = Request { operation, object, old_object: old, user: &user, namespace_labels: None, variables: &[], rule_variables: None };
-    let evaluation = engine::Evaluation::new(&req);
+    let mut evaluation = engine::Evaluation::new(&req);
     policies.iter().flat_map(|p| evaluation.policy(p)).collect()
 }
 

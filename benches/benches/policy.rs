@@ -39,7 +39,7 @@ fn interpret(policies: &[PolicyIr], review: &Value, user: &UserInfo) -> usize {
     let object = &review["request"]["object"];
     let req = Request { operation: "CREATE", object, old_object: None, user, namespace_labels: None, variables: &[], rule_variables: None };
     // One evaluation of the request for every policy, as `palisade apply` runs them.
-    let evaluation = engine::Evaluation::new(&req);
+    let mut evaluation = engine::Evaluation::new(&req);
     policies.iter().map(|p| evaluation.policy(p).len()).sum()
 }
 

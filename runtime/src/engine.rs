@@ -100,7 +100,7 @@ impl<'r, 'a> Evaluation<'r, 'a> {
     }
 
     /// Evaluates every validate rule of `policy` that applies to the request.
-    pub fn policy(&self, policy: &PolicyIr) -> Vec<RuleResult> {
+    pub fn policy(&mut self, policy: &PolicyIr) -> Vec<RuleResult> {
         let (req, resource) = (self.req, self.resource);
         if let Some(ns) = &policy.namespace {
             if namespace_of(resource) != Some(ns.as_str()) {
@@ -128,9 +128,16 @@ impl<'r, 'a> Evaluation<'r, 'a> {
     fn context(&self) -> &Context {
         self.ctx.get_or_init(|| Context::new(self.req, self.resource))
     }
+
+    /// The shared context, for a rule that adds to it and undoes what it added before it
+    /// returns (`foreach` elements).
+    fn context_mut(&mut self) -> Option<&mut Context> {
+        self.context();
+        self.ctx.get_mut()
+    }
 }
 
-fn run_rule(rule: &RuleIr, eval: &Evaluation, rule_vars: &[(String, Value)], resource: &Value) -> (Status, String) {
+fn run_rule(rule: &RuleIr, eval: &mut Evaluation, rule_vars: &[(String, Value)], resource: &Value) -> (Status, String) {
     match &rule.body {
         RuleBody::Unsupported(what) => (Status::Error, format!("{what} rules are not evaluated by Palisade yet")),
         // Mutate and generate rules run in `crate::mutate` before validation; `evaluate` skips them.
@@ -139,15 +146,18 @@ fn run_rule(rule: &RuleIr, eval: &Evaluation, rule_vars: &[(String, Value)], res
         RuleBody::VerifyImages(_) => (Status::Error, "verifyImages rules need registry access and are evaluated by the image verifier".to_owned()),
         RuleBody::Validate(v) => {
             // Each rule sees the request's context plus its own entries; the common case (no
-            // entries, no values) borrows the shared context instead of copying it.
-            // A static pattern reads only the resource: no context needed.
-            if let Check::Pattern(p) = &v.check {
-                if rule.preconditions.is_none() && rule.cel_preconditions.is_empty() && rule.context.is_empty() && rule_vars.is_empty() {
-                    let scope = Scope { rule, message: v.message.as_deref(), resource, element: None, nesting: 0 };
-                    return pattern_result(&scope, &|| eval.context(), resource, p);
-                }
+            // entries, no values) borrows the shared context instead of copying it, and a rule
+            // without preconditions asks for it only when its check reads it: a static pattern
+            // or anyPattern that passes, or a podSecurity rule, never does.
+            let delete = eval.req.operation == "DELETE";
+            let plain = rule.preconditions.is_none() && rule.cel_preconditions.is_empty() && rule.context.is_empty() && rule_vars.is_empty();
+            if plain && !matches!(v.check, Check::Foreach(_)) {
+                let eval: &Evaluation = eval;
+                return validate(rule, v, &|| eval.context(), resource, delete);
             }
-            let base = eval.context();
+            let Some(base) = eval.context_mut() else {
+                return (Status::Error, "internal error: the request context could not be built".to_owned());
+            };
             let mut owned;
             let ctx = if rule.context.is_empty() && rule_vars.is_empty() {
                 base
@@ -159,7 +169,7 @@ fn run_rule(rule: &RuleIr, eval: &Evaluation, rule_vars: &[(String, Value)], res
                 if let Err(e) = owned.load(&rule.context) {
                     return (Status::Error, format!("failed to load context: {e}"));
                 }
-                &owned
+                &mut owned
             };
             if let Some(pre) = &rule.preconditions {
                 match conditions::evaluate(pre, &|expr| ctx.query(expr)) {
@@ -178,13 +188,21 @@ fn run_rule(rule: &RuleIr, eval: &Evaluation, rule_vars: &[(String, Value)], res
                     Ok(true) => {}
                 }
             }
-            validate(rule, v, ctx, resource)
+            if let Check::Foreach(entries) = &v.check {
+                // The elements go into this context and are taken out again, so a `foreach`
+                // rule copies nothing of the request.
+                let scope = Scope { rule, message: v.message.as_deref(), resource, element: None, nesting: 0, delete };
+                return foreach_result(&scope, entries, ctx).unwrap_or_else(|| (Status::Skip, "rule skipped".to_owned()));
+            }
+            let ctx: &Context = ctx;
+            validate(rule, v, &|| ctx, resource, delete)
         }
     }
 }
 
-fn validate(rule: &RuleIr, v: &Validate, ctx: &Context, resource: &Value) -> (Status, String) {
-    let scope = Scope { rule, message: v.message.as_deref(), resource, element: None, nesting: 0 };
+/// A rule's check. `ctx` gives the rule's context; it is asked for only when needed.
+fn validate<'c>(rule: &RuleIr, v: &Validate, ctx: &dyn Fn() -> &'c Context, resource: &Value, delete: bool) -> (Status, String) {
+    let scope = Scope { rule, message: v.message.as_deref(), resource, element: None, nesting: 0, delete };
     run_check(&scope, &v.check, ctx).unwrap_or_else(|| (Status::Skip, "rule skipped".to_owned()))
 }
 
@@ -199,17 +217,19 @@ struct Scope<'a> {
     element: Option<&'a Value>,
     /// The depth of the next `foreach`, for `element<N>` and `elementIndex<N>`.
     nesting: usize,
+    /// Whether the request is a DELETE.
+    delete: bool,
 }
 
 /// Runs one check. `None` is Kyverno's empty response (a pattern on a DELETE request inside
 /// `foreach`), which callers treat as a skip.
-fn run_check(scope: &Scope, check: &Check, ctx: &Context) -> Option<(Status, String)> {
+fn run_check<'c>(scope: &Scope, check: &Check, ctx: &dyn Fn() -> &'c Context) -> Option<(Status, String)> {
     let name = &scope.rule.name;
     let target = scope.element.unwrap_or(scope.resource);
     Some(match check {
-        Check::Pattern(p) => pattern_result(scope, &|| ctx, target, p),
-        Check::DynamicPattern(raw) => match ctx.substitute(raw).and_then(|p| Pattern::lower(&p).map_err(|e| e.0)) {
-            Ok(p) => pattern_result(scope, &|| ctx, target, &p),
+        Check::Pattern(p) => pattern_result(scope, ctx, target, p),
+        Check::DynamicPattern(raw) => match ctx().substitute(raw).and_then(|p| Pattern::lower(&p).map_err(|e| e.0)) {
+            Ok(p) => pattern_result(scope, ctx, target, &p),
             Err(e) => (Status::Error, format!("variable substitution failed: {e}")),
         },
         Check::AnyPattern(patterns) => {
@@ -219,7 +239,7 @@ fn run_check(scope: &Scope, check: &Check, ctx: &Context) -> Option<(Status, Str
                 let substituted;
                 let p = match item {
                     PatternItem::Static(p) => p,
-                    PatternItem::Dynamic(raw) => match ctx.substitute(raw).and_then(|p| Pattern::lower(&p).map_err(|e| e.0)) {
+                    PatternItem::Dynamic(raw) => match ctx().substitute(raw).and_then(|p| Pattern::lower(&p).map_err(|e| e.0)) {
                         Ok(p) => {
                             substituted = p;
                             &substituted
@@ -238,18 +258,18 @@ fn run_check(scope: &Scope, check: &Check, ctx: &Context) -> Option<(Status, Str
                 return Some((Status::Skip, skipped.join(" ")));
             }
             let errs = failed.join(" ");
-            let msg = match ctx.message(scope.message) {
+            let msg = match ctx().message(scope.message) {
                 None => format!("validation error: {errs}"),
                 Some(m) if m.ends_with('.') => format!("validation error: {m} {errs}"),
                 Some(m) => format!("validation error: {m}. {errs}"),
             };
             (Status::Fail, msg)
         }
-        Check::Deny(conds) => match conditions::evaluate(conds, &|expr| ctx.query(expr)) {
+        Check::Deny(conds) => match conditions::evaluate(conds, &|expr| ctx().query(expr)) {
             Err(e) => (Status::Error, format!("failed to check deny conditions: {e}")),
             Ok((false, _)) => (Status::Pass, format!("validation rule '{name}' passed.")),
             Ok((true, msg)) => {
-                let parts: Vec<String> = ctx.message(scope.message).into_iter().chain((!msg.is_empty()).then_some(msg)).collect();
+                let parts: Vec<String> = ctx().message(scope.message).into_iter().chain((!msg.is_empty()).then_some(msg)).collect();
                 if parts.is_empty() {
                     (Status::Fail, format!("validation error: rule {name} failed"))
                 } else {
@@ -259,12 +279,12 @@ fn run_check(scope: &Scope, check: &Check, ctx: &Context) -> Option<(Status, Str
         },
         Check::Cel(rules) => {
             let ns = namespace_of(scope.resource).unwrap_or_default();
-            crate::cel::validate_rule(name, rules, ctx.cel_bindings(), ns)
+            crate::cel::validate_rule(name, rules, ctx().cel_bindings(), ns)
         }
         // The elements are added to a working copy of the context, made once per rule.
-        Check::Foreach(entries) => return foreach_result(scope, entries, &mut ctx.clone()),
+        Check::Foreach(entries) => return foreach_result(scope, entries, &mut ctx().clone()),
         // Kyverno skips Pod Security checks on DELETE requests (an empty response).
-        Check::PodSecurity(_) if ctx.is_delete() => return None,
+        Check::PodSecurity(_) if scope.delete => return None,
         Check::PodSecurity(ps) => crate::podsecurity::validate_rule(name, ps, scope.resource),
         Check::Unsupported(what) => (Status::Error, format!("{what} is not evaluated by Palisade yet")),
     })
@@ -360,7 +380,10 @@ fn run_entry(scope: &Scope, entry: &Foreach, ctx: &mut Context) -> Option<(Statu
     match &entry.check {
         // A nested `foreach` adds its elements to the same working context.
         Check::Foreach(inner) => foreach_result(scope, inner, ctx),
-        check => run_check(scope, check, ctx),
+        check => {
+            let ctx: &Context = ctx;
+            run_check(scope, check, &|| ctx)
+        }
     }
 }
 

@@ -497,7 +497,7 @@ fn scan_one(set: &PolicySet, policies: &[Compiled], sources: &[Value], resource:
         variables: &[],
         rule_variables: None,
     };
-    let shared = engine::Evaluation::new(&plain);
+    let mut shared = engine::Evaluation::new(&plain);
     for (policy, c) in set.policies.iter().zip(policies) {
         let vars = cfg.values.for_resource(&policy.name, name);
         let rule_variables = cfg.values.for_rules(&policy.name);

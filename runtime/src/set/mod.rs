@@ -190,7 +190,7 @@ impl CompiledSet {
         // rest: the resource as a `Value`, the request, and one evaluation (one JMESPath context).
         let values: OnceCell<(Value, Option<Value>)> = OnceCell::new();
         let request: OnceCell<Request> = OnceCell::new();
-        let evaluation: OnceCell<engine::Evaluation> = OnceCell::new();
+        let mut evaluation: Option<engine::Evaluation> = None;
         let mut touched = 0;
         let mut i = 0;
         while i < candidates.len() {
@@ -223,7 +223,7 @@ impl CompiledSet {
                 variables: &[],
                 rule_variables: None,
             });
-            let evaluation = evaluation.get_or_init(|| engine::Evaluation::new(r));
+            let evaluation = evaluation.get_or_insert_with(|| engine::Evaluation::new(r));
             for result in evaluation.policy(policy) {
                 let rule = policy.rules.iter().position(|x| x.name == result.rule).unwrap_or(usize::MAX);
                 out.push(SetResult {
