@@ -379,23 +379,34 @@ impl ScanEvents for Events {
     }
 }
 
+/// Writes the documents straight into `out` (no copy of them and no intermediate string: a
+/// policy report of a large scan holds a million results): one JSON document, or a `List` of
+/// several, or a YAML stream.
 fn write_documents(out: &mut dyn Write, docs: &[Value], json: bool) -> std::io::Result<()> {
     if json {
-        let doc = match docs {
-            [one] => one.clone(),
-            many => serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": many }),
-        };
-        serde_json::to_writer_pretty(&mut *out, &doc).map_err(std::io::Error::other)?;
+        match docs {
+            [one] => serde_json::to_writer_pretty(&mut *out, one),
+            many => serde_json::to_writer_pretty(&mut *out, &JsonList { api_version: "v1", kind: "List", items: many }),
+        }
+        .map_err(std::io::Error::other)?;
         return writeln!(out);
     }
     for (i, d) in docs.iter().enumerate() {
         if i > 0 {
             writeln!(out, "---")?;
         }
-        let text = serde_yaml_ng::to_string(d).map_err(std::io::Error::other)?;
-        out.write_all(text.as_bytes())?;
+        serde_yaml_ng::to_writer(&mut *out, d).map_err(std::io::Error::other)?;
     }
     Ok(())
+}
+
+/// A `v1` `List` of documents, serialized without copying them.
+#[derive(serde::Serialize)]
+struct JsonList<'a> {
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    kind: &'static str,
+    items: &'a [Value],
 }
 
 /// Kyverno's listing: for every resource and policy with failures, the failed rules and their
