@@ -271,13 +271,20 @@ async fn reload(state: &Arc<State>, reason: &str) -> Result<(), String> {
     let fingerprint = fingerprint(state).await;
     let started = Instant::now();
     let st = state.clone();
-    let loaded = tokio::task::spawn_blocking(move || st.source.load())
-        .await
-        .map_err(|e| format!("loading the bundle failed: {e}"))
-        .and_then(|r| r);
+    // Loading and building the engine (native code for the compiled sets included) runs on a
+    // blocking thread: on a worker it would stall the requests that worker serves.
+    let loaded = tokio::task::spawn_blocking(move || {
+        st.source.load().map(|(bundle, digest)| {
+            let mut engine = Engine::new(bundle, digest, started.elapsed()).with_images(st.images.clone());
+            engine.load_time = started.elapsed();
+            engine
+        })
+    })
+    .await
+    .map_err(|e| format!("loading the bundle failed: {e}"))
+    .and_then(|r| r);
     match loaded {
-        Ok((bundle, digest)) => {
-            let engine = Engine::new(bundle, digest, started.elapsed()).with_images(state.images.clone());
+        Ok(engine) => {
             log(
                 "info",
                 "bundle loaded",
