@@ -258,7 +258,7 @@ fn run_check<'c>(scope: &Scope, check: &Check, ctx: &dyn Fn() -> &'c Context) ->
                 return Some((Status::Skip, skipped.join(" ")));
             }
             let errs = failed.join(" ");
-            let msg = match ctx().message(scope.message) {
+            let msg = match rule_message(ctx, scope.message) {
                 None => format!("validation error: {errs}"),
                 Some(m) if m.ends_with('.') => format!("validation error: {m} {errs}"),
                 Some(m) => format!("validation error: {m}. {errs}"),
@@ -269,7 +269,7 @@ fn run_check<'c>(scope: &Scope, check: &Check, ctx: &dyn Fn() -> &'c Context) ->
             Err(e) => (Status::Error, format!("failed to check deny conditions: {e}")),
             Ok((false, _)) => (Status::Pass, format!("validation rule '{name}' passed.")),
             Ok((true, msg)) => {
-                let parts: Vec<String> = ctx().message(scope.message).into_iter().chain((!msg.is_empty()).then_some(msg)).collect();
+                let parts: Vec<String> = rule_message(ctx, scope.message).into_iter().chain((!msg.is_empty()).then_some(msg)).collect();
                 if parts.is_empty() {
                     (Status::Fail, format!("validation error: rule {name} failed"))
                 } else {
@@ -407,11 +407,11 @@ fn pattern_result<'c>(scope: &Scope, ctx: &dyn Fn() -> &'c Context, target: &Val
     match match_pattern(target, p) {
         Ok(()) => (Status::Pass, format!("validation rule '{name}' passed.")),
         Err(Mismatch::Skip { message }) => (Status::Skip, message),
-        Err(Mismatch::Fail { path, .. }) => (Status::Fail, match ctx().message(scope.message) {
+        Err(Mismatch::Fail { path, .. }) => (Status::Fail, match rule_message(ctx, scope.message) {
             None => format!("validation error: rule {name} failed at path {path}"),
             Some(m) => format!("validation error: {} rule {name} failed at path {path}", with_period(&m)),
         }),
-        Err(Mismatch::Error { message }) => (Status::Error, match ctx().message(scope.message) {
+        Err(Mismatch::Error { message }) => (Status::Error, match rule_message(ctx, scope.message) {
             None => format!("validation error: rule {name} execution error: {message}"),
             Some(m) => format!("validation error: {} rule {name} execution error: {message}", with_period(&m)),
         }),
@@ -420,6 +420,15 @@ fn pattern_result<'c>(scope: &Scope, ctx: &dyn Fn() -> &'c Context, target: &Val
 
 fn with_period(m: &str) -> String {
     if m.ends_with('.') { m.to_owned() } else { format!("{m}.") }
+}
+
+/// The rule message with its variables substituted. A message without `{{` is taken as it is,
+/// so a failing static pattern does not build the request context just to print it.
+fn rule_message<'c>(ctx: &dyn Fn() -> &'c Context, m: Option<&str>) -> Option<String> {
+    match m {
+        Some(text) if !text.is_empty() && !text.contains("{{") => Some(text.to_owned()),
+        _ => ctx().message(m),
+    }
 }
 
 /// The JSON context JMESPath expressions see: `request`, context entries, values overrides.
