@@ -7,6 +7,10 @@
 
 use std::path::{Path, PathBuf};
 
+/// The `palisade` binary's allocator (regorus runs on it too, in the same process).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use serde_json::Value;
 
