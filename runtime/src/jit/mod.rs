@@ -200,6 +200,11 @@ impl Jit {
         flags.set("use_colocated_libcalls", "false").map_err(|e| e.to_string())?;
         flags.set("is_pic", "false").map_err(|e| e.to_string())?;
         flags.set("opt_level", "speed").map_err(|e| e.to_string())?;
+        // Cranelift's IR verifier checks every function before code generation. Debug builds
+        // (every test, the agreement suites included) keep it; release builds skip it, as
+        // wasmtime does, because it is a large share of compile time and so of reload time.
+        let verify = if cfg!(debug_assertions) { "true" } else { "false" };
+        flags.set("enable_verifier", verify).map_err(|e| e.to_string())?;
         let isa = cranelift_native::builder()
             .map_err(|e| format!("host machine is not supported: {e}"))?
             .finish(settings::Flags::new(flags))
