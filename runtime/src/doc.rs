@@ -571,6 +571,7 @@ impl<'a> Parser<'a, '_> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

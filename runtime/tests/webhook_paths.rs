@@ -5,6 +5,8 @@
 //! `palisade compile` does, and every resource of the folder is sent to both, on both validate
 //! endpoints. Allowed, message and warnings must be identical.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
