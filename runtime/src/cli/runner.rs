@@ -394,16 +394,7 @@ fn evaluate_all(
         let mut current = original.clone();
         for policy in &set.policies {
             let vars = values.for_resource(&policy.name, rname);
-            let operation = operation_of(&vars);
-            let req = Request {
-                operation,
-                object: &current,
-                old_object: old_object_for(operation, &current),
-                user,
-                namespace_labels: ns_labels,
-                variables: &vars,
-                rule_variables: values.for_rules(&policy.name),
-            };
+            let req = offline_request(&current, user, ns_labels, &vars, values.for_rules(&policy.name));
             let m = mutate::mutate(policy, &req);
             let g = mutate::generate::generate(policy, &req, &mutation.sources);
             let t = mutate::mutate_targets(policy, &req, &mutation.targets);
@@ -420,19 +411,10 @@ fn evaluate_all(
         }
         for policy in &set.mutating_policies {
             let vars = values.for_resource(&policy.name, rname);
-            let operation = operation_of(&vars);
             let kind = current.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
             let ns_for_object = if ns.is_empty() && !crate::cel::cluster_scoped(&kind) { "default" } else { ns };
             let namespace_object = namespace_object(ns_for_object, &values.namespaces, &inputs.host.resources, values.namespace_labels.get(ns_for_object));
-            let req = Request {
-                operation,
-                object: &current,
-                old_object: old_object_for(operation, &current),
-                user,
-                namespace_labels: ns_labels,
-                variables: &vars,
-                rule_variables: values.for_rules(&policy.name),
-            };
+            let req = offline_request(&current, user, ns_labels, &vars, values.for_rules(&policy.name));
             if let Some(m) = crate::cel::mutate_policy(policy, &req, namespace_object.as_ref()) {
                 actual.push((ri, m.result));
                 produced.patched.insert((ri, policy.name.clone()), m.patched.clone());
@@ -456,16 +438,7 @@ fn evaluate_all(
         if let Some(verifier) = images {
             for policy in set.policies.iter().filter(|p| crate::images::has_image_rules(p)) {
                 let vars = values.for_resource(&policy.name, rname);
-                let operation = operation_of(&vars);
-                let req = Request {
-                    operation,
-                    object: &current,
-                    old_object: old_object_for(operation, &current),
-                    user,
-                    namespace_labels: ns_labels,
-                    variables: &vars,
-                    rule_variables: values.for_rules(&policy.name),
-                };
+                let req = offline_request(&current, user, ns_labels, &vars, values.for_rules(&policy.name));
                 let outcome = verifier.verify(policy, &req);
                 let mut next = current.clone();
                 let patched = crate::images::apply_patches(&mut next, &outcome.patches);
@@ -479,16 +452,7 @@ fn evaluate_all(
         let resource = &current;
         for policy in &set.policies {
             let vars = values.for_resource(&policy.name, rname);
-            let operation = operation_of(&vars);
-            let req = Request {
-                operation,
-                object: resource,
-                old_object: old_object_for(operation, resource),
-                user,
-                namespace_labels: ns_labels,
-                variables: &vars,
-                rule_variables: values.for_rules(&policy.name),
-            };
+            let req = offline_request(resource, user, ns_labels, &vars, values.for_rules(&policy.name));
             let results = engine::evaluate(policy, &req);
             match images {
                 Some(verifier) if crate::images::has_image_rules(policy) => {
@@ -503,7 +467,6 @@ fn evaluate_all(
         }
         for policy in &set.cel_policies {
             let vars = values.for_resource(&policy.name, rname);
-            let operation = operation_of(&vars);
             // Kyverno's CLI puts namespaced resources that name no namespace in `default`.
             let kind = resource.get("kind").and_then(Value::as_str).unwrap_or_default();
             let ns_for_object = if ns.is_empty() && !crate::cel::cluster_scoped(kind) { "default" } else { ns };
@@ -518,33 +481,16 @@ fn evaluate_all(
                 }
                 object = &defaulted;
             }
-            let req = Request {
-                operation,
-                object,
-                old_object: old_object_for(operation, object),
-                user,
-                namespace_labels: ns_labels,
-                variables: &vars,
-                rule_variables: values.for_rules(&policy.name),
-            };
+            let req = offline_request(object, user, ns_labels, &vars, values.for_rules(&policy.name));
             let b = crate::cel::bindings(&req, namespace_object.as_ref());
             actual.extend(crate::cel::evaluate_policy(policy, &req, &b, inputs, namespace_object.as_ref()).into_iter().map(|r| (ri, r)));
         }
         for policy in &set.image_policies {
             let vars = values.for_resource(&policy.name, rname);
-            let operation = operation_of(&vars);
             let kind = resource.get("kind").and_then(Value::as_str).unwrap_or_default();
             let ns_for_object = if ns.is_empty() && !crate::cel::cluster_scoped(kind) { "default" } else { ns };
             let namespace_object = namespace_object(ns_for_object, &values.namespaces, &inputs.host.resources, values.namespace_labels.get(ns_for_object));
-            let req = Request {
-                operation,
-                object: resource,
-                old_object: old_object_for(operation, resource),
-                user,
-                namespace_labels: ns_labels,
-                variables: &vars,
-                rule_variables: None,
-            };
+            let req = offline_request(resource, user, ns_labels, &vars, None);
             // Offline, like Kyverno's CLI without `--registry`: signature checks fail with an
             // error that says registry access is needed.
             if let Some(r) = crate::cel::images::evaluate(policy, &req, inputs, namespace_object.as_ref(), None) {
@@ -726,6 +672,20 @@ pub fn expand_list(doc: Value, out: &mut Vec<Value>) {
 /// The operation a values file sets with `request.operation`, `CREATE` by default.
 pub fn operation_of(vars: &[(String, Value)]) -> &str {
     vars.iter().find(|(k, _)| k == "request.operation").and_then(|(_, v)| v.as_str()).unwrap_or("CREATE")
+}
+
+/// The offline request a values file describes for one policy and resource: the operation
+/// its variables name (CREATE by default) and, for UPDATE and DELETE, the object as its own
+/// old object.
+pub fn offline_request<'a>(
+    object: &'a Value,
+    user: &'a UserInfo,
+    namespace_labels: Option<&'a serde_json::Map<String, Value>>,
+    variables: &'a [(String, Value)],
+    rule_variables: Option<&'a RuleVariables>,
+) -> Request<'a> {
+    let operation = operation_of(variables);
+    Request { operation, object, old_object: old_object_for(operation, object), user, namespace_labels, variables, rule_variables }
 }
 
 /// Offline, an UPDATE or DELETE has no separate old object: like Kyverno's CLI, the resource

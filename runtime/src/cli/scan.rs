@@ -31,7 +31,7 @@ use super::resources::{self, Chunk, DocumentReader, LoadError, Resource};
 use super::runner::{self, PolicySet, Values, cel_policy_key, policy_key};
 use palisade_compiler::ir::policy::RuleBody;
 
-use crate::engine::{self, Request, Status, UserInfo};
+use crate::engine::{self, Status, UserInfo};
 use crate::images::{self, Verifier};
 use crate::mutate;
 
@@ -418,17 +418,8 @@ fn scan_one(set: &PolicySet, policies: &[Compiled], sources: &[Value], resource:
             continue;
         }
         let vars = cfg.values.for_resource(&policy.name, name);
-        let operation = runner::operation_of(&vars);
         let object = patched.as_ref().unwrap_or(&resource.value);
-        let req = Request {
-            operation,
-            object,
-            old_object: runner::old_object_for(operation, object),
-            user: cfg.user,
-            namespace_labels: ns_labels,
-            variables: &vars,
-            rule_variables: cfg.values.for_rules(&policy.name),
-        };
+        let req = runner::offline_request(object, cfg.user, ns_labels, &vars, cfg.values.for_rules(&policy.name));
         let mut results = Vec::new();
         let mut next = None;
         if c.mutates {
@@ -452,17 +443,8 @@ fn scan_one(set: &PolicySet, policies: &[Compiled], sources: &[Value], resource:
                 continue;
             }
             let vars = cfg.values.for_resource(&policy.name, name);
-            let operation = runner::operation_of(&vars);
             let object = patched.as_ref().unwrap_or(&resource.value);
-            let req = Request {
-                operation,
-                object,
-                old_object: runner::old_object_for(operation, object),
-                user: cfg.user,
-                namespace_labels: ns_labels,
-                variables: &vars,
-                rule_variables: cfg.values.for_rules(&policy.name),
-            };
+            let req = runner::offline_request(object, cfg.user, ns_labels, &vars, cfg.values.for_rules(&policy.name));
             let outcome = verifier.verify(policy, &req);
             let mut next = None;
             if !outcome.patches.is_empty() {
@@ -488,15 +470,7 @@ fn scan_one(set: &PolicySet, policies: &[Compiled], sources: &[Value], resource:
     let object = patched.as_ref().unwrap_or(&resource.value);
     // Policies the values file says nothing about see the same request, so they share one
     // evaluation (and one JMESPath context); the others get their own.
-    let plain = Request {
-        operation: "CREATE",
-        object,
-        old_object: None,
-        user: cfg.user,
-        namespace_labels: ns_labels,
-        variables: &[],
-        rule_variables: None,
-    };
+    let plain = runner::offline_request(object, cfg.user, ns_labels, &[], None);
     let mut shared = engine::Evaluation::new(&plain);
     for (policy, c) in set.policies.iter().zip(policies) {
         let vars = cfg.values.for_resource(&policy.name, name);
@@ -504,16 +478,7 @@ fn scan_one(set: &PolicySet, policies: &[Compiled], sources: &[Value], resource:
         let results = if vars.is_empty() && rule_variables.is_none() {
             shared.policy(policy)
         } else {
-            let operation = runner::operation_of(&vars);
-            let req = Request {
-                operation,
-                object,
-                old_object: runner::old_object_for(operation, object),
-                user: cfg.user,
-                namespace_labels: ns_labels,
-                variables: &vars,
-                rule_variables,
-            };
+            let req = runner::offline_request(object, cfg.user, ns_labels, &vars, rule_variables);
             engine::evaluate(policy, &req)
         };
         match cfg.images {
@@ -524,16 +489,7 @@ fn scan_one(set: &PolicySet, policies: &[Compiled], sources: &[Value], resource:
                 for r in results.into_iter().filter(|r| !image_rule(r)) {
                     push(&mut out, &c.key, r);
                 }
-                let operation = runner::operation_of(&vars);
-                let req = Request {
-                    operation,
-                    object,
-                    old_object: runner::old_object_for(operation, object),
-                    user: cfg.user,
-                    namespace_labels: ns_labels,
-                    variables: &vars,
-                    rule_variables,
-                };
+                let req = runner::offline_request(object, cfg.user, ns_labels, &vars, rule_variables);
                 for r in verifier.validate(policy, &req) {
                     push(&mut out, &c.key, r);
                 }
@@ -573,16 +529,7 @@ fn scan_cel(set: &PolicySet, cel: &CelScan, resource: &Resource, cfg: &ScanConfi
     }
     for (policy, key) in set.cel_policies.iter().zip(&cel.keys) {
         let vars = cfg.values.for_resource(&policy.name, resource.name());
-        let operation = runner::operation_of(&vars);
-        let req = Request {
-            operation,
-            object,
-            old_object: runner::old_object_for(operation, object),
-            user: cfg.user,
-            namespace_labels: cfg.values.namespace_labels.get(ns_for_object),
-            variables: &vars,
-            rule_variables: None,
-        };
+        let req = runner::offline_request(object, cfg.user, cfg.values.namespace_labels.get(ns_for_object), &vars, None);
         let b = crate::cel::bindings(&req, namespace_object.as_ref());
         let scored = set.meta.get(&**key).is_none_or(|m| m.scored);
         for r in crate::cel::evaluate_policy(policy, &req, &b, &cel.inputs, namespace_object.as_ref()) {
