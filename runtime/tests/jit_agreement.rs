@@ -5,7 +5,7 @@
 //! run against random documents. Any divergence fails. `PALISADE_JIT_CASES` sets the number of
 //! random cases (default 5,000; the closing note quotes a run with 100,000 and more).
 
-use std::path::{Path, PathBuf};
+mod corpus;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -47,52 +47,16 @@ fn agree_compiled(compiled: &jit::CompiledPattern, keys: &KeyTable, pattern: &Pa
     Ok(())
 }
 
-fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/kyverno-policies")
-}
-
-fn folders_with_tests(root: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(root) else { return };
-    let mut entries: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            folders_with_tests(&p, out);
-        } else if p.file_name().is_some_and(|n| n == "kyverno-test.yaml") {
-            if let Some(dir) = p.parent() {
-                out.push(dir.to_owned());
-            }
-        }
-    }
-}
-
-fn documents_under(dir: &Path, out: &mut Vec<Value>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    let mut entries: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            documents_under(&p, out);
-        } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "json") {
-            if let Ok(docs) = runner::load_documents(&p) {
-                for d in docs {
-                    runner::expand_list(d, out);
-                }
-            }
-        }
-    }
-}
-
 #[test]
 fn corpus_patterns_agree() {
     let mut dirs = Vec::new();
-    folders_with_tests(&corpus(), &mut dirs);
+    corpus::test_folders(&corpus::root(), &mut dirs);
     // Test folders sit next to or under their policy; take the folder and its parent.
     let (mut cases, mut compiled, mut patterns) = (0usize, 0usize, 0usize);
     let mut failures = Vec::new();
     for dir in &dirs {
         let mut docs = Vec::new();
-        documents_under(dir, &mut docs);
+        corpus::documents(dir, &mut docs);
         if dir.file_name().is_some_and(|n| n == ".kyverno-test") {
             if let Some(parent) = dir.parent() {
                 let Ok(entries) = std::fs::read_dir(parent) else { continue };

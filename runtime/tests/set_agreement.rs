@@ -3,7 +3,7 @@
 //! every policy of a test folder, as one compiled set, against every resource of that folder,
 //! sent as an AdmissionReview. Results, messages and paths must be identical.
 
-use std::path::{Path, PathBuf};
+mod corpus;
 
 use serde_json::{Value, json};
 
@@ -11,42 +11,6 @@ use palisade_compiler::ir::policy::PolicyIr;
 use palisade_runtime::cli::runner;
 use palisade_runtime::engine::{self, Request, RuleResult, UserInfo};
 use palisade_runtime::set::{CompiledSet, Review};
-
-fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/kyverno-policies")
-}
-
-fn test_folders(root: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(root) else { return };
-    let mut entries: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            test_folders(&p, out);
-        } else if p.file_name().is_some_and(|n| n == "kyverno-test.yaml") {
-            if let Some(dir) = p.parent() {
-                out.push(dir.to_owned());
-            }
-        }
-    }
-}
-
-fn documents(dir: &Path, out: &mut Vec<Value>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    let mut entries: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            documents(&p, out);
-        } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "json") {
-            if let Ok(docs) = runner::load_documents(&p) {
-                for d in docs {
-                    runner::expand_list(d, out);
-                }
-            }
-        }
-    }
-}
 
 fn is_policy(d: &Value) -> bool {
     d.get("apiVersion").and_then(Value::as_str).is_some_and(|a| a.starts_with("kyverno.io/"))
@@ -56,14 +20,14 @@ fn is_policy(d: &Value) -> bool {
 #[test]
 fn set_engine_agrees_with_interpreter_on_corpus() {
     let mut dirs = Vec::new();
-    test_folders(&corpus(), &mut dirs);
+    corpus::test_folders(&corpus::root(), &mut dirs);
     let (mut cases, mut results, mut native_passes) = (0usize, 0usize, 0usize);
     let mut failures = Vec::new();
     let user = UserInfo { username: "kubernetes-admin".into(), groups: vec!["system:masters".into()], ..UserInfo::default() };
     for dir in &dirs {
         let mut docs = Vec::new();
-        documents(dir, &mut docs);
-        if let Some(parent) = dir.parent().filter(|_| dir.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))) {
+        corpus::documents(dir, &mut docs);
+        if let Some(parent) = corpus::tested_folder(dir) {
             for e in std::fs::read_dir(parent).into_iter().flatten().filter_map(Result::ok) {
                 if e.path().is_file() {
                     docs.extend(runner::load_documents(&e.path()).unwrap_or_default());

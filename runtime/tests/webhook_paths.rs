@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod corpus;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -16,25 +18,6 @@ use palisade_compiler::bundle::{self, Input};
 use palisade_runtime::cli::runner;
 use palisade_runtime::webhook::admission;
 use palisade_runtime::webhook::{Endpoint, Engine};
-
-fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/kyverno-policies")
-}
-
-fn test_folders(root: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(root) else { return };
-    let mut entries: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            test_folders(&p, out);
-        } else if p.file_name().is_some_and(|n| n == "kyverno-test.yaml") {
-            if let Some(dir) = p.parent() {
-                out.push(dir.to_owned());
-            }
-        }
-    }
-}
 
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
@@ -73,14 +56,13 @@ fn review(object: &Value, uid: usize) -> Vec<u8> {
 #[test]
 fn compiled_and_general_paths_agree_on_corpus() {
     let mut dirs = Vec::new();
-    test_folders(&corpus(), &mut dirs);
+    corpus::test_folders(&corpus::root(), &mut dirs);
     let (mut compared, mut denied) = (0usize, 0usize);
     let mut failures = Vec::new();
     for dir in &dirs {
         let mut files = Vec::new();
         yaml_files(dir, &mut files);
-        // Most tests sit in a hidden `.kyverno-test` folder beside the policy they test.
-        if let Some(parent) = dir.parent().filter(|_| dir.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))) {
+        if let Some(parent) = corpus::tested_folder(dir) {
             let mut beside: Vec<PathBuf> = std::fs::read_dir(parent).into_iter().flatten().filter_map(Result::ok).map(|e| e.path()).collect();
             beside.sort();
             files.extend(beside.into_iter().filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "yaml" || e == "yml")));
