@@ -8,12 +8,14 @@
 
 mod support {
     pub mod registry;
+    pub mod server;
 }
 
-use std::io::{BufRead, BufReader, Write};
+use support::server::Server;
+
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -217,51 +219,7 @@ fn base64_like(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "+/=".contains(c))
 }
 
-/// A running `palisade serve`, stopped (by its own pid) when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-    ca: PathBuf,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
 impl Server {
-    fn start(dir: &Path, args: &[&str]) -> Server {
-        let certs = dir.join("certs");
-        let mut child = Command::new(PALISADE)
-            .arg("serve")
-            .args(args)
-            .args(["--addr", "127.0.0.1:0", "--self-managed-certs"])
-            .arg(&certs)
-            .env("DOCKER_CONFIG", dir.join("no-docker-config"))
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                // Logged before announcing the address, so the log is complete when `start` returns.
-                sink.lock().unwrap().push(line.clone());
-                if let Ok(v) = serde_json::from_str::<Value>(&line)
-                    && v["msg"] == "listening"
-                {
-                    let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_owned());
-                }
-            }
-        });
-        let addr = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("server did not start: {:?}", log.lock().unwrap()));
-        Server { child, addr, ca: certs.join("ca.crt"), log }
-    }
-
-    fn logs(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-
     /// The message of the server's answer to an unlabelled nginx Deployment (both example
     /// policies deny it, each with its own name in the message).
     fn denial(&self) -> String {
@@ -292,13 +250,6 @@ impl Server {
             assert!(Instant::now() < deadline, "{what} did not happen:\n{}", self.logs());
             std::thread::sleep(Duration::from_millis(100));
         }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

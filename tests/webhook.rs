@@ -7,13 +7,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::io::{BufRead, BufReader};
+mod support {
+    pub mod server;
+}
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support::server::Server;
 
 const PALISADE: &str = env!("CARGO_BIN_EXE_palisade");
 
@@ -30,66 +34,6 @@ fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// A running `palisade serve`, stopped (by its own pid) when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-    ca: PathBuf,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Server {
-    /// Starts the server with a self-managed certificate in `dir` and the given source flags.
-    fn start(dir: &Path, args: &[&str]) -> Server {
-        let certs = dir.join("certs");
-        let mut child = Command::new(PALISADE)
-            .arg("serve")
-            .args(args)
-            .args(["--addr", "127.0.0.1:0", "--self-managed-certs"])
-            .arg(&certs)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    if v["msg"] == "listening" {
-                        let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_owned());
-                    }
-                }
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let addr = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("server did not start: {:?}", log.lock().unwrap()));
-        Server { child, addr, ca: certs.join("ca.crt"), log }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("https://{}{path}", self.addr)
-    }
-
-    fn client(&self) -> reqwest::Client {
-        let ca = reqwest::Certificate::from_pem(&std::fs::read(&self.ca).unwrap()).unwrap();
-        reqwest::Client::builder().tls_certs_only([ca]).tls_info(true).build().unwrap()
-    }
-
-    fn logs(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn runtime() -> tokio::runtime::Runtime {
