@@ -36,6 +36,9 @@ pub struct Args {
     /// List which rules run natively and why the others run in the interpreter.
     #[arg(long)]
     explain: bool,
+    /// Also time each policy alone (interpreter and set engine), slowest first.
+    #[arg(long)]
+    per_policy: bool,
 }
 
 struct Input {
@@ -125,6 +128,9 @@ pub fn run(args: Args) -> ExitCode {
             std::hint::black_box(set::admit(&compiled, &i.bytes, &mut out));
         }
     }) / n;
+    if args.per_policy {
+        per_policy(&policies, &inputs, iterations);
+    }
     let report = json!({
         "requests": inputs.len(),
         "rules_loaded": compiled.rule_count(),
@@ -172,6 +178,46 @@ fn interpret(policies: &[palisade_compiler::ir::policy::PolicyIr], review: &Valu
     let req = Request { operation, object, old_object: old, user: &user, namespace_labels: None, variables: &[], rule_variables: None };
     let mut evaluation = engine::Evaluation::new(&req);
     policies.iter().flat_map(|p| evaluation.policy(p)).collect()
+}
+
+/// Each policy alone: the interpreter (a fresh evaluation per review, so a policy that needs
+/// the JMESPath context pays for building it) and a one-policy set engine, slowest first.
+fn per_policy(policies: &[palisade_compiler::ir::policy::PolicyIr], inputs: &[Input], iterations: usize) {
+    let iterations = (iterations / 4).max(1);
+    let n = inputs.len() as f64;
+    let mut rows = Vec::new();
+    for policy in policies.iter().filter(|p| !p.name.starts_with("pad-")) {
+        let one = std::slice::from_ref(policy);
+        let Ok(compiled) = CompiledSet::new(one.to_vec()) else { continue };
+        let reviews: Vec<Review> = inputs.iter().filter_map(|i| Review::parse(&i.bytes, &compiled).ok()).collect();
+        let mut out = Vec::new();
+        let mut evaluated = 0;
+        for r in &reviews {
+            evaluated += compiled.evaluate(&r.request(), &mut out);
+        }
+        if evaluated == 0 {
+            continue;
+        }
+        let interp = median(iterations, || {
+            for i in inputs {
+                std::hint::black_box(interpret(one, &i.value));
+            }
+        }) / n;
+        let jit = median(iterations, || {
+            for r in &reviews {
+                out.clear();
+                compiled.evaluate(&r.request(), &mut out);
+                std::hint::black_box(&out);
+            }
+        }) / n;
+        let native = compiled.explain().iter().filter(|e| e.interpreter.is_none()).count();
+        rows.push((policy.name.clone(), evaluated, native, compiled.rule_count(), interp, jit));
+    }
+    rows.sort_by(|a, b| b.5.total_cmp(&a.5));
+    println!("{:<48} {:>9} {:>9} {:>12} {:>12}", "policy", "evaluated", "native", "interpreter", "set engine");
+    for (name, evaluated, native, rules, interp, jit) in rows {
+        println!("{name:<48} {evaluated:>9} {:>9} {interp:>9.0} ns {jit:>9.0} ns", format!("{native}/{rules}"));
+    }
 }
 
 fn read_request(path: &PathBuf) -> Result<Input, String> {
