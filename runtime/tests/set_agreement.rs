@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use palisade_compiler::ir::policy::PolicyIr;
 use palisade_runtime::cli::runner;
 use palisade_runtime::engine::{self, Request, RuleResult, UserInfo};
-use palisade_runtime::set::{CompiledSet, Review};
+use palisade_runtime::set::{CompiledSet, Review, Route};
 
 fn is_policy(d: &Value) -> bool {
     d.get("apiVersion").and_then(Value::as_str).is_some_and(|a| a.starts_with("kyverno.io/"))
@@ -21,7 +21,7 @@ fn is_policy(d: &Value) -> bool {
 fn set_engine_agrees_with_interpreter_on_corpus() {
     let mut dirs = Vec::new();
     corpus::test_folders(&corpus::root(), &mut dirs);
-    let (mut cases, mut results, mut native_passes) = (0usize, 0usize, 0usize);
+    let (mut cases, mut results, mut native_passes, mut tape) = (0usize, 0usize, 0usize, 0usize);
     let mut failures = Vec::new();
     let user = UserInfo { username: "kubernetes-admin".into(), groups: vec!["system:masters".into()], ..UserInfo::default() };
     for dir in &dirs {
@@ -71,6 +71,7 @@ fn set_engine_agrees_with_interpreter_on_corpus() {
                 let mut out = Vec::new();
                 set.evaluate(&parsed.request(), &mut out);
                 native_passes += out.iter().filter(|r| r.message.is_none()).count();
+                tape += out.iter().filter(|r| r.route == Route::Tape).count();
                 let actual: Vec<RuleResult> = out.iter().map(|r| set.rule_result(r)).collect();
                 cases += 1;
                 results += expected.len();
@@ -80,8 +81,9 @@ fn set_engine_agrees_with_interpreter_on_corpus() {
             }
         }
     }
-    println!("set engine: {cases} reviews, {results} rule results, {native_passes} answered natively, {} divergences", failures.len());
+    println!("set engine: {cases} reviews, {results} rule results, {native_passes} native passes, {tape} answered on the tape, {} divergences", failures.len());
     assert!(cases > 500, "expected hundreds of corpus reviews, got {cases}");
     assert!(native_passes > 100, "the native path should answer many rules, got {native_passes}");
+    assert!(tape > 500, "the tape should answer many preconditions, deny and foreach rules, got {tape}");
     assert!(failures.is_empty(), "{} divergences:\n{}", failures.len(), failures.iter().take(20).cloned().collect::<Vec<_>>().join("\n"));
 }

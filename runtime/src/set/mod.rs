@@ -14,9 +14,11 @@
 //! [`engine::evaluate`] that `palisade apply` uses, so results, messages and paths are the
 //! interpreter's own; the resource `Value` for it is built once per request and shared.
 
+mod conds;
 mod load;
 mod review;
 mod select;
+mod tape;
 
 pub use load::{load_policies, padding};
 pub use review::{Review, ReviewError, admit, resource_value};
@@ -38,6 +40,8 @@ use crate::jit::{CompiledPattern, Jit, Verdict};
 enum Plan {
     /// Indexes into `CompiledSet::native`: one pattern, or the items of an `anyPattern`.
     Native(Vec<usize>),
+    /// Preconditions, `deny` or `foreach` answered on the tape ([`conds`]).
+    Conditions(Box<conds::CondPlan>),
     Interpreter(String),
 }
 
@@ -62,6 +66,8 @@ pub struct CompiledSet {
     policies: Vec<PolicyIr>,
     plans: Vec<RulePlan>,
     native: Vec<CompiledPattern>,
+    /// The JMESPath expressions of the [`Plan::Conditions`] rules.
+    programs: tape::Programs,
     keys: KeyTable,
     /// Kind -> plan indices, in policy and rule order.
     by_kind: HashMap<String, Vec<u32>>,
@@ -78,6 +84,19 @@ pub struct SetResult {
     /// `None` for a native pass, whose message is Kyverno's standard one.
     pub message: Option<String>,
     pub enforce: bool,
+    /// Which engine answered.
+    pub route: Route,
+}
+
+/// Which engine answered a rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// A native matcher (Cranelift code).
+    Native,
+    /// Preconditions, `deny` or `foreach` on the tape, with native matchers for their patterns.
+    Tape,
+    /// The interpreter, for the whole policy.
+    Interpreter,
 }
 
 impl CompiledSet {
@@ -85,10 +104,16 @@ impl CompiledSet {
     pub fn new(policies: Vec<PolicyIr>) -> Result<CompiledSet, String> {
         let mut jit = Jit::new()?;
         let mut keys = KeyTable::default();
+        let mut programs = tape::Programs::default();
         let mut plans = Vec::new();
         for (pi, policy) in policies.iter().enumerate() {
             for (ri, rule) in policy.rules.iter().enumerate() {
                 let plan = match native_patterns(rule) {
+                    // Preconditions, deny and foreach: on the tape when every expression is.
+                    Err(_) if matches!(rule.body, RuleBody::Validate(_)) => match conds::plan(rule, &mut jit, &mut keys, &mut programs) {
+                        Ok(plan) => Plan::Conditions(Box::new(plan)),
+                        Err(why) => Plan::Interpreter(why),
+                    },
                     Err(why) => Plan::Interpreter(why),
                     Ok(patterns) => {
                         let mut ids = Vec::new();
@@ -134,7 +159,7 @@ impl CompiledSet {
                 None => any_kind.push(i as u32),
             }
         }
-        Ok(CompiledSet { policies, plans, native, keys, by_kind, any_kind })
+        Ok(CompiledSet { policies, plans, native, programs, keys, by_kind, any_kind })
     }
 
     pub fn policies(&self) -> &[PolicyIr] {
@@ -160,7 +185,7 @@ impl CompiledSet {
                     policy: policy.map(|x| x.name.clone()).unwrap_or_default(),
                     rule: policy.and_then(|x| x.rules.get(p.rule)).map(|r| r.name.clone()).unwrap_or_default(),
                     interpreter: match &p.plan {
-                        Plan::Native(_) => None,
+                        Plan::Native(_) | Plan::Conditions(_) => None,
                         Plan::Interpreter(why) => Some(why.clone()),
                     },
                 }
@@ -191,6 +216,16 @@ impl CompiledSet {
         let values: OnceCell<(Value, Option<Value>)> = OnceCell::new();
         let request: OnceCell<Request> = OnceCell::new();
         let mut evaluation: Option<engine::Evaluation> = None;
+        let inputs = conds::Inputs {
+            doc,
+            operation: req.operation,
+            resource: object,
+            // Kyverno's context holds no `request.object` on DELETE.
+            object: (req.operation != "DELETE").then_some(req.object),
+            old_object: req.old_object,
+            programs: &self.programs,
+            native: &self.native,
+        };
         let mut touched = 0;
         let mut i = 0;
         while i < candidates.len() {
@@ -209,7 +244,7 @@ impl CompiledSet {
                     continue;
                 }
             }
-            if self.native_policy(policy_index, policy, group, req, out) {
+            if self.native_policy(policy_index, policy, group, req, &inputs, out) {
                 continue;
             }
             // The slow path: the interpreter evaluates the whole policy.
@@ -232,6 +267,7 @@ impl CompiledSet {
                     status: result.status,
                     message: Some(result.message),
                     enforce: result.enforce,
+                    route: Route::Interpreter,
                 });
             }
         }
@@ -244,7 +280,7 @@ impl CompiledSet {
 
     /// Answers a policy natively when every selected rule runs natively and passes. Returns
     /// false (and leaves `out` untouched) when the interpreter has to take over.
-    fn native_policy(&self, pi: usize, policy: &PolicyIr, group: &[u32], req: &SetRequest, out: &mut Vec<SetResult>) -> bool {
+    fn native_policy(&self, pi: usize, policy: &PolicyIr, group: &[u32], req: &SetRequest, inputs: &conds::Inputs, out: &mut Vec<SetResult>) -> bool {
         let mark = out.len();
         for &plan_index in group {
             let Some(plan) = self.plans.get(plan_index as usize) else { continue };
@@ -252,9 +288,23 @@ impl CompiledSet {
             if !select::selected(rule, req) {
                 continue;
             }
-            let Plan::Native(ids) = &plan.plan else {
-                out.truncate(mark);
-                return false;
+            let ids = match &plan.plan {
+                Plan::Native(ids) => ids,
+                Plan::Conditions(cp) => {
+                    let Some((status, message)) = conds::run(cp, rule, inputs) else {
+                        out.truncate(mark);
+                        return false;
+                    };
+                    out.push(SetResult { policy: pi as u32, rule: plan.rule as u32, status, message, enforce: rule.enforce.unwrap_or(policy.enforce), route: Route::Tape });
+                    if policy.apply_one && status != Status::Skip {
+                        return true;
+                    }
+                    continue;
+                }
+                Plan::Interpreter(_) => {
+                    out.truncate(mark);
+                    return false;
+                }
             };
             let passed = match ids.as_slice() {
                 [one] => self.native.get(*one).map(|c| c.run(req.doc, req.resource)) == Some(Verdict::Pass),
@@ -267,6 +317,7 @@ impl CompiledSet {
                             status: Status::Pass,
                             message: Some(format!("validation rule '{}' anyPattern[{k}] passed.", rule.name)),
                             enforce: rule.enforce.unwrap_or(policy.enforce),
+                            route: Route::Native,
                         });
                         if policy.apply_one {
                             return true;
@@ -286,6 +337,7 @@ impl CompiledSet {
                 status: Status::Pass,
                 message: None,
                 enforce: rule.enforce.unwrap_or(policy.enforce),
+                route: Route::Native,
             });
             if policy.apply_one {
                 return true;

@@ -1,0 +1,309 @@
+//! Rules with preconditions, `deny` conditions or `foreach`, answered on the tape.
+//!
+//! Each such rule gets a [`CondPlan`] at load: its JMESPath expressions are parsed into the
+//! set's [`Programs`], its patterns (the rule's own after preconditions, or each `foreach`
+//! entry's) compiled to native matchers. Per request the plan runs the interpreter's steps in
+//! the interpreter's order ([`crate::engine`]'s `run_rule`, `foreach_result`, `run_entry`), with
+//! the conditions evaluated by the same [`conditions::evaluate`] over a query that reads the
+//! tape. So operators, substitution and condition messages are shared code, not a second
+//! implementation.
+//!
+//! A plan answers only what it can answer exactly: a pass, a skip by preconditions, and a
+//! `deny` failure whose message has no variables. Anything else (an expression the tape does
+//! not model, a pattern that does not pass, an error) returns `None`, and the set engine gives
+//! the policy to the interpreter, which then decides the result and writes the message.
+
+use std::cell::Cell;
+
+use palisade_compiler::ir::policy::{Check, Foreach, PatternItem, RuleIr, RuleBody};
+
+use super::tape::{Programs, Scope, Stop, V};
+use crate::conditions;
+use crate::doc::{Doc, KeyTable, TAG_NULL, TAG_OBJECT};
+use crate::engine::Status;
+use crate::jit::{CompiledPattern, Jit, Verdict};
+
+/// How a rule with conditions is answered on the tape.
+#[derive(Debug)]
+pub(super) struct CondPlan {
+    check: CondCheck,
+}
+
+#[derive(Debug)]
+enum CondCheck {
+    /// A static pattern (one id) or anyPattern (one id per item), after the preconditions.
+    Patterns { ids: Vec<usize>, any: bool },
+    Deny,
+    Foreach(Vec<EntryPlan>),
+}
+
+#[derive(Debug)]
+struct EntryPlan {
+    check: EntryCheck,
+}
+
+#[derive(Debug)]
+enum EntryCheck {
+    /// A static pattern, or the items of an anyPattern.
+    Patterns { ids: Vec<usize> },
+    Deny,
+}
+
+/// Plans a validate rule whose preconditions, `deny` or `foreach` the tape can answer.
+pub(super) fn plan(rule: &RuleIr, jit: &mut Jit, keys: &mut KeyTable, programs: &mut Programs) -> Result<CondPlan, String> {
+    let RuleBody::Validate(v) = &rule.body else {
+        return Err("not a validate rule".into());
+    };
+    if !rule.context.is_empty() {
+        return Err("context entries (interpreter)".into());
+    }
+    if !rule.cel_preconditions.is_empty() {
+        return Err("CEL preconditions (interpreter)".into());
+    }
+    if let Some(pre) = &rule.preconditions {
+        programs.add_templates(pre, false)?;
+    }
+    let check = match &v.check {
+        Check::Pattern(_) | Check::AnyPattern(_) => {
+            let (ids, any) = patterns(&v.check, jit, keys)?;
+            CondCheck::Patterns { ids, any }
+        }
+        Check::Deny(conds) => {
+            programs.add_templates(conds, false)?;
+            CondCheck::Deny
+        }
+        Check::Foreach(entries) => CondCheck::Foreach(entries.iter().map(|e| entry_plan(e, jit, keys, programs)).collect::<Result<_, _>>()?),
+        Check::DynamicPattern(_) => return Err("the pattern holds {{ }} variables, substituted per request".into()),
+        Check::Cel(_) => return Err("validate.cel is CEL (interpreter)".into()),
+        Check::PodSecurity(_) => return Err("validate.podSecurity runs the Pod Security checks table (interpreter)".into()),
+        Check::Unsupported(what) => return Err(format!("{what} is not compiled")),
+    };
+    Ok(CondPlan { check })
+}
+
+fn entry_plan(entry: &Foreach, jit: &mut Jit, keys: &mut KeyTable, programs: &mut Programs) -> Result<EntryPlan, String> {
+    if !entry.context.is_empty() {
+        return Err("foreach context entries (interpreter)".into());
+    }
+    programs.add(&entry.list, false)?;
+    if let Some(pre) = &entry.preconditions {
+        programs.add_templates(pre, true)?;
+    }
+    let check = match &entry.check {
+        Check::Pattern(_) | Check::AnyPattern(_) => {
+            let (ids, _) = patterns(&entry.check, jit, keys)?;
+            EntryCheck::Patterns { ids }
+        }
+        Check::Deny(conds) => {
+            programs.add_templates(conds, true)?;
+            EntryCheck::Deny
+        }
+        Check::Foreach(_) => return Err("a nested foreach (interpreter)".into()),
+        _ => return Err("a foreach check other than pattern, anyPattern or deny (interpreter)".into()),
+    };
+    Ok(EntryPlan { check })
+}
+
+fn patterns(check: &Check, jit: &mut Jit, keys: &mut KeyTable) -> Result<(Vec<usize>, bool), String> {
+    match check {
+        Check::Pattern(p) => Ok((vec![jit.add(p, keys).map_err(|e| e.to_string())?], false)),
+        Check::AnyPattern(items) => {
+            let mut ids = Vec::new();
+            for item in items {
+                let PatternItem::Static(p) = item else {
+                    return Err("an anyPattern item holds {{ }} variables (substituted per request) or does not lower".into());
+                };
+                ids.push(jit.add(p, keys).map_err(|e| e.to_string())?);
+            }
+            Ok((ids, true))
+        }
+        _ => Err("not a pattern".into()),
+    }
+}
+
+/// What a rule's evaluation needs from the request and the set.
+pub(super) struct Inputs<'s, 'a> {
+    pub doc: &'s Doc<'a>,
+    pub operation: &'s str,
+    /// The node patterns match at the rule level: the object, or the old object on DELETE.
+    pub resource: u32,
+    pub object: Option<u32>,
+    pub old_object: Option<u32>,
+    pub programs: &'s Programs,
+    pub native: &'s [CompiledPattern],
+}
+
+/// A rule's status and message (`None` for Kyverno's standard pass message), or `None` when
+/// the interpreter must answer.
+pub(super) type Outcome = Option<(Status, Option<String>)>;
+
+pub(super) fn run(plan: &CondPlan, rule: &RuleIr, inputs: &Inputs) -> Outcome {
+    let RuleBody::Validate(v) = &rule.body else { return None };
+    let scope = Scope { doc: inputs.doc, operation: inputs.operation, object: inputs.object, old_object: inputs.old_object, element: None };
+    if let Some(pre) = &rule.preconditions {
+        let (held, msg) = evaluate(pre, inputs.programs, &scope)?;
+        if !held {
+            let m = if msg.is_empty() { "preconditions not met".to_owned() } else { format!("preconditions not met; {msg}") };
+            return Some((Status::Skip, Some(m)));
+        }
+    }
+    let name = &rule.name;
+    match &plan.check {
+        CondCheck::Patterns { ids, any } => match first_pass(ids, inputs, inputs.resource)? {
+            Some(k) if *any => Some((Status::Pass, Some(format!("validation rule '{name}' anyPattern[{k}] passed.")))),
+            Some(_) => Some((Status::Pass, None)),
+            None => None,
+        },
+        CondCheck::Deny => {
+            let Check::Deny(conds) = &v.check else { return None };
+            match evaluate(conds, inputs.programs, &scope)? {
+                (false, _) => Some((Status::Pass, None)),
+                (true, msg) => Some((Status::Fail, Some(deny_message(name, v.message.as_deref(), &msg)?))),
+            }
+        }
+        CondCheck::Foreach(plans) => {
+            let Check::Foreach(entries) = &v.check else { return None };
+            foreach(plans, entries, rule, v.message.as_deref(), inputs, &scope)
+        }
+    }
+}
+
+/// `foreach` as the interpreter runs it at the top level: the first element that fails decides
+/// the rule; a rule where no element applied is skipped.
+fn foreach(plans: &[EntryPlan], entries: &[Foreach], rule: &RuleIr, message: Option<&str>, inputs: &Inputs, scope: &Scope) -> Outcome {
+    let delete = inputs.operation == "DELETE";
+    let mut applied = 0usize;
+    for (plan, entry) in plans.iter().zip(entries) {
+        let elements = match inputs.programs.eval(&entry.list, scope) {
+            Ok(list) => match list {
+                V::Node(id) if inputs.doc.node(id).tag == crate::doc::TAG_ARRAY => inputs.doc.elems(id).iter().map(|&e| V::Node(e)).collect(),
+                V::List(items) => items,
+                V::Val(serde_json::Value::Array(items)) => items.into_iter().map(V::Val).collect(),
+                other => vec![other],
+            },
+            // The interpreter skips an entry whose list does not evaluate.
+            Err(Stop::UnknownKey) => continue,
+            Err(Stop::Bail) => return None,
+        };
+        for (index, element) in elements.iter().enumerate() {
+            let is_object = match element {
+                V::Node(id) => match inputs.doc.node(*id).tag {
+                    TAG_NULL => continue,
+                    tag => tag == TAG_OBJECT,
+                },
+                V::Val(serde_json::Value::Null) => continue,
+                V::Val(v) => v.is_object(),
+                V::List(_) => false,
+                V::Root | V::Request => return None,
+            };
+            let scoped = match entry.element_scope {
+                // An element that cannot be the pattern's root is an error the interpreter words.
+                Some(true) if !is_object => return None,
+                Some(explicit) => explicit,
+                None => is_object,
+            };
+            let inner = Scope { element: Some((element, index)), ..*scope };
+            let held = match &entry.preconditions {
+                Some(pre) => evaluate(pre, inputs.programs, &inner)?.0,
+                None => true,
+            };
+            if !held {
+                continue;
+            }
+            match &plan.check {
+                EntryCheck::Patterns { ids } => {
+                    // A pattern on the resource of a DELETE request inside foreach is Kyverno's
+                    // empty response.
+                    if !scoped && delete {
+                        continue;
+                    }
+                    let target = if scoped {
+                        match element {
+                            V::Node(id) => *id,
+                            _ => return None,
+                        }
+                    } else {
+                        inputs.resource
+                    };
+                    match verdicts(ids, inputs, target)? {
+                        Verdicts::Pass => applied += 1,
+                        Verdicts::Skip => continue,
+                    }
+                }
+                EntryCheck::Deny => {
+                    let Check::Deny(conds) = &entry.check else { return None };
+                    match evaluate(conds, inputs.programs, &inner)? {
+                        (false, _) => applied += 1,
+                        (true, msg) => {
+                            let m = deny_message(&rule.name, message, &msg)?;
+                            return Some((Status::Fail, Some(format!("validation failure: {m}"))));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if applied == 0 {
+        return Some((Status::Skip, Some("rule skipped".to_owned())));
+    }
+    Some((Status::Pass, Some("rule passed".to_owned())))
+}
+
+enum Verdicts {
+    Pass,
+    Skip,
+}
+
+/// A pattern's (or anyPattern's) outcome inside `foreach`, where the interpreter counts a pass,
+/// continues past a skip, and decides the rule on anything else.
+fn verdicts(ids: &[usize], inputs: &Inputs, target: u32) -> Option<Verdicts> {
+    // As the interpreter's anyPattern: any item that passes passes; only skips skip; a failure
+    // (or an empty list) is the interpreter's to word.
+    let mut all_skipped = !ids.is_empty();
+    for id in ids {
+        match inputs.native.get(*id)?.run(inputs.doc, target) {
+            Verdict::Pass => return Some(Verdicts::Pass),
+            Verdict::Skip => {}
+            Verdict::NoMatch => all_skipped = false,
+        }
+    }
+    all_skipped.then_some(Verdicts::Skip)
+}
+
+/// The index of the first pattern that passes, `Some(None)` when none does.
+fn first_pass(ids: &[usize], inputs: &Inputs, target: u32) -> Option<Option<usize>> {
+    for (k, id) in ids.iter().enumerate() {
+        if inputs.native.get(*id)?.run(inputs.doc, target) == Verdict::Pass {
+            return Some(Some(k));
+        }
+    }
+    Some(None)
+}
+
+/// Conditions through [`conditions::evaluate`] with a query that reads the tape; `None` when
+/// any expression needed the interpreter, or the conditions errored.
+fn evaluate(conds: &serde_json::Value, programs: &Programs, scope: &Scope) -> Option<(bool, String)> {
+    let bailed = Cell::new(false);
+    let query = |expr: &str| -> Result<serde_json::Value, String> {
+        programs.query(expr, scope).map_err(|_| {
+            bailed.set(true);
+            "evaluated by the interpreter".to_owned()
+        })
+    };
+    let result = conditions::evaluate(conds, &query);
+    if bailed.get() {
+        return None;
+    }
+    result.ok()
+}
+
+/// The message of a `deny` failure: the rule's message (only without variables; substituting
+/// one needs the interpreter's context) and the failed conditions' messages.
+fn deny_message(name: &str, message: Option<&str>, conditions: &str) -> Option<String> {
+    let message = message.filter(|m| !m.is_empty());
+    if message.is_some_and(|m| m.contains("{{")) {
+        return None;
+    }
+    let parts: Vec<&str> = message.into_iter().chain((!conditions.is_empty()).then_some(conditions)).collect();
+    Some(if parts.is_empty() { format!("validation error: rule {name} failed") } else { parts.join("; ") })
+}

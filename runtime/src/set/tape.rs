@@ -1,0 +1,638 @@
+//! JMESPath over the matching document: the expressions of preconditions, `deny` conditions and
+//! `foreach` lists, answered from the parsed request without building the JSON context.
+//!
+//! The interpreter answers these expressions against a context `Value` that holds a deep copy of
+//! the resource (and, inside `foreach`, of every element). Here the same expressions walk the
+//! [`Doc`] tape: a path into the request is a node id, and only values an expression builds
+//! (projections, literals, function results) are owned.
+//!
+//! The evaluator is [`palisade_stdlib::jmespath`]'s Kyverno dialect, case for case, for the
+//! subset of expressions policies use in conditions. It never guesses: whatever it does not
+//! model exactly (a context variable other than `request.operation`, `request.object`,
+//! `request.oldObject` and the `foreach` element, slices, object projections over duplicate
+//! keys, a function that takes an expression reference, a function that fails, a very large
+//! evaluation) stops it with [`Stop::Bail`], and the caller hands the whole policy to the
+//! interpreter. Kyverno's "unknown key" error is modelled, because where it is absorbed into
+//! `null` decides results.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use palisade_stdlib::jmespath::{self, Comparator, EvalConfig, Expr, ExprKind};
+
+use crate::doc::{Doc, TAG_ARRAY, TAG_FALSE, TAG_NULL, TAG_OBJECT, TAG_STR, TAG_STR_OWNED, TAG_TRUE};
+
+/// Steps (expression nodes evaluated, elements visited, nodes converted) after which the tape
+/// evaluator gives the expression to the interpreter, well below the interpreter's own budget.
+const MAX_STEPS: u64 = 1_000_000;
+
+/// Expression nesting after which the tape evaluator gives up (the interpreter allows 128).
+const MAX_DEPTH: usize = 64;
+
+/// Functions whose arguments and result are plain values, evaluated by the standard library on
+/// the arguments' values. Functions that take expression references (`sort_by`, `map`, ...) or
+/// read the context are not here.
+const VALUE_FUNCTIONS: &[&str] = &[
+    "abs", "avg", "ceil", "contains", "ends_with", "floor", "join", "length", "max", "min", "not_null",
+    "reverse", "sort", "starts_with", "sum", "to_array", "to_number", "to_string", "type", "values",
+    "to_upper", "to_lower", "trim", "trim_prefix", "trim_suffix", "split", "replace", "replace_all",
+    "truncate", "label_match", "equal_fold", "compare", "lookup", "pattern_match", "regex_match",
+    "regex_replace_all", "regex_replace_all_literal", "add", "subtract", "multiply", "divide", "modulo",
+    "round", "semver_compare", "base64_decode", "base64_encode", "path_canonicalize", "is_external_url",
+];
+
+/// A value during evaluation.
+#[derive(Clone, Debug)]
+pub(crate) enum V {
+    /// The context's root object (`request`, the `foreach` element).
+    Root,
+    /// `request` (`operation`, `object`, `oldObject`).
+    Request,
+    /// A node of the document.
+    Node(u32),
+    /// An array built during evaluation.
+    List(Vec<V>),
+    /// A value built during evaluation.
+    Val(Value),
+}
+
+const NULL: V = V::Val(Value::Null);
+
+/// Why evaluation stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// Kyverno's `Unknown key "x" in path`: a field missing from an object.
+    UnknownKey,
+    /// Something the tape evaluator does not model; the interpreter must answer.
+    Bail,
+}
+
+/// What an expression is evaluated against.
+pub(crate) struct Scope<'s, 'a> {
+    pub doc: &'s Doc<'a>,
+    pub operation: &'s str,
+    /// `request.object`: `None` on DELETE, where Kyverno's context holds `null`.
+    pub object: Option<u32>,
+    pub old_object: Option<u32>,
+    /// The `foreach` element and its index (top-level `foreach` only: `element`, `element0`).
+    pub element: Option<(&'s V, usize)>,
+}
+
+/// The expressions a policy set evaluates on the tape, parsed once at load, by source text.
+#[derive(Debug, Default)]
+pub(crate) struct Programs {
+    exprs: HashMap<Box<str>, Expr>,
+}
+
+impl Programs {
+    /// Parses and admits an expression; `Err` says why the tape cannot answer it.
+    pub(crate) fn add(&mut self, source: &str, in_foreach: bool) -> Result<(), String> {
+        let source = source.trim();
+        if self.exprs.contains_key(source) {
+            return Ok(());
+        }
+        let expr = jmespath::parse(source).map_err(|e| format!("`{source}` does not parse: {e}"))?;
+        supported(&expr, true, in_foreach).map_err(|why| format!("`{source}`: {why}"))?;
+        self.exprs.insert(source.into(), expr);
+        Ok(())
+    }
+
+    /// Adds every `{{ }}` expression in the strings (and map keys) of a conditions document.
+    pub(crate) fn add_templates(&mut self, doc: &Value, in_foreach: bool) -> Result<(), String> {
+        match doc {
+            Value::String(s) => self.add_text(s, in_foreach),
+            Value::Array(items) => items.iter().try_for_each(|i| self.add_templates(i, in_foreach)),
+            Value::Object(map) => map.iter().try_for_each(|(k, v)| {
+                self.add_text(k, in_foreach)?;
+                self.add_templates(v, in_foreach)
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn add_text(&mut self, text: &str, in_foreach: bool) -> Result<(), String> {
+        for t in palisade_stdlib::template::find_templates(text) {
+            self.add(t.expression_in(text), in_foreach)?;
+        }
+        Ok(())
+    }
+
+    /// Evaluates the expression with this source text, as `jmespath::search` on the
+    /// interpreter's context would, converted to a `Value`.
+    pub(crate) fn query(&self, source: &str, scope: &Scope) -> Result<Value, Stop> {
+        let v = self.eval(source, scope)?;
+        let mut steps = 0;
+        to_value(&v, scope.doc, &mut steps)
+    }
+
+    /// Evaluates the expression with this source text, leaving document nodes as nodes.
+    pub(crate) fn eval(&self, source: &str, scope: &Scope) -> Result<V, Stop> {
+        let expr = self.exprs.get(source.trim()).ok_or(Stop::Bail)?;
+        let mut eval = Eval { scope, steps: 0, depth: 0, cfg: EvalConfig::kyverno() };
+        eval.eval(expr, &V::Root)
+    }
+}
+
+/// Whether the tape evaluator models `expr`. `at_root` says whether `expr` is evaluated against
+/// the context root, where only `request` and the `foreach` element are known.
+fn supported(expr: &Expr, at_root: bool, in_foreach: bool) -> Result<(), String> {
+    let both = |l: &Expr, r: &Expr| supported(l, at_root, in_foreach).and(supported(r, at_root, in_foreach));
+    match &expr.kind {
+        ExprKind::Current if at_root => Err("`@` at the top reads the whole context".into()),
+        ExprKind::Current | ExprKind::Literal(_) | ExprKind::Index(_) => Ok(()),
+        ExprKind::Field(name) if at_root => match name.as_str() {
+            "request" => Ok(()),
+            "element" | "element0" | "elementIndex" | "elementIndex0" if in_foreach => Ok(()),
+            other => Err(format!("the context variable `{other}` is not on the tape")),
+        },
+        ExprKind::Field(_) => Ok(()),
+        ExprKind::Subexpr(l, r) => {
+            supported(l, at_root, in_foreach)?;
+            if at_root {
+                request_field(l, r)?;
+            }
+            supported(r, false, in_foreach)
+        }
+        ExprKind::Pipe(l, r) | ExprKind::Projection(l, r) | ExprKind::ValueProjection(l, r) => {
+            supported(l, at_root, in_foreach).and(supported(r, false, in_foreach))
+        }
+        ExprKind::FilterProjection { lhs, rhs, cond } => {
+            supported(lhs, at_root, in_foreach)?;
+            supported(rhs, false, in_foreach)?;
+            supported(cond, false, in_foreach)
+        }
+        ExprKind::Flatten(inner) | ExprKind::Not(inner) => supported(inner, at_root, in_foreach),
+        ExprKind::MultiList(items) => items.iter().try_for_each(|i| supported(i, at_root, in_foreach)),
+        ExprKind::Or(l, r) | ExprKind::And(l, r) | ExprKind::Compare(_, l, r) => both(l, r),
+        ExprKind::Call { name, args, .. } => {
+            if name != "keys" && !VALUE_FUNCTIONS.contains(&name.as_str()) {
+                return Err(format!("the function `{name}` is not evaluated on the tape"));
+            }
+            args.iter().try_for_each(|a| supported(a, at_root, in_foreach))
+        }
+        ExprKind::Slice { .. } => Err("slices are not evaluated on the tape".into()),
+        ExprKind::MultiHash(_) => Err("multi-select hashes are not evaluated on the tape".into()),
+        ExprKind::ExprRef(_) => Err("expression references are not evaluated on the tape".into()),
+    }
+}
+
+/// Under `request`, only the request's operation and objects are on the tape.
+fn request_field(l: &Expr, r: &Expr) -> Result<(), String> {
+    if let (ExprKind::Field(root), ExprKind::Field(field)) = (&l.kind, &r.kind)
+        && root == "request"
+        && !matches!(field.as_str(), "operation" | "object" | "oldObject")
+    {
+        return Err(format!("`request.{field}` is not on the tape"));
+    }
+    Ok(())
+}
+
+struct Eval<'x, 's, 'a> {
+    scope: &'x Scope<'s, 'a>,
+    steps: u64,
+    depth: usize,
+    cfg: EvalConfig,
+}
+
+type R = Result<V, Stop>;
+
+impl Eval<'_, '_, '_> {
+    fn step(&mut self, n: u64) -> Result<(), Stop> {
+        self.steps += n;
+        if self.steps > MAX_STEPS { Err(Stop::Bail) } else { Ok(()) }
+    }
+
+    fn eval(&mut self, expr: &Expr, v: &V) -> R {
+        self.step(1)?;
+        if self.depth >= MAX_DEPTH {
+            return Err(Stop::Bail);
+        }
+        self.depth += 1;
+        let result = self.eval_node(expr, v);
+        self.depth -= 1;
+        result
+    }
+
+    /// The interpreter's `absorb`: an unknown key becomes `null` where Kyverno absorbs it.
+    fn absorb(result: R) -> R {
+        match result {
+            Err(Stop::UnknownKey) => Ok(NULL),
+            other => other,
+        }
+    }
+
+    fn eval_node(&mut self, expr: &Expr, v: &V) -> R {
+        let doc = self.scope.doc;
+        match &expr.kind {
+            ExprKind::Current => Ok(v.clone()),
+            ExprKind::Literal(l) => Ok(V::Val(l.clone())),
+            ExprKind::Field(name) => self.field(v, name),
+            ExprKind::Subexpr(l, r) => {
+                let left = self.eval(l, v)?;
+                if is_null(&left, doc) {
+                    return Ok(NULL);
+                }
+                self.eval(r, &left)
+            }
+            ExprKind::Pipe(l, r) => {
+                let left = Self::absorb(self.eval(l, v))?;
+                Self::absorb(self.eval(r, &left))
+            }
+            ExprKind::Index(i) => {
+                let Some(items) = self.items(v)? else { return Ok(NULL) };
+                let len = items.len() as i64;
+                let at = if *i < 0 { len + i } else { *i };
+                Ok(if (0..len).contains(&at) { items.into_iter().nth(at as usize).unwrap_or(NULL) } else { NULL })
+            }
+            ExprKind::Projection(lhs, rhs) if matches!(lhs.kind, ExprKind::Flatten(_)) => {
+                let ExprKind::Flatten(inner) = &lhs.kind else { return Ok(NULL) };
+                let Some(base) = self.base(inner, v)? else { return Ok(NULL) };
+                let Some(items) = self.items(&base)? else { return Ok(NULL) };
+                let flat = self.flatten(items)?;
+                self.project(flat, rhs)
+            }
+            ExprKind::Projection(lhs, rhs) => {
+                let base = Self::absorb(self.eval(lhs, v))?;
+                match self.items(&base)? {
+                    Some(items) => self.project(items, rhs),
+                    // A string from a slice stays a string in Kyverno; slices are not admitted.
+                    None => Ok(NULL),
+                }
+            }
+            ExprKind::ValueProjection(lhs, rhs) => {
+                let Some(base) = self.base(lhs, v)? else { return Ok(NULL) };
+                match self.object_values(&base)? {
+                    Some(values) => self.project(values, rhs),
+                    None => Ok(NULL),
+                }
+            }
+            ExprKind::FilterProjection { lhs, rhs, cond } => {
+                let Some(base) = self.base(lhs, v)? else { return Ok(NULL) };
+                let Some(items) = self.items(&base)? else { return Ok(NULL) };
+                let mut out = Vec::new();
+                for item in items {
+                    let keep = Self::absorb(self.eval(cond, &item))?;
+                    if !truthy(&keep, doc) {
+                        continue;
+                    }
+                    let projected = Self::absorb(self.eval(rhs, &item))?;
+                    if !is_null(&projected, doc) {
+                        out.push(projected);
+                    }
+                }
+                Ok(V::List(out))
+            }
+            ExprKind::Flatten(inner) => {
+                let Some(base) = self.base(inner, v)? else { return Ok(NULL) };
+                let Some(items) = self.items(&base)? else { return Ok(NULL) };
+                Ok(V::List(self.flatten(items)?))
+            }
+            ExprKind::MultiList(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    out.push(Self::absorb(self.eval(item, v))?);
+                }
+                Ok(V::List(out))
+            }
+            ExprKind::Or(l, r) => {
+                let left = Self::absorb(self.eval(l, v))?;
+                if truthy(&left, doc) {
+                    return Ok(left);
+                }
+                Self::absorb(self.eval(r, v))
+            }
+            ExprKind::And(l, r) => {
+                let left = Self::absorb(self.eval(l, v))?;
+                if !truthy(&left, doc) {
+                    return Ok(left);
+                }
+                self.eval(r, v)
+            }
+            ExprKind::Not(inner) => {
+                let result = Self::absorb(self.eval(inner, v))?;
+                Ok(V::Val(Value::Bool(!truthy(&result, doc))))
+            }
+            ExprKind::Compare(op, l, r) => {
+                let left = Self::absorb(self.eval(l, v))?;
+                let right = Self::absorb(self.eval(r, v))?;
+                let (left, right) = (self.value(&left)?, self.value(&right)?);
+                Ok(V::Val(comparison(*op, &left, &right)))
+            }
+            ExprKind::Call { name, name_span, args } => self.call(name, *name_span, args, v, expr),
+            ExprKind::Slice { .. } | ExprKind::MultiHash(_) | ExprKind::ExprRef(_) => Err(Stop::Bail),
+        }
+    }
+
+    /// The interpreter's `base`: any failure of a flatten, filter or object projection's base is
+    /// `null` there; only what the tape cannot model still stops.
+    fn base(&mut self, expr: &Expr, v: &V) -> Result<Option<V>, Stop> {
+        match self.eval(expr, v) {
+            Ok(base) => Ok(Some(base)),
+            Err(Stop::UnknownKey) => Ok(None),
+            Err(Stop::Bail) => Err(Stop::Bail),
+        }
+    }
+
+    fn field(&mut self, v: &V, name: &str) -> R {
+        let scope = self.scope;
+        let doc = scope.doc;
+        match v {
+            V::Root => match (name, scope.element) {
+                ("request", _) => Ok(V::Request),
+                ("element" | "element0", Some((element, _))) => Ok(element.clone()),
+                ("elementIndex" | "elementIndex0", Some((_, index))) => Ok(V::Val(Value::from(index))),
+                // Other top-level variables (`images`, `serviceAccountName`, values) are not here.
+                _ => Err(Stop::Bail),
+            },
+            V::Request => match name {
+                "operation" => Ok(V::Val(Value::String(scope.operation.to_owned()))),
+                "object" => Ok(scope.object.map_or(NULL, V::Node)),
+                "oldObject" => Ok(scope.old_object.map_or(NULL, V::Node)),
+                _ => Err(Stop::Bail),
+            },
+            V::Node(id) if doc.node(*id).tag == TAG_OBJECT => doc.get(*id, name).map(V::Node).ok_or(Stop::UnknownKey),
+            V::Val(Value::Object(map)) => map.get(name).cloned().map(V::Val).ok_or(Stop::UnknownKey),
+            _ => Ok(NULL),
+        }
+    }
+
+    /// The elements of an array value, `None` for anything else.
+    fn items(&mut self, v: &V) -> Result<Option<Vec<V>>, Stop> {
+        let doc = self.scope.doc;
+        let items = match v {
+            V::Node(id) if doc.node(*id).tag == TAG_ARRAY => doc.elems(*id).iter().map(|&e| V::Node(e)).collect(),
+            V::List(items) => items.clone(),
+            V::Val(Value::Array(items)) => items.iter().cloned().map(V::Val).collect(),
+            V::Root | V::Request => return Err(Stop::Bail),
+            _ => return Ok(None),
+        };
+        let items: Vec<V> = items;
+        self.step(items.len() as u64)?;
+        Ok(Some(items))
+    }
+
+    /// The values of an object, in the order a `serde_json` map keeps them; `None` for
+    /// anything else. An object with a repeated key is left to the interpreter.
+    fn object_values(&mut self, v: &V) -> Result<Option<Vec<V>>, Stop> {
+        let doc = self.scope.doc;
+        let values = match v {
+            V::Node(id) if doc.node(*id).tag == TAG_OBJECT => {
+                let members = doc.members(*id);
+                if has_repeated_key(doc, *id) {
+                    return Err(Stop::Bail);
+                }
+                members.iter().map(|m| V::Node(m.value)).collect()
+            }
+            V::Val(Value::Object(map)) => map.values().cloned().map(V::Val).collect(),
+            V::Root | V::Request => return Err(Stop::Bail),
+            _ => return Ok(None),
+        };
+        let values: Vec<V> = values;
+        self.step(values.len() as u64)?;
+        Ok(Some(values))
+    }
+
+    /// One level of nested arrays merged; other elements (nulls included) kept.
+    fn flatten(&mut self, items: Vec<V>) -> Result<Vec<V>, Stop> {
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            match self.items(&item)? {
+                Some(nested) => out.extend(nested),
+                None => out.push(item),
+            }
+        }
+        Ok(out)
+    }
+
+    fn project(&mut self, items: Vec<V>, rhs: &Expr) -> R {
+        let mut out = Vec::new();
+        for item in items {
+            let result = Self::absorb(self.eval(rhs, &item))?;
+            if !is_null(&result, self.scope.doc) {
+                out.push(result);
+            }
+        }
+        Ok(V::List(out))
+    }
+
+    fn value(&mut self, v: &V) -> Result<Value, Stop> {
+        to_value(v, self.scope.doc, &mut self.steps)
+    }
+
+    fn call(&mut self, name: &str, name_span: jmespath::Span, args: &[Expr], v: &V, whole: &Expr) -> R {
+        let mut values = Vec::with_capacity(args.len());
+        for arg in args {
+            values.push(Self::absorb(self.eval(arg, v))?);
+        }
+        let doc = self.scope.doc;
+        if name == "keys"
+            && let [V::Node(id)] = values.as_slice()
+            && doc.node(*id).tag == TAG_OBJECT
+            && !has_repeated_key(doc, *id)
+        {
+            let keys = doc.members(*id).iter().map(|m| V::Val(Value::String(doc.key_of(m).to_owned()))).collect();
+            return Ok(V::List(keys));
+        }
+        // The standard library evaluates the call on the arguments' values, so its checks,
+        // results and errors are the interpreter's own; an error goes to the interpreter.
+        let mut literals = Vec::with_capacity(values.len());
+        for (value, arg) in values.iter().zip(args) {
+            literals.push(Expr { kind: ExprKind::Literal(self.value(value)?), span: arg.span });
+        }
+        let call = Expr { kind: ExprKind::Call { name: name.to_owned(), name_span, args: literals }, span: whole.span };
+        jmespath::eval(&call, &Value::Null, &self.cfg).map(V::Val).map_err(|_| Stop::Bail)
+    }
+}
+
+/// Whether an object node repeats a key (`serde_json` keeps one entry for it).
+fn has_repeated_key(doc: &Doc, id: u32) -> bool {
+    let members = doc.members(id);
+    members.iter().enumerate().any(|(i, m)| members.iter().skip(i + 1).any(|n| doc.key_of(n) == doc.key_of(m)))
+}
+
+fn is_null(v: &V, doc: &Doc) -> bool {
+    match v {
+        V::Node(id) => doc.node(*id).tag == TAG_NULL,
+        V::Val(Value::Null) => true,
+        _ => false,
+    }
+}
+
+/// JMESPath truthiness: false, null and empty strings, arrays and objects are false.
+fn truthy(v: &V, doc: &Doc) -> bool {
+    match v {
+        V::Root | V::Request => true,
+        V::Node(id) => {
+            let n = doc.node(*id);
+            match n.tag {
+                TAG_NULL | TAG_FALSE => false,
+                TAG_TRUE => true,
+                TAG_STR | TAG_STR_OWNED | TAG_ARRAY | TAG_OBJECT => n.len > 0,
+                _ => true,
+            }
+        }
+        V::List(items) => !items.is_empty(),
+        V::Val(value) => jmespath::is_truthy(value),
+    }
+}
+
+/// The `Value` of an evaluation result; the context levels have none on the tape.
+fn to_value(v: &V, doc: &Doc, steps: &mut u64) -> Result<Value, Stop> {
+    *steps += 1;
+    if *steps > MAX_STEPS {
+        return Err(Stop::Bail);
+    }
+    match v {
+        V::Node(id) => {
+            *steps += u64::from(doc.node(*id).len);
+            Ok(doc.to_value(*id))
+        }
+        V::List(items) => items.iter().map(|i| to_value(i, doc, steps)).collect::<Result<Vec<_>, _>>().map(Value::Array),
+        V::Val(value) => Ok(value.clone()),
+        V::Root | V::Request => Err(Stop::Bail),
+    }
+}
+
+/// The interpreter's comparison: equality on any values, ordering on numbers only.
+fn comparison(op: Comparator, left: &Value, right: &Value) -> Value {
+    match op {
+        Comparator::Eq => Value::Bool(jmespath::equal(left, right)),
+        Comparator::Ne => Value::Bool(!jmespath::equal(left, right)),
+        _ => {
+            if !(left.is_number() && right.is_number()) {
+                return Value::Null;
+            }
+            let Some(ordering) = jmespath::compare(left, right) else { return Value::Null };
+            Value::Bool(match op {
+                Comparator::Lt => ordering.is_lt(),
+                Comparator::Le => ordering.is_le(),
+                Comparator::Gt => ordering.is_gt(),
+                _ => ordering.is_ge(),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The tape evaluator against the interpreter: random expressions of the admitted forms
+    //! over random documents. Where the tape answers, the answer must be the interpreter's;
+    //! an unknown key must be the interpreter's error too.
+
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::doc::KeyTable;
+
+    const KEYS: &[&str] = &["a", "b", "spec", "name", "add"];
+
+    fn document() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (-3i64..5).prop_map(Value::from),
+            prop::sample::select(vec!["", "x", "ALL", "net_raw", "a:b"]).prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 40, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((prop::sample::select(KEYS.to_vec()), inner), 0..4)
+                    .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())),
+            ]
+        })
+    }
+
+    /// Expressions evaluated against a node (no context variables).
+    fn relative() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            prop::sample::select(KEYS.to_vec()).prop_map(str::to_owned),
+            Just("@".to_owned()),
+            Just("'x'".to_owned()),
+            Just("`[]`".to_owned()),
+            Just("`1`".to_owned()),
+        ];
+        leaf.prop_recursive(4, 24, 3, |inner| {
+            prop_oneof![
+                (inner.clone(), prop::sample::select(KEYS.to_vec())).prop_map(|(a, k)| format!("{a}.{k}")),
+                inner.clone().prop_map(|a| format!("{a}[]")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a}[*].{b}")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a}[].{b}")),
+                (inner.clone(), -2i64..3).prop_map(|(a, i)| format!("{a}[{i}]")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("[{a}, {b}]")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} || {b})")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} && {b})")),
+                inner.clone().prop_map(|a| format!("!({a})")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} == {b})")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} < {b})")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} | {b}")),
+                (inner.clone(), inner.clone(), inner.clone()).prop_map(|(a, c, b)| format!("{a}[?{c}].{b}")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a}.*.{b}")),
+                inner.clone().prop_map(|a| format!("keys({a})")),
+                inner.clone().prop_map(|a| format!("length({a})")),
+                inner.clone().prop_map(|a| format!("to_upper({a})")),
+                (inner.clone(), inner).prop_map(|(a, b)| format!("contains({a}, {b})")),
+            ]
+        })
+    }
+
+    fn expression() -> impl Strategy<Value = String> {
+        (prop::sample::select(vec!["request.object", "element", "request.oldObject"]), relative()).prop_map(|(root, rest)| {
+            if rest == "@" { root.to_owned() } else if rest.starts_with(['[', '(', '!', '\'', '`']) || rest.contains('(') { format!("{root} | {rest}") } else { format!("{root}.{rest}") }
+        })
+    }
+
+    #[test]
+    fn tape_agrees_with_interpreter() {
+        let cases: u32 = std::env::var("PALISADE_TAPE_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(3_000);
+        let mut runner = TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
+        let answered = std::cell::Cell::new(0u32);
+        let bailed = std::cell::Cell::new(0u32);
+        let result = runner.run(&(document(), document(), expression(), prop::bool::ANY), |(object, element, source, delete)| {
+            let operation = if delete { "DELETE" } else { "CREATE" };
+            let mut programs = Programs::default();
+            if programs.add(&source, true).is_err() {
+                return Ok(());
+            }
+            let wrapper = json!({"object": object, "element": element});
+            let bytes = serde_json::to_vec(&wrapper).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let keys = KeyTable::default();
+            let doc = Doc::parse(&bytes, &keys).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let object_node = doc.get(doc.root(), "object");
+            let element_node = V::Node(doc.get(doc.root(), "element").unwrap_or(0));
+            let scope = Scope {
+                doc: &doc,
+                operation,
+                object: if delete { None } else { object_node },
+                old_object: None,
+                element: Some((&element_node, 0)),
+            };
+            let context = json!({
+                "request": {"operation": operation, "object": if delete { Value::Null } else { object.clone() }, "oldObject": Value::Null},
+                "element": element, "element0": element, "elementIndex": 0, "elementIndex0": 0,
+            });
+            let expected = jmespath::search(&source, &context, &EvalConfig::kyverno());
+            match programs.query(&source, &scope) {
+                Ok(v) => {
+                    answered.set(answered.get() + 1);
+                    prop_assert_eq!(Some(v), expected.ok(), "{}", source);
+                }
+                Err(Stop::UnknownKey) => {
+                    answered.set(answered.get() + 1);
+                    prop_assert!(expected.is_err(), "{source}: the tape saw an unknown key, the interpreter {expected:?}");
+                }
+                Err(Stop::Bail) => bailed.set(bailed.get() + 1),
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            panic!("{e}");
+        }
+        let (answered, bailed) = (answered.get(), bailed.get());
+        println!("tape: {cases} cases, {answered} answered and equal, {bailed} left to the interpreter, the rest not admitted");
+        assert!(answered + bailed > cases / 2, "most generated expressions should be admitted");
+        assert!(answered > 3 * bailed / 2, "the tape should answer most admitted expressions: {answered} answered, {bailed} not");
+    }
+}
