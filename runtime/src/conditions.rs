@@ -1,6 +1,7 @@
 //! Conditions of `preconditions` and `deny`: `{any: [...], all: [...]}` or a legacy list, each
 //! condition `{key, operator, value, message}` with `{{ }}` variables in key and value.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use serde_json::Value;
@@ -54,34 +55,50 @@ pub fn evaluate(conds: &Value, query: &dyn Fn(&str) -> Result<Value, String>) ->
     Ok((result, msgs.join("; ")))
 }
 
-fn condition(c: &Value, query: &dyn Fn(&str) -> Result<Value, String>) -> Result<(bool, Option<String>), String> {
-    let subst = |v: &Value| -> Result<Value, String> {
-        template::substitute_document(v, |_, expr| query(expr)).map_err(|e| format!("{e:?}"))
+fn condition<'c>(c: &'c Value, query: &dyn Fn(&str) -> Result<Value, String>) -> Result<(bool, Option<String>), String> {
+    // Most condition values are constant lists; they are used as they are, not rebuilt.
+    let subst = |v: &'c Value| -> Result<Cow<'c, Value>, String> {
+        if !has_template(v) {
+            return Ok(Cow::Borrowed(v));
+        }
+        template::substitute_document(v, |_, expr| query(expr)).map(Cow::Owned).map_err(|e| format!("{e:?}"))
     };
     let key = subst(c.get("key").unwrap_or(&Value::Null))?;
     let value = subst(c.get("value").unwrap_or(&Value::Null))?;
+    let (key, value) = (key.as_ref(), value.as_ref());
     let op = c.get("operator").and_then(Value::as_str).unwrap_or_default();
     let message = c.get("message").and_then(Value::as_str).map(str::to_owned);
     let ok = match op.to_ascii_lowercase().as_str() {
-        "equals" | "equal" => equals(&key, &value),
-        "notequals" | "notequal" => !equals(&key, &value),
-        "anyin" => set_op(&key, &value, true, true).unwrap_or(false),
-        "allin" => set_op(&key, &value, false, true).unwrap_or(false),
-        "anynotin" => set_op(&key, &value, true, false).unwrap_or(false),
-        "allnotin" => set_op(&key, &value, false, false).unwrap_or(false),
-        "in" => set_op(&key, &value, false, true).unwrap_or(false),
-        "notin" => set_op(&key, &value, false, true).is_some_and(|inside| !inside),
-        "greaterthan" | "durationgreaterthan" => order(&key, &value) == Some(Ordering::Greater),
+        "equals" | "equal" => equals(key, value),
+        "notequals" | "notequal" => !equals(key, value),
+        "anyin" => set_op(key, value, true, true).unwrap_or(false),
+        "allin" => set_op(key, value, false, true).unwrap_or(false),
+        "anynotin" => set_op(key, value, true, false).unwrap_or(false),
+        "allnotin" => set_op(key, value, false, false).unwrap_or(false),
+        "in" => set_op(key, value, false, true).unwrap_or(false),
+        "notin" => set_op(key, value, false, true).is_some_and(|inside| !inside),
+        "greaterthan" | "durationgreaterthan" => order(key, value) == Some(Ordering::Greater),
         "greaterthanorequals" | "durationgreaterthanorequals" => {
-            matches!(order(&key, &value), Some(Ordering::Greater | Ordering::Equal))
+            matches!(order(key, value), Some(Ordering::Greater | Ordering::Equal))
         }
-        "lessthan" | "durationlessthan" => order(&key, &value) == Some(Ordering::Less),
+        "lessthan" | "durationlessthan" => order(key, value) == Some(Ordering::Less),
         "lessthanorequals" | "durationlessthanorequals" => {
-            matches!(order(&key, &value), Some(Ordering::Less | Ordering::Equal))
+            matches!(order(key, value), Some(Ordering::Less | Ordering::Equal))
         }
         other => return Err(format!("unknown operator `{other}`")),
     };
     Ok((ok, message))
+}
+
+/// Whether any string (or map key) of `v` holds a `{{ }}` template, or an escaped one that
+/// substitution would unescape.
+fn has_template(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains("{{"),
+        Value::Array(items) => items.iter().any(has_template),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains("{{") || has_template(v)),
+        _ => false,
+    }
 }
 
 fn duration(v: &Value) -> Option<Duration> {
