@@ -10,6 +10,7 @@
 
 mod support {
     pub mod registry;
+    pub mod server;
 }
 
 use std::collections::BTreeMap;
@@ -383,12 +384,17 @@ fn skip_references_notary_and_unmatched_images() {
 /// An ImageValidatingPolicy whose validation calls `verifyImageSignatures` with a cosign key
 /// attestor, verified against the local registry through the same verifier.
 fn image_validating_policy(registry: &str, pem: &str) -> palisade_compiler::ir::cel::ImageValidatingPolicyIr {
-    let text = format!(
-        "apiVersion: policies.kyverno.io/v1\nkind: ImageValidatingPolicy\nmetadata:\n  name: signed\nspec:\n  matchConstraints:\n    resourceRules:\n    - apiGroups: ['']\n      apiVersions: [v1]\n      operations: [CREATE]\n      resources: [pods]\n  matchImageReferences:\n  - glob: '{registry}/team/*'\n  credentials:\n    allowInsecureRegistry: true\n  attestors:\n  - name: team-key\n    cosign:\n      key:\n        data: |-\n{}\n      ctlog:\n        insecureIgnoreTlog: true\n        insecureIgnoreSCT: true\n  validations:\n  - expression: \"images.containers.all(i, verifyImageSignatures(i, [attestors['team-key']]) > 0)\"\n    message: failed the verification\n",
-        indent(pem, 10)
-    );
+    let text = image_validating_policy_text(registry, pem, "");
     let doc: Value = serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     palisade_compiler::ir::cel::ImageValidatingPolicyIr::lower(&doc).unwrap()
+}
+
+/// The policy of [`image_validating_policy`] as YAML; `extra_spec` adds lines to its spec.
+fn image_validating_policy_text(registry: &str, pem: &str, extra_spec: &str) -> String {
+    format!(
+        "apiVersion: policies.kyverno.io/v1\nkind: ImageValidatingPolicy\nmetadata:\n  name: signed\nspec:\n{extra_spec}  matchConstraints:\n    resourceRules:\n    - apiGroups: ['']\n      apiVersions: [v1]\n      operations: [CREATE]\n      resources: [pods]\n  matchImageReferences:\n  - glob: '{registry}/team/*'\n  credentials:\n    allowInsecureRegistry: true\n  attestors:\n  - name: team-key\n    cosign:\n      key:\n        data: |-\n{}\n      ctlog:\n        insecureIgnoreTlog: true\n        insecureIgnoreSCT: true\n  validations:\n  - expression: \"images.containers.all(i, verifyImageSignatures(i, [attestors['team-key']]) > 0)\"\n    message: failed the verification\n",
+        indent(pem, 10)
+    )
 }
 
 #[test]
@@ -413,11 +419,18 @@ fn image_validating_policies_verify_signatures_against_the_registry() {
         (out.status, out.message)
     };
     assert_eq!(run(&format!("{r}/team/signed:v1")), (Status::Pass, String::new()));
-    // A signature by another key: the function fails, so the validation is an error, as in Kyverno.
-    let (status, message) = run(&format!("{r}/team/wrong:v1"));
-    assert_eq!(status, Status::Error, "{message}");
-    assert!(message.starts_with("Policy signed failed: expression"), "{message}");
-    assert!(message.contains("verifyImageSignatures"), "{message}");
+    // A signature by another key: as in Kyverno, the attestor is not counted, so the validation
+    // fails with the policy's message.
+    assert_eq!(run(&format!("{r}/team/wrong:v1")), (Status::Fail, "Policy signed failed: failed the verification".to_owned()));
+    // A registry that cannot be reached is an error, worded as Kyverno's handler words errors.
+    let dead = dead_addr();
+    let p_dead = image_validating_policy(&dead, &k.public_pem);
+    let resource = pod(&format!("{dead}/team/app:v1"));
+    let req = Request { operation: "CREATE", object: &resource, old_object: None, user: &user, namespace_labels: None, variables: &[], rule_variables: None };
+    let out = cel_images::evaluate(&p_dead, &req, &inputs, None, Some(v.clone())).unwrap();
+    assert_eq!(out.status, Status::Error, "{}", out.message);
+    assert!(out.message.starts_with("Policy signed error: expression"), "{}", out.message);
+    assert!(out.message.contains("verifyImageSignatures"), "{}", out.message);
     // An image outside matchImageReferences is not verified at all.
     assert_eq!(run("docker.io/library/nginx:1.27"), (Status::Skip, "no images matched matchImageReferences".to_owned()));
 }
@@ -554,4 +567,74 @@ fn kyverno_test_files_verify_images_against_the_registry() {
     assert!(reports[0].error.is_none(), "{:?}", reports[0].error);
     let got: Vec<(&str, &str, bool)> = reports[0].outcomes.iter().map(|o| (o.resource.as_str(), o.actual.as_str(), o.ok)).collect();
     assert_eq!(got, vec![("signed", "pass", true), ("unsigned", "fail", true)], "{:?}", reports[0].outcomes);
+}
+
+#[test]
+fn webhook_image_validating_policy_honours_the_deadline_and_failure_policy() {
+    use palisade_runtime::webhook::{Endpoint, admission};
+    // A registry that accepts connections and never answers: only the request deadline ends
+    // the wait, and the error denies under failurePolicy Fail with Kyverno's wording.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = silent.local_addr().unwrap().to_string();
+    let k = key(SigningScheme::ECDSA_P256_SHA256_ASN1);
+    let v = std::sync::Arc::new(verifier());
+    for (spec, endpoint, allowed) in [("", Endpoint::Cel(palisade_compiler::bundle::FailurePolicy::Fail), false), ("  failurePolicy: Ignore\n", Endpoint::Cel(palisade_compiler::bundle::FailurePolicy::Ignore), true)] {
+        let engine = webhook_engine(&image_validating_policy_text(&dead, &k.public_pem, spec), v.clone());
+        let adm = admission::parse(&review_body(&pod(&format!("{dead}/team/app:v1")))).unwrap();
+        let started = std::time::Instant::now();
+        let verdict = admission::review(&engine, endpoint, &adm, started + std::time::Duration::from_secs(2));
+        assert!(started.elapsed() < std::time::Duration::from_secs(4), "the deadline bounds registry work");
+        assert_eq!(verdict.allowed, allowed, "{spec}: {:?}", verdict.message);
+        if !allowed {
+            let message = verdict.message.unwrap();
+            assert!(message.starts_with("Policy signed error: expression"), "{message}");
+            assert!(message.contains(&format!("failed to verify image {dead}/team/app:v1: registry did not answer within")), "{message}");
+        }
+    }
+}
+
+#[test]
+fn image_validating_policy_over_https() {
+    use support::server::Server;
+    let reg = Registry::start();
+    let r = &reg.addr;
+    let k = key(SigningScheme::ECDSA_P256_SHA256_ASN1);
+    let signed = push(r, "team/signed", "v1");
+    sign_with(r, "team/signed", &signed, &[&k]);
+    push(r, "team/unsigned", "v1");
+    let dir = std::env::temp_dir().join(format!("palisade-ivpol-https-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // The match condition reads `namespaceObject`, which the webhook builds from the request.
+    let condition = "  matchConditions:\n  - name: default-namespace\n    expression: \"namespaceObject.metadata.name == 'default'\"\n";
+    std::fs::write(dir.join("policy.yaml"), image_validating_policy_text(r, &k.public_pem, condition)).unwrap();
+    let server = Server::start(&dir, &["--policies", "policy.yaml"]);
+    let client = server.client();
+    let post = |path: &str, object: &Value, namespace: &str| -> Value {
+        let mut body: Value = serde_json::from_slice(&review_body(object)).unwrap();
+        body["request"]["namespace"] = json!(namespace);
+        body["request"]["object"]["metadata"]["namespace"] = json!(namespace);
+        let url = server.url(path);
+        rt().block_on(async {
+            let resp = client.post(url).header("content-type", "application/json").body(body.to_string()).send().await.unwrap();
+            assert_eq!(resp.status(), 200);
+            serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap()
+        })
+    };
+    // Signed: allowed, on the CEL endpoint and on the path the webhook configuration names it by.
+    for path in ["/ivpol/validate/fail", "/ivpol/validate/fail/signed"] {
+        let out = post(path, &pod(&format!("{r}/team/signed:v1")), "default");
+        assert_eq!(out["response"], json!({"uid": "1", "allowed": true}), "{path}: {}", server.logs());
+    }
+    // Unsigned: denied with the message Kyverno's image policy handler gives.
+    let out = post("/ivpol/validate/fail", &pod(&format!("{r}/team/unsigned:v1")), "default");
+    assert_eq!(
+        out["response"],
+        json!({"uid": "1", "allowed": false, "status": {"status": "Failure", "message": "Policy signed failed: failed the verification"}})
+    );
+    // Outside the namespace the match condition selects, the policy does not apply.
+    let out = post("/ivpol/validate/fail", &pod(&format!("{r}/team/unsigned:v1")), "other");
+    assert_eq!(out["response"], json!({"uid": "1", "allowed": true}));
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
 }

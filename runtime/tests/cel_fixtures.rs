@@ -119,7 +119,7 @@ fn image_validating_policies_explain_their_verdicts() {
     // The match condition leaves Pods outside namespace `signed` alone.
     assert_eq!(verdict("signed-images", "tagged"), None);
     let signed = verdict("signed-images", "needs-signature").unwrap();
-    assert!(signed.starts_with("error: Policy signed-images failed: expression"), "{signed}");
+    assert!(signed.starts_with("error: Policy signed-images error: expression"), "{signed}");
     assert!(signed.contains("verifying ghcr.io/acme/app:1.0 needs registry access, which this evaluation does not have"), "{signed}");
     let notary = verdict("notary-images", "needs-signature").unwrap();
     assert!(notary.contains("attestor notary: notary signatures are not supported by Palisade; use a cosign attestor"), "{notary}");

@@ -9,8 +9,13 @@
 //! [`PolicyVerifier`]: cosign attestors go to the registry through [`crate::images::Verifier`]
 //! when one is given; without one (offline `palisade test`), and for notary attestors, which
 //! Palisade does not verify, they fail with an error that says why.
+//!
+//! As in Kyverno, `verifyImageSignatures` and `verifyAttestationSignatures` count the attestors
+//! that verify: an attestor whose signature does not verify is not counted (the validation then
+//! fails with the policy's message), while a registry that cannot be reached is an error.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde_json::{Map, Value, json};
 
@@ -101,6 +106,18 @@ pub fn evaluate(
     namespace_object: Option<&Value>,
     verifier: Option<Arc<crate::images::Verifier>>,
 ) -> Option<RuleResult> {
+    evaluate_until(p, req, inputs, namespace_object, verifier, None)
+}
+
+/// [`evaluate`] with registry work bounded by `deadline` (the webhook's per-request deadline).
+pub fn evaluate_until(
+    p: &ImageValidatingPolicyIr,
+    req: &Request,
+    inputs: &CelInputs,
+    namespace_object: Option<&Value>,
+    verifier: Option<Arc<crate::images::Verifier>>,
+    deadline: Option<Instant>,
+) -> Option<RuleResult> {
     let subject = if req.operation == "DELETE" { req.old_object.unwrap_or(req.object) } else { req.object };
     let request_ns = engine::namespace_of(subject).unwrap_or_default();
     if p.namespace.as_deref().is_some_and(|ns| ns != request_ns) || !constraints_match(&p.constraints, req, namespace_object) {
@@ -165,6 +182,7 @@ pub fn evaluate(
             attestations: p.attestations.clone(),
             insecure: p.allow_insecure_registry,
             verifier,
+            deadline,
         });
     let v = with_image_verifier(policy_verifier, || run_rules(&p.rules, &b, &Value::Null));
     let status = match v.status {
@@ -172,7 +190,12 @@ pub fn evaluate(
         Status::Fail if !p.actions.iter().any(|a| a == "Deny" || a == "Audit") && p.actions.iter().any(|a| a == "Warn") => Status::Warn,
         s => s,
     };
-    let message = if status == Status::Pass { String::new() } else { format!("Policy {} failed: {}", p.name, v.message) };
+    // Kyverno's image policy handler words errors apart from failures.
+    let message = match status {
+        Status::Pass => String::new(),
+        Status::Error => format!("Policy {} error: {}", p.name, v.message),
+        _ => format!("Policy {} failed: {}", p.name, v.message),
+    };
     Some(result(status, message))
 }
 
@@ -183,6 +206,7 @@ pub struct PolicyVerifier {
     attestations: Vec<AttestationIr>,
     insecure: bool,
     verifier: Option<Arc<crate::images::Verifier>>,
+    deadline: Option<Instant>,
 }
 
 impl std::fmt::Debug for PolicyVerifier {
@@ -262,8 +286,10 @@ impl PolicyVerifier {
         Err(format!("attestor {}: a cosign attestor needs a key, keyless identities or a certificate", a.name()))
     }
 
-    /// Runs one `verifyImages` entry for one image through the verifier.
-    fn run(&self, image: &str, verification: Value) -> Result<(), String> {
+    /// Runs one `verifyImages` entry for one image through the verifier: whether it verified,
+    /// or an error when verification could not be done (no registry access, a registry that
+    /// does not answer in time, an attestor Palisade cannot use).
+    fn run(&self, image: &str, verification: Value) -> Result<bool, String> {
         let Some(verifier) = &self.verifier else {
             return Err(format!("verifying {image} needs registry access, which this evaluation does not have"));
         };
@@ -279,11 +305,14 @@ impl PolicyVerifier {
             "spec": {"containers": [{"name": "image", "image": image}]}});
         let user = UserInfo::default();
         let req = Request { operation: "CREATE", object: &pod, old_object: None, user: &user, namespace_labels: None, variables: &[], rule_variables: None };
-        let out = verifier.verify(&policy, &req);
+        let out = verifier.verify_until(&policy, &req, self.deadline);
+        if let Some(r) = out.results.iter().find(|r| r.status == Status::Error) {
+            return Err(r.message.clone());
+        }
         match out.results.iter().find(|r| r.status != Status::Pass) {
-            Some(r) => Err(r.message.clone()),
+            Some(_) => Ok(false),
             None if out.results.is_empty() => Err(format!("{image} was not verified")),
-            None => Ok(()),
+            None => Ok(true),
         }
     }
 }
@@ -293,8 +322,9 @@ impl ImageVerifier for PolicyVerifier {
         let mut count = 0;
         for name in attestors {
             let entry = self.entry(self.attestor(name)?)?;
-            self.run(image, json!({"attestors": [{"entries": [entry]}]}))?;
-            count += 1;
+            if self.run(image, json!({"attestors": [{"entries": [entry]}]}))? {
+                count += 1;
+            }
         }
         Ok(count)
     }
@@ -307,8 +337,9 @@ impl ImageVerifier for PolicyVerifier {
         let mut count = 0;
         for name in attestors {
             let entry = self.entry(self.attestor(name)?)?;
-            self.run(image, json!({"attestations": [{"type": attestation.kind, "attestors": [{"entries": [entry]}]}]}))?;
-            count += 1;
+            if self.run(image, json!({"attestations": [{"type": attestation.kind, "attestors": [{"entries": [entry]}]}]}))? {
+                count += 1;
+            }
         }
         Ok(count)
     }

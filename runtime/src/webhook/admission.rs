@@ -135,7 +135,7 @@ pub struct Verdict {
 /// policies (a single policy's evaluation is bounded by the IR's depth and size limits).
 pub fn review(engine: &Engine, endpoint: Endpoint, adm: &Admission, deadline: Instant) -> Verdict {
     if endpoint.is_cel() {
-        return super::cel::review(engine, endpoint, adm, deadline);
+        return super::cel::review(engine, endpoint, adm, deadline, None);
     }
     if endpoint.is_mutate() {
         return mutate(engine, endpoint, adm, deadline);

@@ -72,6 +72,21 @@ impl Endpoint {
         }
     }
 
+    /// The policies a CEL path names after its failure policy (`/vpol/fail/a/b` names `a`
+    /// and `b`), as the configurations of `palisade webhook-config` route requests; `None` when
+    /// it names none, and every policy of the endpoint runs. A `finegrained` segment right
+    /// after the failure policy (Kyverno's form for a policy with its own webhook) is skipped.
+    pub fn policies_in_path(path: &str) -> Option<Vec<String>> {
+        let path = path.strip_prefix("/policies").unwrap_or(path);
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let at = segments.iter().position(|s| *s == "fail" || *s == "ignore")?;
+        let mut names = segments.get(at + 1..).unwrap_or_default();
+        if names.first() == Some(&"finegrained") {
+            names = names.get(1..).unwrap_or_default();
+        }
+        (!names.is_empty()).then(|| names.iter().map(|s| (*s).to_owned()).collect())
+    }
+
     pub fn failure_policy(self) -> FailurePolicy {
         match self {
             Endpoint::ValidateFail
@@ -128,6 +143,11 @@ pub struct Engine {
     by_endpoint: Vec<Vec<EndpointPolicy>>,
     /// The CEL policies that run at admission, in bundle order.
     cel: Vec<BundledCelPolicy>,
+    /// For each of `cel`, the policy without its namespace selector when it has one: the form
+    /// that runs on a path naming the policy. The generated webhook configuration gives such a
+    /// policy a webhook of its own that carries the selector, so the API server has applied it
+    /// with the namespace's real labels, which the webhook cannot read.
+    cel_selector_applied: Vec<Option<CelIr>>,
     /// ValidatingAdmissionPolicyBindings, for the VAPs among them.
     bindings: Vec<BindingIr>,
     /// The validate endpoints' policies compiled as a set (kind index, native matchers), in the
@@ -150,7 +170,8 @@ impl Engine {
         let policy_count = bundle.policies.len() + bundle.cel.iter().filter(|p| !matches!(p.ir, CelIr::Binding(_))).count();
         let mut rule_count = 0;
         let bindings = bundle.cel.iter().filter_map(|p| if let CelIr::Binding(b) = &p.ir { Some(b.clone()) } else { None }).collect();
-        let cel = bundle.cel.into_iter().filter(|p| p.meta.admission).collect();
+        let cel: Vec<BundledCelPolicy> = bundle.cel.into_iter().filter(|p| p.meta.admission).collect();
+        let cel_selector_applied = cel.iter().map(|p| without_namespace_selector(&p.ir)).collect();
         for p in bundle.policies {
             rule_count += p.ir.rules.len();
             for r in &p.ir.rules {
@@ -205,6 +226,7 @@ impl Engine {
             unsupported,
             by_endpoint,
             cel,
+            cel_selector_applied,
             bindings,
             images_by_endpoint,
             images: None,
@@ -213,13 +235,21 @@ impl Engine {
 
     /// The CEL policies an endpoint runs: its failure policy, and validating or mutating kinds.
     pub fn cel_policies(&self, endpoint: Endpoint) -> impl Iterator<Item = &BundledCelPolicy> {
-        self.cel.iter().filter(move |p| {
-            let kind_fits = match endpoint {
-                Endpoint::Cel(_) => matches!(p.ir, CelIr::Validating(_) | CelIr::ImageValidating(_)),
-                Endpoint::CelMutate(_) => matches!(p.ir, CelIr::Mutating(_)),
-                _ => false,
-            };
-            kind_fits && p.meta.failure_policy == endpoint.failure_policy()
+        self.cel.iter().filter(move |p| cel_fits(endpoint, p))
+    }
+
+    /// The CEL policies a request on `endpoint` runs: all of [`Engine::cel_policies`], or only
+    /// those the path names (see [`Endpoint::policies_in_path`]), each in the form to evaluate.
+    pub fn cel_selected<'a>(&'a self, endpoint: Endpoint, named: Option<&'a [String]>) -> impl Iterator<Item = (&'a PolicyMeta, &'a CelIr)> {
+        self.cel.iter().zip(&self.cel_selector_applied).filter_map(move |(p, applied)| {
+            if !cel_fits(endpoint, p) {
+                return None;
+            }
+            match named {
+                None => Some((&p.meta, &p.ir)),
+                Some(names) if names.contains(&p.meta.name) => Some((&p.meta, applied.as_ref().unwrap_or(&p.ir))),
+                Some(_) => None,
+            }
         })
     }
 
@@ -232,6 +262,11 @@ impl Engine {
     pub fn with_images(mut self, verifier: Option<Arc<Verifier>>) -> Engine {
         self.images = verifier;
         self
+    }
+
+    /// The server's image verifier, for ImageValidatingPolicy signature checks.
+    pub fn image_verifier(&self) -> Option<&Arc<Verifier>> {
+        self.images.as_ref()
     }
 
     pub fn policies(&self, endpoint: Endpoint) -> &[EndpointPolicy] {
@@ -251,6 +286,32 @@ impl Engine {
     }
 }
 
+fn cel_fits(endpoint: Endpoint, p: &BundledCelPolicy) -> bool {
+    let kind_fits = match endpoint {
+        Endpoint::Cel(_) => matches!(p.ir, CelIr::Validating(_) | CelIr::ImageValidating(_)),
+        Endpoint::CelMutate(_) => matches!(p.ir, CelIr::Mutating(_)),
+        _ => false,
+    };
+    kind_fits && p.meta.failure_policy == endpoint.failure_policy()
+}
+
+/// The policy with the namespace selector of its match constraints removed, or `None` when it
+/// has none.
+fn without_namespace_selector(ir: &CelIr) -> Option<CelIr> {
+    let mut ir = ir.clone();
+    let constraints: Vec<&mut palisade_compiler::ir::cel::MatchConstraints> = match &mut ir {
+        CelIr::Validating(p) => p.variants.iter_mut().map(|v| &mut v.constraints).collect(),
+        CelIr::Mutating(p) => vec![&mut p.constraints],
+        CelIr::ImageValidating(p) => vec![&mut p.constraints],
+        _ => Vec::new(),
+    };
+    let mut had = false;
+    for c in constraints {
+        had |= c.namespace_selector.take().is_some();
+    }
+    had.then_some(ir)
+}
+
 /// Rules that run in Kyverno's mutating webhook: admission `mutate` rules (mutate-existing
 /// rules with `targets` run in the background, not at admission). verifyImages runs there too,
 /// from [`Engine::image_policies`] (see `webhook::images`).
@@ -261,4 +322,20 @@ fn is_mutate_time(body: &RuleBody) -> bool {
 fn is_unsupported_validate(body: &RuleBody) -> bool {
     use palisade_compiler::ir::policy::Check;
     matches!(body, RuleBody::Validate(v) if matches!(v.check, Check::Unsupported(_)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cel_paths_name_policies() {
+        let named = |p: &str| Endpoint::policies_in_path(p);
+        assert_eq!(named("/vpol/fail"), None);
+        assert_eq!(named("/vpol/fail/a/b"), Some(vec!["a".to_owned(), "b".to_owned()]));
+        assert_eq!(named("/policies/ivpol/validate/ignore/finegrained/x"), Some(vec!["x".to_owned()]));
+        assert_eq!(named("/mpol/ignore/"), None);
+        assert_eq!(Endpoint::from_path("/nivpol/validate/fail/a"), Some(Endpoint::Cel(FailurePolicy::Fail)));
+        assert_eq!(Endpoint::from_path("/nmpol/ignore/a"), Some(Endpoint::CelMutate(FailurePolicy::Ignore)));
+    }
 }

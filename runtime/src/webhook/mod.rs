@@ -405,6 +405,8 @@ async fn admit(state: &State, endpoint: Endpoint, req: Request<Incoming>) -> Res
             return reject(state, endpoint, StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("content type {ct:?} is not application/json"));
         }
     }
+    // A CEL path may name the policies to run (the generated webhook configurations do).
+    let named = if endpoint.is_cel() { Endpoint::policies_in_path(req.uri().path()) } else { None };
     let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > state.max_body as u64) {
         return reject(state, endpoint, StatusCode::PAYLOAD_TOO_LARGE, format!("the body is over the {} byte limit", state.max_body));
@@ -434,6 +436,7 @@ async fn admit(state: &State, endpoint: Endpoint, req: Request<Incoming>) -> Res
                 Err(e) => return reject(state, endpoint, StatusCode::BAD_REQUEST, e.0),
             };
             let verdict = match engine.as_deref() {
+                Some(engine) if endpoint.is_cel() => cel::review(engine, endpoint, &adm, deadline, named.as_deref()),
                 Some(engine) => admission::review(engine, endpoint, &adm, deadline),
                 None => admission::unavailable(endpoint, "no policy bundle is loaded".into()),
             };

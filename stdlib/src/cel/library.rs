@@ -149,8 +149,8 @@ pub static FUNCTIONS: &[CelFunction] = &[
     global!("time.now", [], "timestamp", "kyverno.time", "The current time (the host's clock, or the time the test pins).", time_now),
     // Kyverno image verification library (ImageValidatingPolicy), answered by the verifier the
     // evaluation installs.
-    global!("verifyImageSignatures", ["string", "list"], "int", "kyverno.imageverify", "How many of the attestors verify a signature of the image; an error when one does not.", verify_image_signatures),
-    global!("verifyAttestationSignatures", ["string", "string", "list"], "int", "kyverno.imageverify", "How many of the attestors verify the named attestation of the image; an error when one does not.", verify_attestation_signatures),
+    global!("verifyImageSignatures", ["string", "list"], "int", "kyverno.imageverify", "How many of the attestors verify a signature of the image (a signature that does not verify is not counted; an unreachable registry is an error).", verify_image_signatures),
+    global!("verifyAttestationSignatures", ["string", "string", "list"], "int", "kyverno.imageverify", "How many of the attestors verify the named attestation of the image (one that does not verify is not counted; an unreachable registry is an error).", verify_attestation_signatures),
     global!("extractPayload", ["string", "string"], "dyn", "kyverno.imageverify", "The payload (predicate) of the named attestation of the image, once verified.", extract_payload),
 ];
 
