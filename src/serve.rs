@@ -349,7 +349,7 @@ fn fingerprint(files: &[PathBuf]) -> Option<u64> {
 }
 
 /// Compiles policy inputs into a bundle; the error names the first error diagnostic.
-fn compile_inputs(inputs: &[bundle::Input]) -> Result<(Bundle, String), String> {
+pub(crate) fn compile_inputs(inputs: &[bundle::Input]) -> Result<(Bundle, String), String> {
     let compiled = bundle::compile(inputs);
     let Some(b) = compiled.bundle else {
         let first = compiled

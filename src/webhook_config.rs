@@ -1,5 +1,6 @@
-//! `palisade webhook-config --bundle FILE`: prints the Validating- and
-//! MutatingWebhookConfiguration that send a cluster's admission requests to `palisade serve`.
+//! `palisade webhook-config --bundle FILE` (or `--policies PATH...`): prints the Validating- and
+//! MutatingWebhookConfiguration that send a cluster's admission requests to `palisade serve`,
+//! for the kyverno.io policies and the CEL kinds alike (see `palisade_runtime::webhook::config`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,8 +12,11 @@ use palisade_runtime::webhook::config::{Target, configurations};
 #[derive(clap::Args)]
 pub struct Args {
     /// The compiled bundle the webhook serves: a file or an `oci://` reference.
-    #[arg(long)]
-    bundle: PathBuf,
+    #[arg(long, conflicts_with = "policies", required_unless_present = "policies")]
+    bundle: Option<PathBuf>,
+    /// Policy files or folders, compiled as `palisade serve --policies` compiles them.
+    #[arg(long, num_args = 1..)]
+    policies: Vec<PathBuf>,
     /// Public key (PEM) an `oci://` bundle must be signed with.
     #[arg(long)]
     bundle_key: Option<PathBuf>,
@@ -36,16 +40,25 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let loaded = match args.bundle.to_str().filter(|b| b.starts_with("oci://")) {
-        Some(reference) => load_oci(reference, &args),
-        None => std::fs::read(&args.bundle)
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| Bundle::decode(&bytes).map_err(|e| e.to_string())),
+    let (what, loaded) = match &args.bundle {
+        Some(path) => (
+            path.display().to_string(),
+            match path.to_str().filter(|b| b.starts_with("oci://")) {
+                Some(reference) => load_oci(reference, &args),
+                None => std::fs::read(path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|bytes| Bundle::decode(&bytes).map_err(|e| e.to_string())),
+            },
+        ),
+        None => (
+            "policies".to_owned(),
+            crate::compile::read_inputs(&args.policies).and_then(|inputs| crate::serve::compile_inputs(&inputs)),
+        ),
     };
     let bundle = match loaded {
         Ok((b, _)) => b,
         Err(e) => {
-            eprintln!("error: {}: {e}", args.bundle.display());
+            eprintln!("error: {what}: {e}");
             return ExitCode::FAILURE;
         }
     };

@@ -467,3 +467,40 @@ fn cel_policies_are_served_on_the_cel_endpoints() {
         assert_eq!(out["response"], json!({"uid": "c-6", "allowed": true}));
     });
 }
+
+#[test]
+fn webhook_config_routes_cel_policies_to_the_server() {
+    // `webhook-config --policies` compiles like `serve --policies`; the CEL webhooks' paths name
+    // their policies, and the server answers on exactly those paths.
+    let policies = repo().join("tests/data/webhook/cel-policies.yaml");
+    let out = Command::new(PALISADE).args(["webhook-config", "--policies"]).arg(&policies).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let list = serde_yaml_value(&String::from_utf8(out.stdout).unwrap());
+    let find = |config: usize, name: &str| -> Value {
+        list["items"][config]["webhooks"].as_array().unwrap().iter().find(|h| h["name"] == name).cloned().unwrap_or_else(|| panic!("no {name} in {list}"))
+    };
+    let vpol = find(0, "vpol.validate.palisade.svc-fail");
+    assert_eq!(vpol["clientConfig"]["service"]["path"], "/vpol/fail/prefer-pinned-images/require-team-label");
+    assert_eq!(vpol["rules"], json!([{"apiGroups": ["apps"], "apiVersions": ["v1"], "resources": ["deployments"], "operations": ["CREATE", "UPDATE"], "scope": "*"}]));
+    let mpol = find(1, "mpol.mutate.palisade.svc-fail-finegrained-default-team");
+    assert_eq!(mpol["clientConfig"]["service"]["path"], "/mpol/fail/default-team");
+    assert!(mpol["matchConditions"].as_array().is_some_and(|c| !c.is_empty()), "{mpol}");
+
+    let dir = scratch("cel-routes");
+    let server = Server::start(&dir, &["--policies", policies.to_str().unwrap()]);
+    runtime().block_on(async {
+        let client = server.client();
+        let vpol_path = vpol["clientConfig"]["service"]["path"].as_str().unwrap();
+        let out = post(&client, &server.url(vpol_path), &review("r-1", "CREATE", &nginx())).await;
+        assert_eq!(out["response"]["allowed"], false, "{out}");
+        // A path naming only the Warn policy runs only that one.
+        let out = post(&client, &server.url("/vpol/fail/prefer-pinned-images"), &review("r-2", "CREATE", &nginx())).await;
+        assert_eq!(
+            out["response"],
+            json!({"uid": "r-2", "allowed": true, "warnings": ["Policy prefer-pinned-images failed: images should be pinned by digest: nginx"]})
+        );
+        let mpol_path = mpol["clientConfig"]["service"]["path"].as_str().unwrap();
+        let out = post(&client, &server.url(mpol_path), &review("r-3", "CREATE", &nginx())).await;
+        assert_eq!(out["response"]["patchType"], "JSONPatch", "{out}");
+    });
+}

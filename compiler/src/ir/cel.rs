@@ -61,6 +61,8 @@ pub struct ResourceRule {
     /// Plural resource names, `*`, or `resource/subresource`.
     pub resources: Vec<String>,
     pub resource_names: Vec<String>,
+    /// `Cluster`, `Namespaced` or `*` as written; `None` when the rule does not say (all scopes).
+    pub scope: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
@@ -186,6 +188,7 @@ fn lower_resource_rules(v: Option<&Value>) -> Vec<ResourceRule> {
             operations: strings(r.get("operations")),
             resources: strings(r.get("resources")),
             resource_names: strings(r.get("resourceNames")),
+            scope: r.get("scope").and_then(Value::as_str).map(str::to_owned),
         })
         .collect()
 }

@@ -4,12 +4,30 @@
 //! Kyverno resolves kinds to resources through API discovery; Palisade has no cluster at hand,
 //! so it maps the kinds policies name to resources with a table of the built-in kinds and, for
 //! any other kind, the lowercase plural Kubernetes would use. A wildcard kind becomes `*/*`.
+//!
+//! The CEL kinds (ValidatingPolicy, ImageValidatingPolicy, MutatingPolicy and their namespaced
+//! forms) get webhooks of their own, grouped as Kyverno's webhook controller groups them: per
+//! kind, one webhook per failure policy for the plain policies, whose rules are the
+//! `matchConstraints.resourceRules` of each (autogen variants included), and one webhook per
+//! policy ("fine-grained") for a policy that needs settings of its own: match conditions, a
+//! timeout, or namespace and object selectors. The path names the policies a webhook serves
+//! (`/vpol/fail/a/b`), and `palisade serve` runs only those on it. Kubernetes cannot express
+//! everything a policy matches on (excluded resources, resource names, match conditions that
+//! read `variables` or Kyverno's CEL libraries): those parts are left out of the webhook, which
+//! then sends a few more requests than needed, and the server applies them.
+//!
+//! ValidatingAdmissionPolicy and MutatingAdmissionPolicy get no webhook: the API server runs
+//! them itself, and a webhook would apply them twice. GeneratingPolicy gets none either, since
+//! Palisade does not generate at admission; nor does ImageValidatingPolicy on the mutating side,
+//! since Palisade does not rewrite image references for it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use palisade_compiler::bundle::{Bundle, FailurePolicy};
+use palisade_compiler::bundle::{Bundle, BundledCelPolicy, CelIr, FailurePolicy};
+use palisade_compiler::ir::cel::{MatchConstraints, NamedExpr, ResourceRule};
+use palisade_compiler::ir::policy::LabelSelector;
 
 /// Where the API server reaches the webhook.
 pub struct Target {
@@ -100,6 +118,9 @@ pub fn configurations(bundle: &Bundle, target: &Target) -> Value {
             mutating.push(webhook(&format!("mutate.palisade.svc-{suffix}"), &format!("/mutate/{suffix}"), fp, &mutate, target, true));
         }
     }
+    let (cel_validating, cel_mutating) = cel_webhooks(bundle, target);
+    validating.extend(cel_validating);
+    mutating.extend(cel_mutating);
     let config = |kind: &str, name: &str, hooks: Vec<Value>| {
         json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": kind, "metadata": {"name": name}, "webhooks": hooks})
     };
@@ -142,22 +163,346 @@ fn webhook(
         .collect();
     // Kyverno: the largest timeout of the group, 10 s by default, at most 30 s.
     let timeout = policies.iter().filter_map(|p| p.meta.timeout_seconds).max().unwrap_or(10).clamp(1, 30);
-    let mut client = json!({"service": {"name": target.service, "namespace": target.namespace, "path": path, "port": target.port}});
-    if let Some(ca) = &target.ca_pem {
-        use base64::Engine as _;
-        client["caBundle"] = json!(base64::engine::general_purpose::STANDARD.encode(ca));
-    }
     let mut hook = json!({
         "name": name,
-        "clientConfig": client,
+        "clientConfig": client_config(target, path),
         "rules": rules,
         "failurePolicy": fp.as_str(),
         "matchPolicy": "Equivalent",
         "sideEffects": "None",
         "admissionReviewVersions": ["v1"],
         "timeoutSeconds": timeout,
-        "namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system", target.namespace]}]},
+        "namespaceSelector": {"matchExpressions": [system_namespaces(target)]},
     });
+    if mutating {
+        hook["reinvocationPolicy"] = json!("IfNeeded");
+    }
+    hook
+}
+
+fn client_config(target: &Target, path: &str) -> Value {
+    let mut client = json!({"service": {"name": target.service, "namespace": target.namespace, "path": path, "port": target.port}});
+    if let Some(ca) = &target.ca_pem {
+        use base64::Engine as _;
+        client["caBundle"] = json!(base64::engine::general_purpose::STANDARD.encode(ca));
+    }
+    client
+}
+
+/// Requests from `kube-system` and from Palisade's own namespace never reach the webhook, so
+/// a broken policy cannot lock the cluster's control plane or Palisade itself out.
+fn system_namespaces(target: &Target) -> Value {
+    json!({"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system", target.namespace]})
+}
+
+/// The CEL kinds' webhooks, per kind: `(kinds, webhook name, path, mutating)`. The paths are
+/// those [`super::Endpoint::from_path`] serves.
+const CEL_FAMILIES: [(&str, &str, &str, bool); 6] = [
+    ("ValidatingPolicy", "vpol.validate.palisade.svc", "/vpol", false),
+    ("NamespacedValidatingPolicy", "nvpol.validate.palisade.svc", "/nvpol", false),
+    ("ImageValidatingPolicy", "ivpol.validate.palisade.svc", "/ivpol/validate", false),
+    ("NamespacedImageValidatingPolicy", "nivpol.validate.palisade.svc", "/nivpol/validate", false),
+    ("MutatingPolicy", "mpol.mutate.palisade.svc", "/mpol", true),
+    ("NamespacedMutatingPolicy", "nmpol.mutate.palisade.svc", "/nmpol", true),
+];
+
+/// Kubernetes' limit on match conditions per webhook.
+const MAX_MATCH_CONDITIONS: usize = 64;
+
+/// What one CEL policy asks of its webhook.
+struct CelHook<'a> {
+    policy: &'a BundledCelPolicy,
+    rules: Vec<Value>,
+    conditions: Vec<Value>,
+    namespace_selector: Option<&'a LabelSelector>,
+    object_selector: Option<&'a LabelSelector>,
+}
+
+impl CelHook<'_> {
+    /// Whether the policy needs a webhook of its own, as Kyverno decides it (match conditions
+    /// or a timeout), and also for selectors, which only a webhook of its own can carry.
+    fn fine_grained(&self) -> bool {
+        !self.conditions.is_empty()
+            || self.policy.meta.timeout_seconds.is_some()
+            || self.namespace_selector.is_some()
+            || self.object_selector.is_some()
+    }
+}
+
+/// The validating and the mutating webhooks of the bundle's CEL policies.
+fn cel_webhooks(bundle: &Bundle, target: &Target) -> (Vec<Value>, Vec<Value>) {
+    let mut validating = Vec::new();
+    let mut mutating = Vec::new();
+    for (kind, name, path, is_mutating) in CEL_FAMILIES {
+        let mut policies: Vec<&BundledCelPolicy> = bundle.cel.iter().filter(|p| p.meta.admission && p.meta.kind == kind).collect();
+        policies.sort_by(|a, b| a.meta.name.cmp(&b.meta.name));
+        let hooks: Vec<CelHook> = policies.into_iter().filter_map(cel_hook).collect();
+        let out = if is_mutating { &mut mutating } else { &mut validating };
+        // Fine-grained webhooks first, Fail before Ignore; then the shared ones.
+        for fp in [FailurePolicy::Fail, FailurePolicy::Ignore] {
+            for h in hooks.iter().filter(|h| h.fine_grained() && h.policy.meta.failure_policy == fp) {
+                let suffix = format!("{}-finegrained-{}", fp_suffix(fp), h.policy.meta.name);
+                let hook_path = format!("{path}/{}/{}", fp_suffix(fp), h.policy.meta.name);
+                out.push(cel_webhook(&format!("{name}-{suffix}"), &hook_path, fp, &[h], target, is_mutating));
+            }
+        }
+        for fp in [FailurePolicy::Fail, FailurePolicy::Ignore] {
+            let group: Vec<&CelHook> = hooks.iter().filter(|h| !h.fine_grained() && h.policy.meta.failure_policy == fp).collect();
+            if group.is_empty() {
+                continue;
+            }
+            let names: Vec<&str> = group.iter().map(|h| h.policy.meta.name.as_str()).collect();
+            let hook_path = format!("{path}/{}/{}", fp_suffix(fp), names.join("/"));
+            out.push(cel_webhook(&format!("{name}-{}", fp_suffix(fp)), &hook_path, fp, &group, target, is_mutating));
+        }
+    }
+    (validating, mutating)
+}
+
+fn fp_suffix(fp: FailurePolicy) -> &'static str {
+    if fp == FailurePolicy::Fail { "fail" } else { "ignore" }
+}
+
+/// The rules, conditions and selectors of one policy; `None` for kinds without a webhook.
+fn cel_hook(policy: &BundledCelPolicy) -> Option<CelHook<'_>> {
+    // `(variant name, constraints, conditions)` for each variant the policy matches with.
+    let variants: Vec<(&str, &MatchConstraints, &[NamedExpr])> = match &policy.ir {
+        CelIr::Validating(p) => p.variants.iter().map(|v| (v.rule.as_str(), &v.constraints, v.match_conditions.as_slice())).collect(),
+        CelIr::ImageValidating(p) => vec![("", &p.constraints, p.match_conditions.as_slice())],
+        CelIr::Mutating(p) => vec![("", &p.constraints, p.match_conditions.as_slice())],
+        _ => return None,
+    };
+    let (_, first, _) = variants.first()?;
+    let default_scope = if policy.meta.kind.starts_with("Namespaced") { "Namespaced" } else { "*" };
+    let mut rules: Vec<Value> = Vec::new();
+    for (_, constraints, _) in &variants {
+        for r in &constraints.resource_rules {
+            let rule = webhook_rule(r, default_scope);
+            if !rules.contains(&rule) {
+                rules.push(rule);
+            }
+        }
+    }
+    let guarded = variants.len() > 1;
+    let mut conditions = Vec::new();
+    let mut names = BTreeSet::new();
+    for (variant, constraints, exprs) in &variants {
+        for c in exprs.iter().filter(|c| kubernetes_condition(c.program.source())) {
+            let expression = if guarded {
+                format!("!({}) || ({})", target_guard(&constraints.resource_rules), c.program.source())
+            } else {
+                c.program.source().to_owned()
+            };
+            let mut name = condition_name(variant, &c.name);
+            let mut n = 1;
+            while names.contains(&name) {
+                n += 1;
+                name = condition_name(variant, &format!("{}-{n}", c.name));
+            }
+            names.insert(name.clone());
+            conditions.push(json!({"name": name, "expression": expression}));
+        }
+    }
+    // Leaving conditions out only widens what the webhook receives; the server applies them all.
+    if conditions.len() > MAX_MATCH_CONDITIONS {
+        conditions.clear();
+    }
+    Some(CelHook {
+        policy,
+        rules,
+        conditions,
+        namespace_selector: first.namespace_selector.as_ref(),
+        object_selector: first.object_selector.as_ref(),
+    })
+}
+
+/// A `resourceRules` entry as a webhook rule. Kubernetes requires every list to be non-empty;
+/// a list the policy leaves empty matches everything. `resourceNames` has no place in a
+/// webhook rule and is checked by the server.
+fn webhook_rule(r: &ResourceRule, default_scope: &str) -> Value {
+    let or_all = |v: &[String]| if v.is_empty() { vec!["*".to_owned()] } else { v.to_vec() };
+    json!({
+        "apiGroups": or_all(&r.api_groups),
+        "apiVersions": or_all(&r.api_versions),
+        "resources": or_all(&r.resources),
+        "operations": or_all(&r.operations),
+        "scope": r.scope.as_deref().unwrap_or(default_scope),
+    })
+}
+
+/// A CEL test that the request is for one of the resources of `rules`, so that an autogen
+/// variant's conditions (written for its resources) apply to its requests only.
+fn target_guard(rules: &[ResourceRule]) -> String {
+    let quoted = |v: &[String]| v.iter().map(|s| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))).collect::<Vec<_>>().join(", ");
+    let mut alternatives = Vec::new();
+    for r in rules {
+        let mut parts = Vec::new();
+        if !r.api_groups.is_empty() && !r.api_groups.iter().any(|g| g == "*") {
+            parts.push(format!("request.resource.group in [{}]", quoted(&r.api_groups)));
+        }
+        if !r.resources.is_empty() && !r.resources.iter().any(|x| x == "*" || x.contains('/')) {
+            parts.push(format!("request.resource.resource in [{}]", quoted(&r.resources)));
+        }
+        if parts.is_empty() {
+            return "true".into();
+        }
+        alternatives.push(parts.join(" && "));
+    }
+    if alternatives.is_empty() { "true".into() } else { alternatives.join(" || ") }
+}
+
+/// A match condition's name as Kubernetes requires it: a qualified name (at most 63 letters,
+/// digits, `-`, `_` and `.`, alphanumeric at both ends). Kyverno's policies allow any text, so
+/// other characters become `-`; an autogen variant's conditions get its prefix.
+fn condition_name(variant: &str, name: &str) -> String {
+    let prefix = match variant {
+        "" => String::new(),
+        "autogen-defaults" => "autogen-".to_owned(),
+        other => format!("{other}-"),
+    };
+    let cleaned: String = format!("{prefix}{name}")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '-' })
+        .collect();
+    let mut out: String = cleaned.trim_start_matches(|c: char| !c.is_ascii_alphanumeric()).chars().take(63).collect();
+    while out.ends_with(|c: char| !c.is_ascii_alphanumeric()) {
+        out.pop();
+    }
+    if out.is_empty() { "condition".to_owned() } else { out }
+}
+
+/// Whether the API server can evaluate a match condition: it binds only `object`,
+/// `oldObject`, `request` and `authorizer`, and knows Kubernetes' CEL libraries, not Kyverno's.
+/// The check is lexical and errs on the side of leaving a condition out: an identifier not
+/// behind a `.` that names a policy-only variable or a Kyverno function, unless a macro binds it
+/// as its loop variable (`.all(image, ...)`).
+fn kubernetes_condition(source: &str) -> bool {
+    let kyverno: BTreeSet<&str> = palisade_stdlib::cel::library::FUNCTIONS
+        .iter()
+        .filter(|f| f.receiver.is_none() && f.library.starts_with("kyverno."))
+        .filter_map(|f| f.name.split('.').next())
+        .chain(["variables", "namespaceObject", "params", "images", "attestors", "attestations", "exceptions"])
+        .collect();
+    let tokens = cel_tokens(source);
+    let mut bound = BTreeSet::new();
+    for w in tokens.windows(4) {
+        if let [(macro_name, true), (open, false), (var, false), (comma, false)] = w {
+            if ["all", "exists", "exists_one", "map", "filter"].contains(&macro_name.as_str()) && open == "(" && comma == "," {
+                bound.insert(var.clone());
+            }
+        }
+    }
+    !tokens.iter().any(|(t, after_dot)| !after_dot && kyverno.contains(t.as_str()) && !bound.contains(t))
+}
+
+/// The identifiers and punctuation of a CEL expression, string literals left out, each with
+/// whether it follows a `.`.
+fn cel_tokens(source: &str) -> Vec<(String, bool)> {
+    let chars: Vec<char> = source.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut after_dot = false;
+    while let Some(&c) = chars.get(i) {
+        if c == '\'' || c == '"' {
+            let triple = chars.get(i + 1) == Some(&c) && chars.get(i + 2) == Some(&c);
+            i += if triple { 3 } else { 1 };
+            while let Some(&d) = chars.get(i) {
+                if d == '\\' {
+                    i += 2;
+                    continue;
+                }
+                if d == c && (!triple || (chars.get(i + 1) == Some(&c) && chars.get(i + 2) == Some(&c))) {
+                    i += if triple { 3 } else { 1 };
+                    break;
+                }
+                i += 1;
+            }
+            after_dot = false;
+        } else if c.is_ascii_alphabetic() || c == '_' {
+            let start = i;
+            while chars.get(i).is_some_and(|d| d.is_ascii_alphanumeric() || *d == '_') {
+                i += 1;
+            }
+            out.push((chars.get(start..i).unwrap_or_default().iter().collect(), after_dot));
+            after_dot = false;
+        } else if c.is_whitespace() {
+            i += 1;
+        } else {
+            after_dot = c == '.';
+            if c != '.' {
+                out.push((c.to_string(), false));
+            }
+            i += 1;
+        }
+    }
+    out
+}
+
+/// A label selector as Kubernetes writes it.
+fn selector_json(s: &LabelSelector) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    if !s.match_labels.is_empty() {
+        let labels: serde_json::Map<String, Value> =
+            s.match_labels.iter().map(|(k, v)| (k.pattern().to_owned(), Value::String(v.pattern().to_owned()))).collect();
+        out.insert("matchLabels".into(), Value::Object(labels));
+    }
+    if !s.match_expressions.is_empty() {
+        let exprs: Vec<Value> = s
+            .match_expressions
+            .iter()
+            .map(|e| {
+                let mut x = json!({"key": e.key, "operator": e.operator});
+                if !e.values.is_empty() {
+                    x["values"] = json!(e.values);
+                }
+                x
+            })
+            .collect();
+        out.insert("matchExpressions".into(), Value::Array(exprs));
+    }
+    out
+}
+
+fn cel_webhook(name: &str, path: &str, fp: FailurePolicy, hooks: &[&CelHook], target: &Target, mutating: bool) -> Value {
+    let mut rules: Vec<Value> = Vec::new();
+    for r in hooks.iter().flat_map(|h| &h.rules) {
+        if !rules.contains(r) {
+            rules.push(r.clone());
+        }
+    }
+    // One policy's webhook carries its selectors (all of a label selector's terms must hold,
+    // so the system namespaces stay excluded) and its conditions.
+    let single = match hooks {
+        [h] if h.fine_grained() => Some(*h),
+        _ => None,
+    };
+    let mut namespace_selector = single.and_then(|h| h.namespace_selector).map(selector_json).unwrap_or_default();
+    let mut expressions = vec![system_namespaces(target)];
+    if let Some(Value::Array(own)) = namespace_selector.remove("matchExpressions") {
+        expressions.extend(own);
+    }
+    namespace_selector.insert("matchExpressions".into(), Value::Array(expressions));
+    // Kyverno: the policy's `webhookConfiguration.timeoutSeconds`, else 10 s; at most 30 s.
+    let timeout = single.and_then(|h| h.policy.meta.timeout_seconds).unwrap_or(10).clamp(1, 30);
+    let mut hook = json!({
+        "name": name,
+        "clientConfig": client_config(target, path),
+        "rules": rules,
+        "failurePolicy": fp.as_str(),
+        "matchPolicy": "Equivalent",
+        "sideEffects": "None",
+        "admissionReviewVersions": ["v1"],
+        "timeoutSeconds": timeout,
+        "namespaceSelector": namespace_selector,
+    });
+    if let Some(h) = single {
+        if let Some(s) = h.object_selector {
+            hook["objectSelector"] = Value::Object(selector_json(s));
+        }
+        if !h.conditions.is_empty() {
+            hook["matchConditions"] = Value::Array(h.conditions.clone());
+        }
+    }
     if mutating {
         hook["reinvocationPolicy"] = json!("IfNeeded");
     }
@@ -178,5 +523,43 @@ mod tests {
         assert_eq!(resource_of("Gateway"), ("*".into(), "*".into(), "gateways".into()));
         assert_eq!(plural("Ingress"), "ingresses");
         assert_eq!(plural("Policy"), "policies");
+    }
+
+    #[test]
+    fn conditions_kubernetes_can_evaluate() {
+        for (source, ok) in [
+            ("!has(object.metadata.ownerReferences) || object.metadata.ownerReferences[0].kind != 'CronJob'", true),
+            ("request.userInfo.username != 'system:serviceaccount:kube-system:x'", true),
+            ("object.spec.containers.all(image, image.image.startsWith('ghcr.io/'))", true),
+            ("object.metadata.?labels.image.orValue('') == 'x'", true),
+            ("'variables' in object.metadata.labels", true),
+            ("variables.isPod", false),
+            ("namespaceObject.metadata.labels.env == 'prod'", false),
+            ("image(object.spec.containers[0].image).registry() == 'docker.io'", false),
+            ("resource.Get('v1', 'configmaps', 'default', 'x').data.a == 'b'", false),
+            ("object.spec.containers.all(c, c.image.startsWith(\"time\")) && time.now() > timestamp('2020-01-01T00:00:00Z')", false),
+        ] {
+            assert_eq!(kubernetes_condition(source), ok, "{source}");
+        }
+    }
+
+    #[test]
+    fn autogen_guards_and_names() {
+        let rule = |groups: &[&str], resources: &[&str]| ResourceRule {
+            api_groups: groups.iter().map(|s| (*s).to_owned()).collect(),
+            resources: resources.iter().map(|s| (*s).to_owned()).collect(),
+            ..Default::default()
+        };
+        assert_eq!(target_guard(&[rule(&[""], &["pods"])]), "request.resource.group in [''] && request.resource.resource in ['pods']");
+        assert_eq!(
+            target_guard(&[rule(&["apps", "batch"], &["deployments", "jobs"])]),
+            "request.resource.group in ['apps', 'batch'] && request.resource.resource in ['deployments', 'jobs']"
+        );
+        assert_eq!(target_guard(&[rule(&["*"], &["*"])]), "true");
+        assert_eq!(condition_name("", "a"), "a");
+        assert_eq!(condition_name("autogen-defaults", "not-cronjob"), "autogen-not-cronjob");
+        assert_eq!(condition_name("autogen-cronjobs", &"x".repeat(70)).len(), 63);
+        assert_eq!(condition_name("", "Check if ttl is missing?"), "Check-if-ttl-is-missing");
+        assert_eq!(condition_name("", "--"), "condition");
     }
 }
