@@ -241,7 +241,13 @@ fn cel_webhooks(bundle: &Bundle, target: &Target) -> (Vec<Value>, Vec<Value>) {
         // Fine-grained webhooks first, Fail before Ignore; then the shared ones.
         for fp in [FailurePolicy::Fail, FailurePolicy::Ignore] {
             for h in hooks.iter().filter(|h| h.fine_grained() && h.policy.meta.failure_policy == fp) {
-                let suffix = format!("{}-finegrained-{}", fp_suffix(fp), h.policy.meta.name);
+                // A namespaced policy's name is unique only in its namespace, so the webhook's
+                // name carries both; the path names the policy, which is all the server needs.
+                let id = match &h.policy.meta.namespace {
+                    Some(ns) if kind.starts_with("Namespaced") => format!("{ns}.{}", h.policy.meta.name),
+                    _ => h.policy.meta.name.clone(),
+                };
+                let suffix = format!("{}-finegrained-{id}", fp_suffix(fp));
                 let hook_path = format!("{path}/{}/{}", fp_suffix(fp), h.policy.meta.name);
                 out.push(cel_webhook(&format!("{name}-{suffix}"), &hook_path, fp, &[h], target, is_mutating));
             }
@@ -251,7 +257,8 @@ fn cel_webhooks(bundle: &Bundle, target: &Target) -> (Vec<Value>, Vec<Value>) {
             if group.is_empty() {
                 continue;
             }
-            let names: Vec<&str> = group.iter().map(|h| h.policy.meta.name.as_str()).collect();
+            let mut names: Vec<&str> = group.iter().map(|h| h.policy.meta.name.as_str()).collect();
+            names.dedup();
             let hook_path = format!("{path}/{}/{}", fp_suffix(fp), names.join("/"));
             out.push(cel_webhook(&format!("{name}-{}", fp_suffix(fp)), &hook_path, fp, &group, target, is_mutating));
         }
