@@ -393,10 +393,12 @@ fn kubernetes_condition(source: &str) -> bool {
     let tokens = cel_tokens(source);
     let mut bound = BTreeSet::new();
     for w in tokens.windows(4) {
-        if let [(macro_name, true), (open, false), (var, false), (comma, false)] = w {
-            if ["all", "exists", "exists_one", "map", "filter"].contains(&macro_name.as_str()) && open == "(" && comma == "," {
-                bound.insert(var.clone());
-            }
+        if let [(macro_name, true), (open, false), (var, false), (comma, false)] = w
+            && ["all", "exists", "exists_one", "map", "filter"].contains(&macro_name.as_str())
+            && open == "("
+            && comma == ","
+        {
+            bound.insert(var.clone());
         }
     }
     !tokens.iter().any(|(t, after_dot)| !after_dot && kyverno.contains(t.as_str()) && !bound.contains(t))
@@ -458,11 +460,13 @@ fn selector_json(s: &LabelSelector) -> serde_json::Map<String, Value> {
             .match_expressions
             .iter()
             .map(|e| {
-                let mut x = json!({"key": e.key, "operator": e.operator});
+                let mut x = serde_json::Map::new();
+                x.insert("key".into(), json!(e.key));
+                x.insert("operator".into(), json!(e.operator));
                 if !e.values.is_empty() {
-                    x["values"] = json!(e.values);
+                    x.insert("values".into(), json!(e.values));
                 }
-                x
+                Value::Object(x)
             })
             .collect();
         out.insert("matchExpressions".into(), Value::Array(exprs));
@@ -502,16 +506,16 @@ fn cel_webhook(name: &str, path: &str, fp: FailurePolicy, hooks: &[&CelHook], ta
         "timeoutSeconds": timeout,
         "namespaceSelector": namespace_selector,
     });
-    if let Some(h) = single {
+    if let (Some(h), Some(fields)) = (single, hook.as_object_mut()) {
         if let Some(s) = h.object_selector {
-            hook["objectSelector"] = Value::Object(selector_json(s));
+            fields.insert("objectSelector".into(), Value::Object(selector_json(s)));
         }
         if !h.conditions.is_empty() {
-            hook["matchConditions"] = Value::Array(h.conditions.clone());
+            fields.insert("matchConditions".into(), Value::Array(h.conditions.clone()));
         }
     }
-    if mutating {
-        hook["reinvocationPolicy"] = json!("IfNeeded");
+    if let (true, Some(fields)) = (mutating, hook.as_object_mut()) {
+        fields.insert("reinvocationPolicy".into(), json!("IfNeeded"));
     }
     hook
 }
