@@ -233,37 +233,14 @@ fn run_check<'c>(scope: &Scope, check: &Check, ctx: &dyn Fn() -> &'c Context) ->
             Err(e) => (Status::Error, format!("variable substitution failed: {e}")),
         },
         Check::AnyPattern(patterns) => {
-            let mut failed = Vec::new();
-            let mut skipped = Vec::new();
-            for (i, item) in patterns.iter().enumerate() {
-                let substituted;
-                let p = match item {
-                    PatternItem::Static(p) => p,
-                    PatternItem::Dynamic(raw) => match ctx().substitute(raw).and_then(|p| Pattern::lower(&p).map_err(|e| e.0)) {
-                        Ok(p) => {
-                            substituted = p;
-                            &substituted
-                        }
-                        Err(e) => return Some((Status::Error, format!("variable substitution failed: {e}"))),
-                    },
-                };
-                match match_pattern(target, p) {
-                    Ok(()) => return Some((Status::Pass, format!("validation rule '{name}' anyPattern[{i}] passed."))),
-                    Err(Mismatch::Skip { message }) => skipped.push(format!("rule {name}[{i}] skipped: {message}")),
-                    Err(Mismatch::Error { message }) => failed.push(format!("rule {name}[{i}] failed: {message}")),
-                    Err(Mismatch::Fail { path, .. }) => failed.push(format!("rule {name}[{i}] failed at path {path}")),
-                }
-            }
-            if failed.is_empty() && !skipped.is_empty() {
-                return Some((Status::Skip, skipped.join(" ")));
-            }
-            let errs = failed.join(" ");
-            let msg = match rule_message(ctx, scope.message) {
-                None => format!("validation error: {errs}"),
-                Some(m) if m.ends_with('.') => format!("validation error: {m} {errs}"),
-                Some(m) => format!("validation error: {m}. {errs}"),
-            };
-            (Status::Fail, msg)
+            let items = patterns.iter().map(|item| match item {
+                PatternItem::Static(p) => Ok(match_pattern(target, p)),
+                PatternItem::Dynamic(raw) => match ctx().substitute(raw).and_then(|p| Pattern::lower(&p).map_err(|e| e.0)) {
+                    Ok(p) => Ok(match_pattern(target, &p)),
+                    Err(e) => Err((Status::Error, format!("variable substitution failed: {e}"))),
+                },
+            });
+            any_pattern_outcome(name, items, || rule_message(ctx, scope.message))
         }
         Check::Deny(conds) => match conditions::evaluate(conds, &|expr| ctx().query(expr)) {
             Err(e) => (Status::Error, format!("failed to check deny conditions: {e}")),
@@ -403,19 +380,55 @@ fn go_type_name(v: &Value) -> &'static str {
 /// A pattern's result. The context is only needed to render the message of a failure, so it
 /// is asked for then (a plain pattern rule that passes never builds it).
 fn pattern_result<'c>(scope: &Scope, ctx: &dyn Fn() -> &'c Context, target: &Value, p: &Pattern) -> (Status, String) {
-    let name = &scope.rule.name;
-    match match_pattern(target, p) {
+    pattern_outcome(&scope.rule.name, match_pattern(target, p), || rule_message(ctx, scope.message))
+}
+
+/// A pattern check's status and message from its match, in Kyverno's words. `message` gives
+/// the rule's message (substituted); it is asked for only when the pattern does not match.
+pub(crate) fn pattern_outcome(name: &str, matched: Result<(), Mismatch>, message: impl FnOnce() -> Option<String>) -> (Status, String) {
+    match matched {
         Ok(()) => (Status::Pass, format!("validation rule '{name}' passed.")),
         Err(Mismatch::Skip { message }) => (Status::Skip, message),
-        Err(Mismatch::Fail { path, .. }) => (Status::Fail, match rule_message(ctx, scope.message) {
+        Err(Mismatch::Fail { path, .. }) => (Status::Fail, match message() {
             None => format!("validation error: rule {name} failed at path {path}"),
             Some(m) => format!("validation error: {} rule {name} failed at path {path}", with_period(&m)),
         }),
-        Err(Mismatch::Error { message }) => (Status::Error, match rule_message(ctx, scope.message) {
-            None => format!("validation error: rule {name} execution error: {message}"),
-            Some(m) => format!("validation error: {} rule {name} execution error: {message}", with_period(&m)),
+        Err(Mismatch::Error { message: error }) => (Status::Error, match message() {
+            None => format!("validation error: rule {name} execution error: {error}"),
+            Some(m) => format!("validation error: {} rule {name} execution error: {error}", with_period(&m)),
         }),
     }
+}
+
+/// An anyPattern check's status and message. `items` gives each item's match in order (or the
+/// rule's outcome when an item cannot be built); the first item that matches decides, and
+/// later items are not asked for.
+pub(crate) fn any_pattern_outcome(
+    name: &str,
+    items: impl Iterator<Item = Result<Result<(), Mismatch>, (Status, String)>>,
+    message: impl FnOnce() -> Option<String>,
+) -> (Status, String) {
+    let mut failed = Vec::new();
+    let mut skipped = Vec::new();
+    for (i, item) in items.enumerate() {
+        match item {
+            Err(decided) => return decided,
+            Ok(Ok(())) => return (Status::Pass, format!("validation rule '{name}' anyPattern[{i}] passed.")),
+            Ok(Err(Mismatch::Skip { message })) => skipped.push(format!("rule {name}[{i}] skipped: {message}")),
+            Ok(Err(Mismatch::Error { message })) => failed.push(format!("rule {name}[{i}] failed: {message}")),
+            Ok(Err(Mismatch::Fail { path, .. })) => failed.push(format!("rule {name}[{i}] failed at path {path}")),
+        }
+    }
+    if failed.is_empty() && !skipped.is_empty() {
+        return (Status::Skip, skipped.join(" "));
+    }
+    let errs = failed.join(" ");
+    let msg = match message() {
+        None => format!("validation error: {errs}"),
+        Some(m) if m.ends_with('.') => format!("validation error: {m} {errs}"),
+        Some(m) => format!("validation error: {m}. {errs}"),
+    };
+    (Status::Fail, msg)
 }
 
 fn with_period(m: &str) -> String {

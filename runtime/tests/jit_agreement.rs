@@ -15,7 +15,7 @@ use palisade_compiler::ir::pattern::Pattern;
 use palisade_compiler::ir::policy::{Check, PatternItem, PolicyIr, RuleBody};
 use palisade_runtime::cli::runner;
 use palisade_runtime::doc::{Doc, KeyTable};
-use palisade_runtime::interp::pattern::{Mismatch, match_pattern};
+use palisade_runtime::interp::pattern::{DocNode, Mismatch, match_pattern, match_tree};
 use palisade_runtime::jit::{self, Verdict};
 
 fn reference(resource: &Value, pattern: &Pattern) -> Verdict {
@@ -34,6 +34,20 @@ fn compile(pattern: &Pattern) -> Result<Option<(jit::CompiledPattern, KeyTable)>
         Err(jit::Unsupported::Codegen(e)) => Err(format!("codegen failed: {e}")),
         Err(_) => Ok(None),
     }
+}
+
+/// The interpreter's pattern code walking the parsed document must give exactly what it gives
+/// on the `Value`: status, path and message.
+fn agree_walk(pattern: &Pattern, resource: &Value) -> Result<(), String> {
+    let bytes = serde_json::to_vec(resource).map_err(|e| e.to_string())?;
+    let keys = KeyTable::default();
+    let doc = Doc::parse(&bytes, &keys).map_err(|e| e.to_string())?;
+    let walked = match_tree(DocNode { doc: &doc, id: doc.root() }, pattern);
+    let reference = match_pattern(resource, pattern);
+    if walked != reference {
+        return Err(format!("tape walk {walked:?}, interpreter {reference:?}"));
+    }
+    Ok(())
 }
 
 fn agree_compiled(compiled: &jit::CompiledPattern, keys: &KeyTable, pattern: &Pattern, resource: &Value) -> Result<(), String> {
@@ -182,6 +196,7 @@ fn random_patterns_agree() {
         let compiled = compile(&lowered).map_err(TestCaseError::fail)?;
         for resource in &resources {
             run.set(run.get() + 1);
+            agree_walk(&lowered, resource).map_err(|e| TestCaseError::fail(format!("{e}\npattern: {pattern}\nresource: {resource}")))?;
             let Some((c, keys)) = &compiled else { continue };
             native.set(native.get() + 1);
             agree_compiled(c, keys, &lowered, resource)
@@ -189,7 +204,7 @@ fn random_patterns_agree() {
         }
         Ok(())
     });
-    println!("random: {} cases, {} run natively, 0 divergences", run.get(), native.get());
+    println!("random: {} cases (each also walked on the tape), {} run natively, 0 divergences", run.get(), native.get());
     if let Err(e) = outcome {
         panic!("{e}");
     }

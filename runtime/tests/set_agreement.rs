@@ -21,7 +21,7 @@ fn is_policy(d: &Value) -> bool {
 fn set_engine_agrees_with_interpreter_on_corpus() {
     let mut dirs = Vec::new();
     corpus::test_folders(&corpus::root(), &mut dirs);
-    let (mut cases, mut results, mut native_passes, mut tape) = (0usize, 0usize, 0usize, 0usize);
+    let (mut cases, mut results, mut native_passes, mut tape, mut walked) = (0usize, 0usize, 0usize, 0usize, 0usize);
     let mut failures = Vec::new();
     let user = UserInfo { username: "kubernetes-admin".into(), groups: vec!["system:masters".into()], ..UserInfo::default() };
     for dir in &dirs {
@@ -72,6 +72,7 @@ fn set_engine_agrees_with_interpreter_on_corpus() {
                 set.evaluate(&parsed.request(), &mut out);
                 native_passes += out.iter().filter(|r| r.message.is_none()).count();
                 tape += out.iter().filter(|r| r.route == Route::Tape).count();
+                walked += out.iter().filter(|r| r.route == Route::Walk).count();
                 let actual: Vec<RuleResult> = out.iter().map(|r| set.rule_result(r)).collect();
                 cases += 1;
                 results += expected.len();
@@ -81,9 +82,10 @@ fn set_engine_agrees_with_interpreter_on_corpus() {
             }
         }
     }
-    println!("set engine: {cases} reviews, {results} rule results, {native_passes} native passes, {tape} answered on the tape, {} divergences", failures.len());
+    println!("set engine: {cases} reviews, {results} rule results, {native_passes} native passes, {tape} answered on the tape, {walked} patterns walked on the tape, {} divergences", failures.len());
     assert!(cases > 500, "expected hundreds of corpus reviews, got {cases}");
     assert!(native_passes > 100, "the native path should answer many rules, got {native_passes}");
+    assert!(walked > 300, "failed patterns should be worded on the tape, got {walked}");
     assert!(tape > 500, "the tape should answer many preconditions, deny and foreach rules, got {tape}");
     assert!(failures.is_empty(), "{} divergences:\n{}", failures.len(), failures.iter().take(20).cloned().collect::<Vec<_>>().join("\n"));
 }

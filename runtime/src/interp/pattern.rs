@@ -4,14 +4,20 @@
 //! first pattern element of a list applies to every resource element, conditional anchors turn
 //! mismatches into skips, `"*"` on an absent key reports the parent path, and so on. Errors carry
 //! the path Kyverno reports (`/spec/containers/0/image/`) and a message in Kyverno's words.
+//!
+//! The walk is generic over [`Tree`], a read-only view of a JSON value: the interpreter walks
+//! `serde_json::Value`s, and the set engine walks the matching document ([`crate::doc`]) with the
+//! same code, so a failure found by native code gets its path and message without converting
+//! the request to a `Value`.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use palisade_compiler::ir::pattern::{Entry, Node, NodeId, Pattern};
 use palisade_compiler::pattern::AnchorKind;
 
 use super::gofmt;
-use super::scalar;
+use super::scalar::{self, Scalar};
+use crate::doc::Doc;
 
 /// Why a pattern did not match.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,8 +31,119 @@ pub enum Mismatch {
     Error { message: String },
 }
 
+/// A read-only view of one JSON value, for the walk.
+pub trait Tree: Copy {
+    fn scalar(&self) -> Scalar<'_>;
+    /// The member `key` of an object (the last one if the key repeats); `None` otherwise.
+    fn get(self, key: &str) -> Option<Self>;
+    /// A JSON `null` of the same tree, for absent keys.
+    fn null(self) -> Self;
+    /// The number of elements of an array (0 for anything else).
+    fn len(self) -> usize;
+    /// Element `i` of an array.
+    fn at(self, i: usize) -> Option<Self>;
+    /// An object's keys, each once, in the order `serde_json` keeps them.
+    fn keys(self) -> Vec<String>;
+    /// Go's `%v` of the value, for messages.
+    fn gofmt(self) -> String;
+    /// Go's `%T` of the value, for messages.
+    fn go_type(self) -> &'static str;
+}
+
+impl Tree for &Value {
+    fn scalar(&self) -> Scalar<'_> {
+        Scalar::of(self)
+    }
+    fn get(self, key: &str) -> Option<Self> {
+        self.as_object()?.get(key)
+    }
+    fn null(self) -> Self {
+        &Value::Null
+    }
+    fn len(self) -> usize {
+        self.as_array().map_or(0, Vec::len)
+    }
+    fn at(self, i: usize) -> Option<Self> {
+        self.as_array()?.get(i)
+    }
+    fn keys(self) -> Vec<String> {
+        self.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default()
+    }
+    fn gofmt(self) -> String {
+        gofmt::v(self)
+    }
+    fn go_type(self) -> &'static str {
+        go_type(self)
+    }
+}
+
+/// A node of a parsed document.
+#[derive(Clone, Copy)]
+pub struct DocNode<'d, 'a> {
+    pub doc: &'d Doc<'a>,
+    pub id: u32,
+}
+
+impl Tree for DocNode<'_, '_> {
+    fn scalar(&self) -> Scalar<'_> {
+        self.doc.scalar(self.id)
+    }
+    fn get(self, key: &str) -> Option<Self> {
+        self.doc.get(self.id, key).map(|id| DocNode { id, ..self })
+    }
+    fn null(self) -> Self {
+        // Node 0 of every document is a JSON null.
+        DocNode { id: 0, ..self }
+    }
+    fn len(self) -> usize {
+        self.doc.elems(self.id).len()
+    }
+    fn at(self, i: usize) -> Option<Self> {
+        self.doc.elems(self.id).get(i).map(|&id| DocNode { id, ..self })
+    }
+    fn keys(self) -> Vec<String> {
+        // `serde_json` keeps a repeated key once, where it first appeared.
+        let mut out: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for m in self.doc.members(self.id) {
+            let k = self.doc.key_of(m);
+            if seen.insert(k) {
+                out.push(k.to_owned());
+            }
+        }
+        out
+    }
+    fn gofmt(self) -> String {
+        gofmt::v(&self.doc.to_value(self.id))
+    }
+    fn go_type(self) -> &'static str {
+        match self.doc.scalar(self.id) {
+            Scalar::Null => "<nil>",
+            Scalar::Bool(_) => "bool",
+            Scalar::Float(_) => "float64",
+            Scalar::Int(_) | Scalar::UInt(_) => "int64",
+            Scalar::Str(_) => "string",
+            Scalar::Array => "[]interface {}",
+            Scalar::Object => "map[string]interface {}",
+        }
+    }
+}
+
+fn is_object<T: Tree>(t: &T) -> bool {
+    matches!(t.scalar(), Scalar::Object)
+}
+
+fn is_array<T: Tree>(t: &T) -> bool {
+    matches!(t.scalar(), Scalar::Array)
+}
+
 /// Matches `resource` against `pattern` the way Kyverno's `MatchPattern` does.
 pub fn match_pattern(resource: &Value, pattern: &Pattern) -> Result<(), Mismatch> {
+    match_tree(resource, pattern)
+}
+
+/// [`match_pattern`] over any [`Tree`].
+pub fn match_tree<T: Tree>(resource: T, pattern: &Pattern) -> Result<(), Mismatch> {
     let mut walk = Walk { pattern, anchors: Vec::new() };
     let mut path = String::from("/");
     let Err(err) = walk.element(resource, pattern.root(), &mut path, 0) else {
@@ -96,21 +213,22 @@ impl<'p> Walk<'p> {
         self.anchors.iter().any(|&(_, kind, found)| !found && kind != AnchorKind::Negation)
     }
 
-    fn element(&mut self, resource: &Value, id: NodeId, path: &mut String, depth: usize) -> Res {
+    fn element<T: Tree>(&mut self, resource: T, id: NodeId, path: &mut String, depth: usize) -> Res {
         if depth > palisade_compiler::ir::pattern::MAX_DEPTH {
             return Err(Error::other(path, "pattern nests too deeply".into()));
         }
         match self.pattern.node(id) {
             Node::Map { start, len, anchors, wildcard_keys } => {
-                let Value::Object(map) = resource else {
+                if !is_object(&resource) {
                     return Err(Error::other(
                         path,
                         format!(
                             "pattern and resource have different structures. Path: {path}. Expected map[string]interface {{}}, found {}",
-                            go_type(resource)
+                            resource.go_type()
                         ),
                     ));
-                };
+                }
+                let map = resource;
                 let entries = self.pattern.entries(*start, *len);
                 self.note_anchors(entries, map);
                 if *wildcard_keys && is_metadata_map(path) {
@@ -123,19 +241,20 @@ impl<'p> Walk<'p> {
                 Ok(())
             }
             Node::Seq { start, len } => {
-                let Value::Array(items) = resource else {
+                if !is_array(&resource) {
                     return Err(Error::other(
                         path,
                         format!("validation rule failed at path {path}, resource does not satisfy the expected overlay pattern"),
                     ));
-                };
-                self.array(items, self.pattern.items(*start, *len), path, depth)
+                }
+                self.array(resource, self.pattern.items(*start, *len), path, depth)
             }
             scalar_node => {
-                let matches = |v: &Value| scalar::matches(v, scalar_node);
-                let ok = match resource {
-                    Value::Array(items) => items.iter().all(matches),
-                    other => matches(other),
+                let matches = |v: &T| scalar::matches_scalar(v.scalar(), scalar_node);
+                let ok = if is_array(&resource) {
+                    (0..resource.len()).filter_map(|i| resource.at(i)).all(|item| matches(&item))
+                } else {
+                    matches(&resource)
                 };
                 if ok {
                     Ok(())
@@ -144,7 +263,7 @@ impl<'p> Walk<'p> {
                         path,
                         format!(
                             "resource value '{}' does not match '{}' at path {path}",
-                            gofmt::v(resource),
+                            resource.gofmt(),
                             scalar_text(scalar_node)
                         ),
                     ))
@@ -153,10 +272,10 @@ impl<'p> Walk<'p> {
         }
     }
 
-    fn entry(&mut self, map: &Map<String, Value>, entry: &Entry, path: &mut String, depth: usize) -> Res {
+    fn entry<T: Tree>(&mut self, map: T, entry: &Entry, path: &mut String, depth: usize) -> Res {
         let base = path.len();
         let result = match entry.anchor {
-            Some(AnchorKind::Condition) => match map.get(&*entry.key) {
+            Some(AnchorKind::Condition) => match map.get(&entry.key) {
                 Some(v) => {
                     push_key(path, &entry.key);
                     self.element(v, entry.value, path, depth + 1).map_err(|e| Error {
@@ -174,7 +293,7 @@ impl<'p> Walk<'p> {
                     })
                 }
             },
-            Some(AnchorKind::Global) => match map.get(&*entry.key) {
+            Some(AnchorKind::Global) => match map.get(&entry.key) {
                 Some(v) => {
                     push_key(path, &entry.key);
                     self.element(v, entry.value, path, depth + 1).map_err(|e| Error {
@@ -185,7 +304,7 @@ impl<'p> Walk<'p> {
                 }
                 None => Ok(()),
             },
-            Some(AnchorKind::Equality) => match map.get(&*entry.key) {
+            Some(AnchorKind::Equality) => match map.get(&entry.key) {
                 Some(v) => {
                     push_key(path, &entry.key);
                     self.element(v, entry.value, path, depth + 1)
@@ -193,7 +312,7 @@ impl<'p> Walk<'p> {
                 None => Ok(()),
             },
             Some(AnchorKind::Negation) => {
-                if map.contains_key(&*entry.key) {
+                if map.get(&entry.key).is_some() {
                     push_key(path, &entry.key);
                     Err(Error {
                         kind: Kind::Negation,
@@ -204,7 +323,7 @@ impl<'p> Walk<'p> {
                     Ok(())
                 }
             }
-            Some(AnchorKind::Existence) => match map.get(&*entry.key) {
+            Some(AnchorKind::Existence) => match map.get(&entry.key) {
                 Some(v) => {
                     push_key(path, &entry.key);
                     self.existence(v, entry.value, path, depth)
@@ -214,9 +333,9 @@ impl<'p> Walk<'p> {
             // `+(key)` has no meaning in validate: Kyverno looks the key up as written.
             Some(AnchorKind::AddIfNotPresent) | None => {
                 let lookup: &str = if entry.anchor.is_some() { &entry.raw } else { &entry.key };
-                let value = map.get(lookup).unwrap_or(&Value::Null);
+                let value = map.get(lookup).unwrap_or(map.null());
                 if is_star(self.pattern.node(entry.value)) {
-                    if value.is_null() {
+                    if matches!(value.scalar(), Scalar::Null) {
                         Err(Error::other(path, format!("{path}/{lookup} not found")))
                     } else {
                         Ok(())
@@ -231,16 +350,17 @@ impl<'p> Walk<'p> {
         result
     }
 
-    fn existence(&mut self, resource: &Value, id: NodeId, path: &mut String, depth: usize) -> Res {
-        let Value::Array(items) = resource else {
+    fn existence<T: Tree>(&mut self, resource: T, id: NodeId, path: &mut String, depth: usize) -> Res {
+        if !is_array(&resource) {
             return Err(Error::other(
                 path,
                 format!(
                     "invalid resource type {}: Existence ^ () anchor can be used only on list/array type resource",
-                    go_type(resource)
+                    resource.go_type()
                 ),
             ));
-        };
+        }
+        let items: Vec<T> = (0..resource.len()).filter_map(|i| resource.at(i)).collect();
         let Node::Seq { start, len } = self.pattern.node(id) else {
             return Err(Error::other(
                 path,
@@ -258,7 +378,7 @@ impl<'p> Walk<'p> {
             let mut found = false;
             for (i, item) in items.iter().enumerate() {
                 push_index(path, i);
-                let ok = self.element(item, pattern_item, path, depth + 1).is_ok();
+                let ok = self.element(*item, pattern_item, path, depth + 1).is_ok();
                 path.truncate(base);
                 if ok {
                     found = true;
@@ -272,14 +392,16 @@ impl<'p> Walk<'p> {
         Ok(())
     }
 
-    fn array(&mut self, items: &[Value], pattern_items: &[NodeId], path: &mut String, depth: usize) -> Res {
+    /// `array` is the resource array the pattern array is matched against.
+    fn array<T: Tree>(&mut self, array: T, pattern_items: &[NodeId], path: &mut String, depth: usize) -> Res {
+        let items: Vec<T> = (0..array.len()).filter_map(|i| array.at(i)).collect();
         let Some(&first) = pattern_items.first() else {
             return Err(Error::other(path, "pattern Array empty".into()));
         };
         match self.pattern.node(first) {
             Node::Map { .. } => {
                 // The first pattern element applies to every resource element.
-                self.each(items.iter().map(|item| (first, item)), path, depth)
+                self.each(items.iter().map(|&item| (first, item)), path, depth)
             }
             Node::Seq { .. } => {
                 // Nested arrays compare position by position.
@@ -293,19 +415,16 @@ impl<'p> Walk<'p> {
                         ),
                     ));
                 }
-                self.each(pattern_items.iter().copied().zip(items), path, depth)
+                self.each(pattern_items.iter().copied().zip(items.iter().copied()), path, depth)
             }
             // A scalar first element: every resource element must match it.
-            _ => {
-                let resource = Value::Array(items.to_vec());
-                self.element(&resource, first, path, depth + 1)
-            }
+            _ => self.element(array, first, path, depth + 1),
         }
     }
 
     /// Matches `(pattern, resource)` pairs at indices 0, 1, ...: a failure stops the walk, and
     /// when every pair was skipped by an anchor the whole array is skipped.
-    fn each<'v>(&mut self, pairs: impl Iterator<Item = (NodeId, &'v Value)>, path: &mut String, depth: usize) -> Res {
+    fn each<T: Tree>(&mut self, pairs: impl Iterator<Item = (NodeId, T)>, path: &mut String, depth: usize) -> Res {
         let mut applied = 0;
         let mut skipped = Vec::new();
         let base = path.len();
@@ -324,20 +443,20 @@ impl<'p> Walk<'p> {
 
     /// Kyverno expands wildcard keys of a pattern map under `metadata.labels` or
     /// `metadata.annotations` into the resource keys they match, then validates the result.
-    fn wildcard_map(&mut self, map: &Map<String, Value>, entries: &'p [Entry], path: &mut String, depth: usize) -> Res {
+    fn wildcard_map<T: Tree>(&mut self, map: T, entries: &'p [Entry], path: &mut String, depth: usize) -> Res {
         for entry in entries {
             if !entry.key.contains(['*', '?']) {
                 self.entry(map, entry, path, depth)?;
                 continue;
             }
-            let matching: Vec<&String> = map.keys().filter(|k| palisade_stdlib::wildcard::matches(&entry.key, k)).collect();
+            let matching: Vec<String> = map.keys().into_iter().filter(|k| palisade_stdlib::wildcard::matches(&entry.key, k)).collect();
             if matching.is_empty() {
                 // No key matches: Kyverno keeps the wildcard key, which then fails to resolve
                 // like any absent key.
                 self.entry(map, entry, path, depth)?;
                 continue;
             }
-            for k in matching {
+            for k in &matching {
                 let concrete = Entry { key: k.as_str().into(), raw: k.as_str().into(), anchor: entry.anchor, value: entry.value };
                 self.entry(map, &concrete, path, depth)?;
             }
@@ -345,13 +464,13 @@ impl<'p> Walk<'p> {
         Ok(())
     }
 
-    fn note_anchors(&mut self, entries: &'p [Entry], map: &Map<String, Value>) {
+    fn note_anchors<T: Tree>(&mut self, entries: &'p [Entry], map: T) {
         for e in entries {
             let Some(kind) = e.anchor else { continue };
             if !matches!(kind, AnchorKind::Condition | AnchorKind::Existence | AnchorKind::Negation) {
                 continue;
             }
-            let present = map.contains_key(&*e.key);
+            let present = map.get(&e.key).is_some();
             match self.anchors.iter_mut().find(|(raw, _, _)| *raw == &*e.raw) {
                 Some(slot) => slot.2 |= present,
                 None => self.anchors.push((&e.raw, kind, present)),

@@ -152,7 +152,8 @@ pub(super) fn run(plan: &CondPlan, rule: &RuleIr, inputs: &Inputs) -> Outcome {
         CondCheck::Patterns { ids, any } => match first_pass(ids, inputs, inputs.resource)? {
             Some(k) if *any => Some((Status::Pass, Some(format!("validation rule '{name}' anyPattern[{k}] passed.")))),
             Some(_) => Some((Status::Pass, None)),
-            None => None,
+            // Not matched: the interpreter's pattern code words it, on the tape.
+            None => super::walk_rule(rule, inputs.doc, inputs.resource).map(|(status, message, _)| (status, message)),
         },
         CondCheck::Deny => {
             let Check::Deny(conds) = &v.check else { return None };

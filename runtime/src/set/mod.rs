@@ -23,7 +23,7 @@ mod tape;
 pub use load::{load_policies, padding};
 pub use review::{Review, ReviewError, admit, resource_value};
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::collections::HashMap;
 
 use serde_json::Value;
@@ -33,6 +33,7 @@ use palisade_compiler::ir::policy::{Check, Match, PatternItem, PolicyIr, RuleBod
 
 use crate::doc::{Doc, KeyTable};
 use crate::engine::{self, Request, RuleResult, Status, UserInfo};
+use crate::interp::pattern::{DocNode, match_tree};
 use crate::jit::{CompiledPattern, Jit, Verdict};
 
 /// How one rule is evaluated.
@@ -42,6 +43,8 @@ enum Plan {
     Native(Vec<usize>),
     /// Preconditions, `deny` or `foreach` answered on the tape ([`conds`]).
     Conditions(Box<conds::CondPlan>),
+    /// A static pattern the JIT does not compile, walked on the tape by the interpreter's code.
+    Walk(String),
     Interpreter(String),
 }
 
@@ -95,6 +98,8 @@ pub enum Route {
     Native,
     /// Preconditions, `deny` or `foreach` on the tape, with native matchers for their patterns.
     Tape,
+    /// The interpreter's pattern walk, on the tape.
+    Walk,
     /// The interpreter, for the whole policy.
     Interpreter,
 }
@@ -128,7 +133,7 @@ impl CompiledSet {
                             }
                         }
                         match why {
-                            Some(w) => Plan::Interpreter(w),
+                            Some(w) => Plan::Walk(w),
                             None => Plan::Native(ids),
                         }
                     }
@@ -186,6 +191,7 @@ impl CompiledSet {
                     rule: policy.and_then(|x| x.rules.get(p.rule)).map(|r| r.name.clone()).unwrap_or_default(),
                     interpreter: match &p.plan {
                         Plan::Native(_) | Plan::Conditions(_) => None,
+                        Plan::Walk(why) => Some(format!("walked on the tape by the interpreter's pattern code: {why}")),
                         Plan::Interpreter(why) => Some(why.clone()),
                     },
                 }
@@ -288,62 +294,39 @@ impl CompiledSet {
             if !select::selected(rule, req) {
                 continue;
             }
-            let ids = match &plan.plan {
-                Plan::Native(ids) => ids,
-                Plan::Conditions(cp) => {
-                    let Some((status, message)) = conds::run(cp, rule, inputs) else {
-                        out.truncate(mark);
-                        return false;
-                    };
-                    out.push(SetResult { policy: pi as u32, rule: plan.rule as u32, status, message, enforce: rule.enforce.unwrap_or(policy.enforce), route: Route::Tape });
-                    if policy.apply_one && status != Status::Skip {
-                        return true;
-                    }
-                    continue;
-                }
-                Plan::Interpreter(_) => {
-                    out.truncate(mark);
-                    return false;
-                }
+            let outcome = match &plan.plan {
+                Plan::Native(ids) => self.pattern_rule(rule, ids, req),
+                Plan::Walk(_) => walk_rule(rule, req.doc, req.resource),
+                Plan::Conditions(cp) => conds::run(cp, rule, inputs).map(|(status, message)| (status, message, Route::Tape)),
+                Plan::Interpreter(_) => None,
             };
-            let passed = match ids.as_slice() {
-                [one] => self.native.get(*one).map(|c| c.run(req.doc, req.resource)) == Some(Verdict::Pass),
-                // anyPattern: the first passing item decides; its index is in the message.
-                many => match many.iter().position(|&id| self.native.get(id).map(|c| c.run(req.doc, req.resource)) == Some(Verdict::Pass)) {
-                    Some(k) => {
-                        out.push(SetResult {
-                            policy: pi as u32,
-                            rule: plan.rule as u32,
-                            status: Status::Pass,
-                            message: Some(format!("validation rule '{}' anyPattern[{k}] passed.", rule.name)),
-                            enforce: rule.enforce.unwrap_or(policy.enforce),
-                            route: Route::Native,
-                        });
-                        if policy.apply_one {
-                            return true;
-                        }
-                        continue;
-                    }
-                    None => false,
-                },
-            };
-            if !passed {
+            let Some((status, message, route)) = outcome else {
                 out.truncate(mark);
                 return false;
-            }
-            out.push(SetResult {
-                policy: pi as u32,
-                rule: plan.rule as u32,
-                status: Status::Pass,
-                message: None,
-                enforce: rule.enforce.unwrap_or(policy.enforce),
-                route: Route::Native,
-            });
-            if policy.apply_one {
+            };
+            out.push(SetResult { policy: pi as u32, rule: plan.rule as u32, status, message, enforce: rule.enforce.unwrap_or(policy.enforce), route });
+            if policy.apply_one && status != Status::Skip {
                 return true;
             }
         }
         true
+    }
+
+    /// A static pattern or anyPattern rule: native matchers decide a pass; anything else is
+    /// walked again on the tape by the interpreter's code for Kyverno's status, path and message.
+    fn pattern_rule(&self, rule: &RuleIr, ids: &[usize], req: &SetRequest) -> Option<(Status, Option<String>, Route)> {
+        let run = |id: usize| self.native.get(id).map(|c| c.run(req.doc, req.resource));
+        match ids {
+            [one] if run(*one) == Some(Verdict::Pass) => return Some((Status::Pass, None, Route::Native)),
+            [_] => {}
+            // anyPattern: the first passing item decides; its index is in the message.
+            many => {
+                if let Some(k) = many.iter().position(|&id| run(id) == Some(Verdict::Pass)) {
+                    return Some((Status::Pass, Some(format!("validation rule '{}' anyPattern[{k}] passed.", rule.name)), Route::Native));
+                }
+            }
+        }
+        walk_rule(rule, req.doc, req.resource)
     }
 
     /// The full form of a result, as [`engine::evaluate`] returns it.
@@ -364,6 +347,39 @@ pub struct SetRequest<'d, 'a> {
     pub object: u32,
     pub old_object: Option<u32>,
     pub user: &'d UserInfo,
+}
+
+/// A static pattern or anyPattern rule walked on the tape by the interpreter's pattern code
+/// ([`match_tree`]); `None` when its message needs the interpreter's context.
+pub(super) fn walk_rule(rule: &RuleIr, doc: &Doc, resource: u32) -> Option<(Status, Option<String>, Route)> {
+    let RuleBody::Validate(v) = &rule.body else { return None };
+    let target = DocNode { doc, id: resource };
+    // The rule's message is needed only when the pattern does not match; one with variables
+    // is substituted by the interpreter.
+    let needs_context = Cell::new(false);
+    let message = || match v.message.as_deref() {
+        Some(m) if m.contains("{{") => {
+            needs_context.set(true);
+            None
+        }
+        Some(m) if !m.is_empty() => Some(m.to_owned()),
+        _ => None,
+    };
+    let (status, text) = match &v.check {
+        Check::Pattern(p) => engine::pattern_outcome(&rule.name, match_tree(target, p), message),
+        Check::AnyPattern(items) => {
+            let items = items.iter().map(|item| match item {
+                PatternItem::Static(p) => Ok(match_tree(target, p)),
+                PatternItem::Dynamic(_) => Err((Status::Error, String::new())),
+            });
+            engine::any_pattern_outcome(&rule.name, items, message)
+        }
+        _ => return None,
+    };
+    if needs_context.get() || (status == Status::Error && text.is_empty()) {
+        return None;
+    }
+    Some((status, Some(text), Route::Walk))
 }
 
 /// The patterns a rule runs natively, or why it cannot.
