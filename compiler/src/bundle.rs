@@ -44,7 +44,7 @@ pub const MAGIC: [u8; 8] = *b"\x89PLB\r\n\x1a\n";
 /// The container format's version: the header layout above and the payload encoding.
 pub const FORMAT_VERSION: u32 = 1;
 /// The version of the IR's shape. Bump it whenever an IR type changes its fields or variants.
-pub const IR_VERSION: u32 = 4;
+pub const IR_VERSION: u32 = 5;
 /// Bundles larger than this are refused before reading the payload (a real set of a few
 /// thousand policies is a few megabytes).
 pub const MAX_BUNDLE_BYTES: u64 = 256 << 20;

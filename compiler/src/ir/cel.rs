@@ -71,6 +71,8 @@ pub struct MatchConstraints {
     pub exclude_resource_rules: Vec<ResourceRule>,
     pub namespace_selector: Option<LabelSelector>,
     pub object_selector: Option<LabelSelector>,
+    /// `Exact` or `Equivalent` as written; `None` means Kubernetes' default, `Equivalent`.
+    pub match_policy: Option<String>,
 }
 
 /// What a policy (or one autogen variant of it) matches and runs.
@@ -200,6 +202,7 @@ pub fn lower_constraints(m: Option<&Value>) -> MatchConstraints {
         exclude_resource_rules: lower_resource_rules(m.get("excludeResourceRules")),
         namespace_selector: m.get("namespaceSelector").filter(|s| !s.is_null()).map(super::policy::lower_label_selector),
         object_selector: m.get("objectSelector").filter(|s| !s.is_null()).map(super::policy::lower_label_selector),
+        match_policy: m.get("matchPolicy").and_then(Value::as_str).map(str::to_owned),
     }
 }
 

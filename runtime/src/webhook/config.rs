@@ -216,13 +216,18 @@ struct CelHook<'a> {
     conditions: Vec<Value>,
     namespace_selector: Option<&'a LabelSelector>,
     object_selector: Option<&'a LabelSelector>,
+    /// `matchPolicy: Exact`: only the resources and versions the rules name, not their
+    /// equivalents under other groups or versions.
+    exact: bool,
 }
 
 impl CelHook<'_> {
-    /// Whether the policy needs a webhook of its own, as Kyverno decides it (match conditions
-    /// or a timeout), and also for selectors, which only a webhook of its own can carry.
+    /// Whether the policy needs a webhook of its own, as Kyverno decides it (match conditions,
+    /// `matchPolicy: Exact` or a timeout), and also for selectors, which only a webhook of its
+    /// own can carry.
     fn fine_grained(&self) -> bool {
         !self.conditions.is_empty()
+            || self.exact
             || self.policy.meta.timeout_seconds.is_some()
             || self.namespace_selector.is_some()
             || self.object_selector.is_some()
@@ -320,6 +325,7 @@ fn cel_hook(policy: &BundledCelPolicy) -> Option<CelHook<'_>> {
         conditions,
         namespace_selector: first.namespace_selector.as_ref(),
         object_selector: first.object_selector.as_ref(),
+        exact: first.match_policy.as_deref() == Some("Exact"),
     })
 }
 
@@ -500,7 +506,7 @@ fn cel_webhook(name: &str, path: &str, fp: FailurePolicy, hooks: &[&CelHook], ta
         "clientConfig": client_config(target, path),
         "rules": rules,
         "failurePolicy": fp.as_str(),
-        "matchPolicy": "Equivalent",
+        "matchPolicy": if single.is_some_and(|h| h.exact) { "Exact" } else { "Equivalent" },
         "sideEffects": "None",
         "admissionReviewVersions": ["v1"],
         "timeoutSeconds": timeout,
