@@ -11,7 +11,87 @@
 use std::collections::BTreeSet;
 
 use palisade_compiler::ir::podsecurity::Level;
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+/// The container lists of a pod in the order of Kubernetes' visitor (init containers,
+/// containers, then ephemeral containers), which is the order of the field errors.
+pub const CONTAINER_KINDS: [&str; 3] = ["initContainers", "containers", "ephemeralContainers"];
+
+/// One container list of a [`Pod`]: the list of the spec itself, or the containers an exclusion
+/// picked out of it (borrowed, so the reduced pod of an exclusion copies no container).
+#[derive(Clone, Copy, Debug)]
+pub enum Containers<'a> {
+    Slice(&'a [Value]),
+    Refs(&'a [&'a Value]),
+}
+
+impl<'a> Containers<'a> {
+    pub const EMPTY: Containers<'static> = Containers::Slice(&[]);
+
+    pub fn len(self) -> usize {
+        match self {
+            Containers::Slice(s) => s.len(),
+            Containers::Refs(r) => r.len(),
+        }
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(self, index: usize) -> Option<&'a Value> {
+        match self {
+            Containers::Slice(s) => s.get(index),
+            Containers::Refs(r) => r.get(index).copied(),
+        }
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = &'a Value> {
+        (0..self.len()).filter_map(move |i| self.get(i))
+    }
+}
+
+/// The pod the checks read: its metadata, its spec for pod-level fields, and its three container
+/// lists, which the checks read only through [`Pod::containers`]. Keeping the lists apart lets
+/// an exclusion evaluate a reduced pod (other containers, or no pod-level fields) as a view of
+/// the original, without building a new JSON document.
+#[derive(Clone, Copy, Debug)]
+pub struct Pod<'a> {
+    pub meta: &'a Value,
+    pub spec: &'a Value,
+    /// In the order of [`CONTAINER_KINDS`].
+    pub lists: [Containers<'a>; 3],
+}
+
+impl<'a> Pod<'a> {
+    /// The pod of a metadata and a spec, with the spec's own container lists.
+    pub fn new(meta: &'a Value, spec: &'a Value) -> Pod<'a> {
+        Pod { meta, spec, lists: CONTAINER_KINDS.map(|kind| Containers::Slice(list(spec, &[kind]))) }
+    }
+
+    /// The container list named `kind` (empty for a name that is not a container list).
+    pub fn list(&self, kind: &str) -> Containers<'a> {
+        CONTAINER_KINDS.iter().position(|k| *k == kind).and_then(|i| self.lists.get(i).copied()).unwrap_or(Containers::EMPTY)
+    }
+
+    /// Every container with its field path, in the visitor's order.
+    pub fn containers(&self) -> impl Iterator<Item = (ContainerPath, &'a Value)> + use<'a> {
+        CONTAINER_KINDS.into_iter().zip(self.lists).flat_map(|(kind, list)| list.iter().enumerate().map(move |(index, c)| (ContainerPath { kind, index }, c)))
+    }
+}
+
+/// The field path of a container, `spec.containers[0]`; written out only for a field error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ContainerPath {
+    pub kind: &'static str,
+    pub index: usize,
+}
+
+impl std::fmt::Display for ContainerPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "spec.{}[{}]", self.kind, self.index)
+    }
+}
 
 /// The value a field error carries, rendered like Go's `%+v` of the original value.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,8 +139,9 @@ pub struct Failure {
     pub errs: Vec<FieldError>,
 }
 
-/// A check variant: `None` when the pod is allowed.
-pub type CheckFn = fn(&Value, &Value) -> Option<Failure>;
+/// A check variant: `None` when the pod is allowed. A check that allows the pod allocates
+/// nothing: paths, names and messages are built only for what fails.
+pub type CheckFn = fn(&Pod<'_>) -> Option<Failure>;
 
 /// One check of the table.
 pub struct CheckDef {
@@ -101,8 +182,20 @@ pub static CHECKS: &[CheckDef] = &[
 
 // ---- helpers -------------------------------------------------------------------------------
 
+/// The value at `path`, `None` when a step is missing or the value is null.
 fn at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
-    path.iter().try_fold(v, |cur, key| cur.get(key)).filter(|v| !v.is_null())
+    path.iter().try_fold(v, |cur, key| field(cur, key)).filter(|v| !v.is_null())
+}
+
+/// One field of an object. The checks make dozens of lookups per container in objects of a few
+/// keys, where comparing the keys in turn is cheaper than hashing the key (the map's hasher is
+/// SipHash); larger objects use the map's index.
+fn field<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    match v {
+        Value::Object(m) if m.len() <= 16 => m.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v),
+        Value::Object(m) => m.get(key),
+        _ => None,
+    }
 }
 
 fn is_true(v: &Value, path: &[&str]) -> bool {
@@ -117,20 +210,9 @@ fn list<'a>(v: &'a Value, path: &[&str]) -> &'a [Value] {
     at(v, path).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()
 }
 
-fn strings(v: &Value, path: &[&str]) -> Vec<String> {
-    list(v, path).iter().filter_map(Value::as_str).map(str::to_owned).collect()
-}
-
-/// Every container with its field path: init containers, containers, then ephemeral
-/// containers, the order of the Kubernetes visitor.
-fn containers(spec: &Value) -> Vec<(String, &Value)> {
-    let mut out = Vec::new();
-    for kind in ["initContainers", "containers", "ephemeralContainers"] {
-        for (i, c) in list(spec, &[kind]).iter().enumerate() {
-            out.push((format!("spec.{kind}[{i}]"), c));
-        }
-    }
-    out
+/// The strings of a list of strings, other items skipped, without copying them.
+fn strs<'a>(v: &'a Value, path: &[&str]) -> impl Iterator<Item = &'a str> {
+    list(v, path).iter().filter_map(Value::as_str)
 }
 
 fn name(c: &Value) -> String {
@@ -183,10 +265,10 @@ fn is_windows(spec: &Value) -> bool {
 
 // ---- baseline ------------------------------------------------------------------------------
 
-fn host_namespaces_1_0(_meta: &Value, spec: &Value) -> Option<Failure> {
+fn host_namespaces_1_0(pod: &Pod<'_>) -> Option<Failure> {
     let mut v = Violations::default();
     for key in ["hostNetwork", "hostPID", "hostIPC"] {
-        if is_true(spec, &[key]) {
+        if is_true(pod.spec, &[key]) {
             v.add(format!("{key}=true"), [forbidden(format!("spec.{key}"), BadValue::Bool(true))]);
         }
     }
@@ -196,9 +278,9 @@ fn host_namespaces_1_0(_meta: &Value, spec: &Value) -> Option<Failure> {
     fail("host namespaces", v.data.join(", "), v.errs)
 }
 
-fn privileged_1_0(_meta: &Value, spec: &Value) -> Option<Failure> {
+fn privileged_1_0(pod: &Pod<'_>) -> Option<Failure> {
     let mut v = Violations::default();
-    for (path, c) in containers(spec) {
+    for (path, c) in pod.containers() {
         if is_true(c, &["securityContext", "privileged"]) {
             v.add(name(c), [forbidden(format!("{path}.securityContext.privileged"), BadValue::Bool(true))]);
         }
@@ -225,13 +307,13 @@ const CAPABILITIES_BASELINE: &[&str] = &[
     "SYS_CHROOT",
 ];
 
-fn capabilities_baseline_1_0(_meta: &Value, spec: &Value) -> Option<Failure> {
+fn capabilities_baseline_1_0(pod: &Pod<'_>) -> Option<Failure> {
     let mut v = Violations::default();
     let mut all = BTreeSet::new();
-    for (path, c) in containers(spec) {
-        let added: BTreeSet<String> =
-            strings(c, &["securityContext", "capabilities", "add"]).into_iter().filter(|cap| !CAPABILITIES_BASELINE.contains(&cap.as_str())).collect();
-        if !added.is_empty() {
+    for (path, c) in pod.containers() {
+        let mut added = strs(c, &["securityContext", "capabilities", "add"]).filter(|cap| !CAPABILITIES_BASELINE.contains(cap)).peekable();
+        if added.peek().is_some() {
+            let added: BTreeSet<String> = added.map(str::to_owned).collect();
             all.extend(added.iter().cloned());
             v.add(name(c), [forbidden(format!("{path}.securityContext.capabilities.add"), BadValue::List(added.into_iter().collect()))]);
         }
@@ -244,9 +326,9 @@ fn capabilities_baseline_1_0(_meta: &Value, spec: &Value) -> Option<Failure> {
     fail("non-default capabilities", detail, v.errs)
 }
 
-fn host_path_volumes_1_0(_meta: &Value, spec: &Value) -> Option<Failure> {
+fn host_path_volumes_1_0(pod: &Pod<'_>) -> Option<Failure> {
     let mut v = Violations::default();
-    for (i, vol) in list(spec, &["volumes"]).iter().enumerate() {
+    for (i, vol) in list(pod.spec, &["volumes"]).iter().enumerate() {
         if at(vol, &["hostPath"]).is_some() {
             v.add(name(vol), [forbidden(format!("spec.volumes[{i}].hostPath"), BadValue::none())]);
         }
@@ -257,10 +339,10 @@ fn host_path_volumes_1_0(_meta: &Value, spec: &Value) -> Option<Failure> {
     fail("hostPath volumes", format!("{} {}", pluralize("volume", "volumes", v.data.len()), join_quote(&v.data)), v.errs)
 }
 
-fn host_ports_1_0(_meta: &Value, spec: &Value) -> Option<Failure> {
+fn host_ports_1_0(pod: &Pod<'_>) -> Option<Failure> {
     let mut v = Violations::default();
     let mut ports = BTreeSet::new();
-    for (path, c) in containers(spec) {
+    for (path, c) in pod.containers() {
         let mut errs = Vec::new();
         for (i, p) in list(c, &["ports"]).iter().enumerate() {
             let port = at(p, &["hostPort"]).and_then(Value::as_i64).unwrap_or(0);
@@ -288,14 +370,20 @@ fn host_ports_1_0(_meta: &Value, spec: &Value) -> Option<Failure> {
     fail("hostPort", detail, v.errs)
 }
 
-fn host_probes_and_lifecycle_1_34(_meta: &Value, spec: &Value) -> Option<Failure> {
+fn host_probes_and_lifecycle_1_34(pod: &Pod<'_>) -> Option<Failure> {
     let mut bad_containers = BTreeSet::new();
     let mut hosts = BTreeSet::new();
     let mut errs = Vec::new();
-    for (path, c) in containers(spec) {
-        for handler in ["livenessProbe", "readinessProbe", "startupProbe", "lifecycle.postStart", "lifecycle.preStop"] {
-            let keys: Vec<&str> = handler.split('.').collect();
-            let Some(h) = at(c, &keys) else { continue };
+    for (path, c) in pod.containers() {
+        let handlers: [(&str, &[&str]); 5] = [
+            ("livenessProbe", &["livenessProbe"]),
+            ("readinessProbe", &["readinessProbe"]),
+            ("startupProbe", &["startupProbe"]),
+            ("lifecycle.postStart", &["lifecycle", "postStart"]),
+            ("lifecycle.preStop", &["lifecycle", "preStop"]),
+        ];
+        for (handler, keys) in handlers {
+            let Some(h) = at(c, keys) else { continue };
             for action in ["httpGet", "tcpSocket"] {
                 if let Some(host) = str_at(h, &[action, "host"]).filter(|s| !s.is_empty()) {
                     bad_containers.insert(name(c));
@@ -320,13 +408,13 @@ fn host_probes_and_lifecycle_1_34(_meta: &Value, spec: &Value) -> Option<Failure
     fail("probe or lifecycle host", detail, errs)
 }
 
-fn app_armor_profile_1_0(meta: &Value, spec: &Value) -> Option<Failure> {
+fn app_armor_profile_1_0(pod: &Pod<'_>) -> Option<Failure> {
     fn allowed_type(t: &str) -> bool {
         t == "RuntimeDefault" || t == "Localhost"
     }
     let mut setters = Violations::default();
     let mut bad_values = BTreeSet::new();
-    if let Some(profile) = at(spec, &["securityContext", "appArmorProfile"]) {
+    if let Some(profile) = at(pod.spec, &["securityContext", "appArmorProfile"]) {
         let t = str_at(profile, &["type"]).unwrap_or_default();
         if !allowed_type(t) {
             setters.add("pod".into(), [forbidden("spec.securityContext.appArmorProfile.type".into(), BadValue::Str(t.into()))]);
@@ -335,7 +423,7 @@ fn app_armor_profile_1_0(meta: &Value, spec: &Value) -> Option<Failure> {
     }
     let mut bad = Vec::new();
     let mut errs = Vec::new();
-    for (path, c) in containers(spec) {
+    for (path, c) in pod.containers() {
         if let Some(profile) = at(c, &["securityContext", "appArmorProfile"]) {
             let t = str_at(profile, &["type"]).unwrap_or_default();
             if !allowed_type(t) {
@@ -350,8 +438,7 @@ fn app_armor_profile_1_0(meta: &Value, spec: &Value) -> Option<Failure> {
     }
     let mut annotations = Vec::new();
     let mut annotation_errs = Vec::new();
-    let empty = Map::new();
-    for (k, v) in at(meta, &["annotations"]).and_then(Value::as_object).unwrap_or(&empty) {
+    for (k, v) in at(pod.meta, &["annotations"]).and_then(Value::as_object).into_iter().flatten() {
         let v = v.as_str().unwrap_or_default();
         let allowed = v.is_empty() || v == "runtime/default" || v.starts_with("localhost/");
         if k.starts_with("container.apparmor.security.beta.kubernetes.io/") && !allowed {
@@ -374,45 +461,46 @@ fn app_armor_profile_1_0(meta: &Value, spec: &Value) -> Option<Failure> {
     fail(reason, detail, setters.errs)
 }
 
-fn se_linux_options(spec: &Value, allowed_types: &[&str]) -> Option<Failure> {
+fn se_linux_options(pod: &Pod<'_>, allowed_types: &[&str]) -> Option<Failure> {
     #[derive(Default)]
     struct Found {
         types: BTreeSet<String>,
         user: bool,
         role: bool,
     }
-    // Checks one `seLinuxOptions` block; `prefix` is the path of its security context.
-    fn check(opts: &Value, prefix: &str, allowed_types: &[&str], found: &mut Found, errs: &mut Vec<FieldError>) -> bool {
+    // Checks one `seLinuxOptions` block; `prefix` is the path of the pod or container that holds
+    // its security context, written out only for a field error.
+    fn check(opts: &Value, prefix: &dyn std::fmt::Display, allowed_types: &[&str], found: &mut Found, errs: &mut Vec<FieldError>) -> bool {
         let mut valid = true;
         let t = str_at(opts, &["type"]).unwrap_or_default();
         if !allowed_types.contains(&t) {
             valid = false;
             found.types.insert(t.to_owned());
-            errs.push(forbidden(format!("{prefix}.seLinuxOptions.type"), BadValue::Str(t.into())));
+            errs.push(forbidden(format!("{prefix}.securityContext.seLinuxOptions.type"), BadValue::Str(t.into())));
         }
         for (key, flag) in [("user", &mut found.user), ("role", &mut found.role)] {
             let v = str_at(opts, &[key]).unwrap_or_default();
             if !v.is_empty() {
                 valid = false;
                 *flag = true;
-                errs.push(forbidden(format!("{prefix}.seLinuxOptions.{key}"), BadValue::Str(v.into())));
+                errs.push(forbidden(format!("{prefix}.securityContext.seLinuxOptions.{key}"), BadValue::Str(v.into())));
             }
         }
         valid
     }
     let mut found = Found::default();
     let mut setters = Violations::default();
-    if let Some(opts) = at(spec, &["securityContext", "seLinuxOptions"]) {
+    if let Some(opts) = at(pod.spec, &["securityContext", "seLinuxOptions"]) {
         let mut errs = Vec::new();
-        if !check(opts, "spec.securityContext", allowed_types, &mut found, &mut errs) {
+        if !check(opts, &"spec", allowed_types, &mut found, &mut errs) {
             setters.add("pod".into(), errs);
         }
     }
     let mut bad = Vec::new();
     let mut errs = Vec::new();
-    for (path, c) in containers(spec) {
+    for (path, c) in pod.containers() {
         if let Some(opts) = at(c, &["securityContext", "seLinuxOptions"])
-            && !check(opts, &format!("{path}.securityContext"), allowed_types, &mut found, &mut errs)
+            && !check(opts, &path, allowed_types, &mut found, &mut errs)
         {
             bad.push(name(c));
         }
@@ -438,18 +526,18 @@ fn se_linux_options(spec: &Value, allowed_types: &[&str]) -> Option<Failure> {
     fail("seLinuxOptions", detail, setters.errs)
 }
 
-fn se_linux_options_1_0(_meta: &Value, spec: &Value) -> Option<Failure> {
-    se_linux_options(spec, &["", "container_t", "container_init_t", "container_kvm_t"])
+fn se_linux_options_1_0(pod: &Pod<'_>) -> Option<Failure> {
+    se_linux_options(pod, &["", "container_t", "container_init_t", "container_kvm_t"])
 }
 
-fn se_linux_options_1_31(_meta: &Value, spec: &Value) -> Option<Failure> {
-    se_linux_options(spec, &["", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"])
+fn se_linux_options_1_31(pod: &Pod<'_>) -> Option<Failure> {
+    se_linux_options(pod, &["", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"])
 }
 
-fn proc_mount_1_0(_meta: &Value, spec: &Value) -> Option<Failure> {
+fn proc_mount_1_0(pod: &Pod<'_>) -> Option<Failure> {
     let mut v = Violations::default();
     let mut types = BTreeSet::new();
-    for (path, c) in containers(spec) {
+    for (path, c) in pod.containers() {
         if let Some(pm) = at(c, &["securityContext", "procMount"]) {
             let pm = pm.as_str().unwrap_or_default();
             if pm != "Default" {
@@ -485,24 +573,32 @@ fn seccomp_explicit(spec: &Value, setters: &mut Violations, values: &mut BTreeSe
     pod_valid
 }
 
-fn seccomp_baseline_1_0(meta: &Value, spec: &Value) -> Option<Failure> {
+fn seccomp_baseline_1_0(pod: &Pod<'_>) -> Option<Failure> {
     fn valid_annotation(v: &str) -> bool {
         v == "runtime/default" || v == "docker/default" || v.starts_with("localhost/")
     }
-    let annotations = at(meta, &["annotations"]);
+    const CONTAINER_PREFIX: &str = "container.seccomp.security.alpha.kubernetes.io/";
+    let annotations = at(pod.meta, &["annotations"]).and_then(Value::as_object)?;
     let mut found: Vec<(String, FieldError)> = Vec::new();
-    let mut check_key = |key: String| {
-        if let Some(v) = annotations.and_then(|a| a.get(&key)) {
-            let v = v.as_str().unwrap_or_default();
-            if !valid_annotation(v) {
-                let err = forbidden(format!("metadata.annotations[{key}]"), BadValue::Str(v.into()));
-                found.push((format!("{key}={}", go_quote(v)), err));
-            }
+    let mut check = |key: &str, v: &Value| {
+        let v = v.as_str().unwrap_or_default();
+        if !valid_annotation(v) {
+            let err = forbidden(format!("metadata.annotations[{key}]"), BadValue::Str(v.into()));
+            found.push((format!("{key}={}", go_quote(v)), err));
         }
     };
-    check_key("seccomp.security.alpha.kubernetes.io/pod".into());
-    for (_, c) in containers(spec) {
-        check_key(format!("container.seccomp.security.alpha.kubernetes.io/{}", name(c)));
+    if let Some((key, v)) = annotations.get_key_value("seccomp.security.alpha.kubernetes.io/pod") {
+        check(key, v);
+    }
+    // The annotation of a container is found by its name without building the key, so a pod
+    // without such annotations costs no allocation.
+    if annotations.keys().any(|k| k.starts_with(CONTAINER_PREFIX)) {
+        for (_, c) in pod.containers() {
+            let name = str_at(c, &["name"]).unwrap_or_default();
+            if let Some((key, v)) = annotations.iter().find(|(k, _)| k.strip_prefix(CONTAINER_PREFIX) == Some(name)) {
+                check(key, v);
+            }
+        }
     }
     if found.is_empty() {
         return None;
@@ -518,13 +614,13 @@ fn seccomp_baseline_1_0(meta: &Value, spec: &Value) -> Option<Failure> {
     fail("seccompProfile", detail, found.into_iter().map(|(_, e)| e).collect())
 }
 
-fn seccomp_baseline_1_19(_meta: &Value, spec: &Value) -> Option<Failure> {
+fn seccomp_baseline_1_19(pod: &Pod<'_>) -> Option<Failure> {
     let mut setters = Violations::default();
     let mut values = BTreeSet::new();
-    seccomp_explicit(spec, &mut setters, &mut values);
+    seccomp_explicit(pod.spec, &mut setters, &mut values);
     let mut bad = Vec::new();
     let mut errs = Vec::new();
-    for (path, c) in containers(spec) {
+    for (path, c) in pod.containers() {
         if let Some(profile) = at(c, &["securityContext", "seccompProfile"]) {
             let t = str_at(profile, &["type"]).unwrap_or_default();
             if !valid_seccomp(t) {
@@ -601,33 +697,33 @@ const SYSCTLS_1_32: &[&str] = &[
     "net.ipv4.tcp_wmem",
 ];
 
-fn sysctls_1_0(_meta: &Value, spec: &Value) -> Option<Failure> {
-    sysctls(spec, SYSCTLS_1_0)
+fn sysctls_1_0(pod: &Pod<'_>) -> Option<Failure> {
+    sysctls(pod.spec, SYSCTLS_1_0)
 }
 
-fn sysctls_1_27(_meta: &Value, spec: &Value) -> Option<Failure> {
-    sysctls(spec, SYSCTLS_1_27)
+fn sysctls_1_27(pod: &Pod<'_>) -> Option<Failure> {
+    sysctls(pod.spec, SYSCTLS_1_27)
 }
 
-fn sysctls_1_29(_meta: &Value, spec: &Value) -> Option<Failure> {
-    sysctls(spec, SYSCTLS_1_29)
+fn sysctls_1_29(pod: &Pod<'_>) -> Option<Failure> {
+    sysctls(pod.spec, SYSCTLS_1_29)
 }
 
-fn sysctls_1_32(_meta: &Value, spec: &Value) -> Option<Failure> {
-    sysctls(spec, SYSCTLS_1_32)
+fn sysctls_1_32(pod: &Pod<'_>) -> Option<Failure> {
+    sysctls(pod.spec, SYSCTLS_1_32)
 }
 
-fn windows_host_process_1_0(_meta: &Value, spec: &Value) -> Option<Failure> {
+fn windows_host_process_1_0(pod: &Pod<'_>) -> Option<Failure> {
     let mut bad = Vec::new();
     let mut errs = Vec::new();
-    for (path, c) in containers(spec) {
+    for (path, c) in pod.containers() {
         if is_true(c, &["securityContext", "windowsOptions", "hostProcess"]) {
             bad.push(name(c));
             errs.push(forbidden(format!("{path}.securityContext.windowsOptions.hostProcess"), BadValue::Bool(true)));
         }
     }
     let mut setters = Violations::default();
-    if is_true(spec, &["securityContext", "windowsOptions", "hostProcess"]) {
+    if is_true(pod.spec, &["securityContext", "windowsOptions", "hostProcess"]) {
         setters.add("pod".into(), [forbidden("spec.securityContext.windowsOptions.hostProcess".into(), BadValue::Bool(true))]);
     }
     if !bad.is_empty() {
@@ -641,15 +737,15 @@ fn windows_host_process_1_0(_meta: &Value, spec: &Value) -> Option<Failure> {
 
 // ---- restricted ----------------------------------------------------------------------------
 
-fn allow_privilege_escalation_1_8(_meta: &Value, spec: &Value) -> Option<Failure> {
+fn allow_privilege_escalation_1_8(pod: &Pod<'_>) -> Option<Failure> {
     let mut v = Violations::default();
-    for (path, c) in containers(spec) {
-        let field = format!("{path}.securityContext.allowPrivilegeEscalation");
+    for (path, c) in pod.containers() {
+        let field = || format!("{path}.securityContext.allowPrivilegeEscalation");
         match at(c, &["securityContext", "allowPrivilegeEscalation"]).and_then(Value::as_bool) {
             Some(false) => {}
             // Kyverno's fork reports an unset field with the text `nil` as its value.
-            None => v.add(name(c), [forbidden(field, BadValue::Str("nil".into()))]),
-            Some(true) => v.add(name(c), [forbidden(field, BadValue::Bool(true))]),
+            None => v.add(name(c), [forbidden(field(), BadValue::Str("nil".into()))]),
+            Some(true) => v.add(name(c), [forbidden(field(), BadValue::Bool(true))]),
         }
     }
     if v.data.is_empty() {
@@ -659,31 +755,32 @@ fn allow_privilege_escalation_1_8(_meta: &Value, spec: &Value) -> Option<Failure
 }
 
 /// From 1.25, Windows pods (`spec.os.name: windows`) are exempt: the field does not exist there.
-fn allow_privilege_escalation_1_25(meta: &Value, spec: &Value) -> Option<Failure> {
-    if is_windows(spec) { None } else { allow_privilege_escalation_1_8(meta, spec) }
+fn allow_privilege_escalation_1_25(pod: &Pod<'_>) -> Option<Failure> {
+    if is_windows(pod.spec) { None } else { allow_privilege_escalation_1_8(pod) }
 }
 
-fn capabilities_restricted_1_22(_meta: &Value, spec: &Value) -> Option<Failure> {
+fn capabilities_restricted_1_22(pod: &Pod<'_>) -> Option<Failure> {
     let mut missing_drop = Violations::default();
     let mut adding = Violations::default();
     let mut forbidden_caps = BTreeSet::new();
-    for (path, c) in containers(spec) {
+    for (path, c) in pod.containers() {
         let Some(caps) = at(c, &["securityContext", "capabilities"]) else {
             missing_drop.add(name(c), [required(format!("{path}.securityContext.capabilities.drop"))]);
             continue;
         };
-        let drop = strings(caps, &["drop"]);
-        if !drop.iter().any(|d| d == "ALL") {
+        let drop = || strs(caps, &["drop"]);
+        if !drop().any(|d| d == "ALL") {
             let field = format!("{path}.securityContext.capabilities.drop");
-            if drop.is_empty() {
+            if drop().next().is_none() {
                 missing_drop.add(name(c), [required(field)]);
             } else {
-                let set: BTreeSet<String> = drop.into_iter().collect();
-                missing_drop.add(name(c), [forbidden(field, BadValue::List(set.into_iter().collect()))]);
+                let set: BTreeSet<&str> = drop().collect();
+                missing_drop.add(name(c), [forbidden(field, BadValue::List(set.into_iter().map(str::to_owned).collect()))]);
             }
         }
-        let added: BTreeSet<String> = strings(caps, &["add"]).into_iter().filter(|a| a != "NET_BIND_SERVICE").collect();
-        if !added.is_empty() {
+        let mut added = strs(caps, &["add"]).filter(|a| *a != "NET_BIND_SERVICE").peekable();
+        if added.peek().is_some() {
+            let added: BTreeSet<String> = added.map(str::to_owned).collect();
             forbidden_caps.extend(added.iter().cloned());
             adding.add(name(c), [forbidden(format!("{path}.securityContext.capabilities.add"), BadValue::List(added.into_iter().collect()))]);
         }
@@ -704,8 +801,8 @@ fn capabilities_restricted_1_22(_meta: &Value, spec: &Value) -> Option<Failure> 
     fail("unrestricted capabilities", details.join("; "), errs)
 }
 
-fn capabilities_restricted_1_25(meta: &Value, spec: &Value) -> Option<Failure> {
-    if is_windows(spec) { None } else { capabilities_restricted_1_22(meta, spec) }
+fn capabilities_restricted_1_25(pod: &Pod<'_>) -> Option<Failure> {
+    if is_windows(pod.spec) { None } else { capabilities_restricted_1_22(pod) }
 }
 
 const ALLOWED_VOLUME_TYPES: &[&str] = &["configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"];
@@ -735,10 +832,10 @@ const RESTRICTED_VOLUME_TYPES: &[&str] = &[
     "storageos",
 ];
 
-fn restricted_volumes_1_0(_meta: &Value, spec: &Value) -> Option<Failure> {
+fn restricted_volumes_1_0(pod: &Pod<'_>) -> Option<Failure> {
     let mut v = Violations::default();
     let mut types = BTreeSet::new();
-    for (i, vol) in list(spec, &["volumes"]).iter().enumerate() {
+    for (i, vol) in list(pod.spec, &["volumes"]).iter().enumerate() {
         if ALLOWED_VOLUME_TYPES.iter().any(|t| at(vol, &[t]).is_some()) {
             continue;
         }
@@ -761,10 +858,10 @@ fn restricted_volumes_1_0(_meta: &Value, spec: &Value) -> Option<Failure> {
     fail("restricted volume types", detail, v.errs)
 }
 
-fn run_as_non_root_1_0(_meta: &Value, spec: &Value) -> Option<Failure> {
+fn run_as_non_root_1_0(pod: &Pod<'_>) -> Option<Failure> {
     let mut setters = Violations::default();
     let mut pod_non_root = false;
-    match at(spec, &["securityContext", "runAsNonRoot"]).and_then(Value::as_bool) {
+    match at(pod.spec, &["securityContext", "runAsNonRoot"]).and_then(Value::as_bool) {
         Some(false) => setters.add("pod".into(), [forbidden("spec.securityContext.runAsNonRoot".into(), BadValue::Bool(false))]),
         Some(true) => pod_non_root = true,
         None => {}
@@ -772,15 +869,15 @@ fn run_as_non_root_1_0(_meta: &Value, spec: &Value) -> Option<Failure> {
     let mut explicit = Vec::new();
     let mut explicit_errs = Vec::new();
     let mut implicit = Violations::default();
-    for (path, c) in containers(spec) {
-        let field = format!("{path}.securityContext.runAsNonRoot");
+    for (path, c) in pod.containers() {
+        let field = || format!("{path}.securityContext.runAsNonRoot");
         match at(c, &["securityContext", "runAsNonRoot"]).and_then(Value::as_bool) {
             Some(true) => {}
             Some(false) => {
                 explicit.push(name(c));
-                explicit_errs.push(forbidden(field, BadValue::Bool(false)));
+                explicit_errs.push(forbidden(field(), BadValue::Bool(false)));
             }
-            None if !pod_non_root => implicit.add(name(c), [required(field)]),
+            None if !pod_non_root => implicit.add(name(c), [required(field())]),
             None => {}
         }
     }
@@ -796,14 +893,14 @@ fn run_as_non_root_1_0(_meta: &Value, spec: &Value) -> Option<Failure> {
     None
 }
 
-fn run_as_user_1_23(_meta: &Value, spec: &Value) -> Option<Failure> {
+fn run_as_user_1_23(pod: &Pod<'_>) -> Option<Failure> {
     let mut setters = Violations::default();
-    if at(spec, &["securityContext", "runAsUser"]).and_then(Value::as_i64) == Some(0) {
+    if at(pod.spec, &["securityContext", "runAsUser"]).and_then(Value::as_i64) == Some(0) {
         setters.add("pod".into(), [forbidden("spec.securityContext.runAsUser".into(), BadValue::Int(0))]);
     }
     let mut bad = Vec::new();
     let mut errs = Vec::new();
-    for (path, c) in containers(spec) {
+    for (path, c) in pod.containers() {
         if at(c, &["securityContext", "runAsUser"]).and_then(Value::as_i64) == Some(0) {
             bad.push(name(c));
             errs.push(forbidden(format!("{path}.securityContext.runAsUser"), BadValue::Int(0)));
@@ -818,24 +915,24 @@ fn run_as_user_1_23(_meta: &Value, spec: &Value) -> Option<Failure> {
     fail("runAsUser=0", format!("{} must not set runAsUser=0", setters.data.join(" and ")), setters.errs)
 }
 
-fn seccomp_restricted_1_19(_meta: &Value, spec: &Value) -> Option<Failure> {
+fn seccomp_restricted_1_19(pod: &Pod<'_>) -> Option<Failure> {
     let mut setters = Violations::default();
     let mut values = BTreeSet::new();
-    let pod_set = seccomp_explicit(spec, &mut setters, &mut values);
+    let pod_set = seccomp_explicit(pod.spec, &mut setters, &mut values);
     let mut explicit = Vec::new();
     let mut explicit_errs = Vec::new();
     let mut implicit = Violations::default();
-    for (path, c) in containers(spec) {
-        let field = format!("{path}.securityContext.seccompProfile.type");
+    for (path, c) in pod.containers() {
+        let field = || format!("{path}.securityContext.seccompProfile.type");
         if let Some(profile) = at(c, &["securityContext", "seccompProfile"]) {
             let t = str_at(profile, &["type"]).unwrap_or_default();
             if !valid_seccomp(t) {
                 explicit.push(name(c));
-                explicit_errs.push(forbidden(field, BadValue::Str(t.into())));
+                explicit_errs.push(forbidden(field(), BadValue::Str(t.into())));
                 values.insert(t.to_owned());
             }
         } else if !pod_set {
-            implicit.add(name(c), [required(field)]);
+            implicit.add(name(c), [required(field())]);
         }
     }
     if !explicit.is_empty() {
@@ -854,6 +951,6 @@ fn seccomp_restricted_1_19(_meta: &Value, spec: &Value) -> Option<Failure> {
     None
 }
 
-fn seccomp_restricted_1_25(meta: &Value, spec: &Value) -> Option<Failure> {
-    if is_windows(spec) { None } else { seccomp_restricted_1_19(meta, spec) }
+fn seccomp_restricted_1_25(pod: &Pod<'_>) -> Option<Failure> {
+    if is_windows(pod.spec) { None } else { seccomp_restricted_1_19(pod) }
 }

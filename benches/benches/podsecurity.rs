@@ -1,0 +1,56 @@
+//! The `validate.podSecurity` rules of the corpus' `pod-security/subrule` policies (baseline,
+//! restricted, and restricted with Capabilities or Seccomp exclusions) on the Deployment of
+//! `benches/data/deployment-review.json`: the rule on the whole resource (`validate_rule`, what
+//! the interpreter calls), on the pod parts a caller already holds (`validate_pod`), and the bare
+//! checks of each level without exclusions (`evaluate_pod`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use palisade_compiler::ir::podsecurity::{self as ir, Level, PodSecurity, Version};
+use palisade_runtime::podsecurity::{evaluate_pod, pod_of, validate_pod, validate_rule};
+use serde_json::Value;
+
+/// The allocator the `palisade` binary ships with, so the figures are what users run.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Every `podSecurity` rule of the subrule policies, with the policy's name.
+fn rules(root: &Path) -> Vec<(String, PodSecurity)> {
+    let mut out = Vec::new();
+    for dir in ["podsecurity-subrule-baseline", "restricted/restricted-latest", "restricted/restricted-exclude-capabilities", "restricted/restricted-exclude-seccomp"] {
+        let dir = root.join(dir);
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(dir.join(format!("{name}.yaml"))).unwrap();
+        let policy: Value = serde_yaml_ng::from_str(&text).unwrap();
+        for rule in policy.pointer("/spec/rules").and_then(Value::as_array).unwrap() {
+            if let Some(ps) = rule.pointer("/validate/podSecurity") {
+                out.push((name.clone(), ir::lower(ps).unwrap()));
+            }
+        }
+    }
+    assert_eq!(out.len(), 4, "the four subrule policies hold one podSecurity rule each");
+    out
+}
+
+fn bench(c: &mut Criterion) {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let review: Value = serde_json::from_slice(&std::fs::read(manifest.join("data/deployment-review.json")).unwrap()).unwrap();
+    let deployment = review.pointer("/request/object").unwrap();
+    let (meta, spec) = pod_of(deployment).unwrap();
+    let mut group = c.benchmark_group("podsecurity");
+    for (name, ps) in rules(&manifest.join("../../shared/corpus/kyverno-policies/pod-security/subrule")) {
+        group.bench_function(format!("validate_rule/{name}"), |b| b.iter(|| validate_rule("check", black_box(&ps), black_box(deployment))));
+        group.bench_function(format!("validate_pod/{name}"), |b| b.iter(|| validate_pod("check", black_box(&ps), "Deployment", black_box(meta), black_box(spec))));
+    }
+    for (name, level) in [("baseline", Level::Baseline), ("restricted", Level::Restricted)] {
+        group.bench_function(format!("evaluate_pod/{name}"), |b| b.iter(|| evaluate_pod(level, Version::Latest, black_box(meta), black_box(spec))));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
