@@ -2,7 +2,9 @@
 //!
 //! Every pattern of every `kyverno.io` policy in the shared corpus runs against every resource
 //! of its test folder in both engines, and random patterns (anchors, operators, nested lists)
-//! run against random documents. Any divergence fails. `PALISADE_JIT_CASES` sets the number of
+//! run against random documents. Patterns are also compiled in batches (the whole corpus as one,
+//! and random patterns used several times), so that code shared between patterns is checked
+//! too. Any divergence fails. `PALISADE_JIT_CASES` sets the number of
 //! random cases (default 5,000; the closing note quotes a run with 100,000 and more).
 
 mod corpus;
@@ -48,6 +50,20 @@ fn agree_walk(pattern: &Pattern, resource: &Value) -> Result<(), String> {
         return Err(format!("tape walk {walked:?}, interpreter {reference:?}"));
     }
     Ok(())
+}
+
+/// Compiles patterns as one batch, as a policy set does, so that they share the code of the
+/// sub-patterns they have in common; `None` for a pattern the JIT leaves to the interpreter.
+fn compile_batch(patterns: &[&Pattern]) -> Result<(Vec<Option<jit::CompiledPattern>>, KeyTable), String> {
+    let mut keys = KeyTable::default();
+    let mut jit = jit::Jit::new()?;
+    let tickets: Vec<Option<usize>> = patterns.iter().map(|p| jit.add(p, &mut keys).ok()).collect();
+    let finished = jit.finish_all()?;
+    if let Some((ticket, e)) = finished.failed.first() {
+        return Err(format!("codegen failed for pattern {ticket}: {e}"));
+    }
+    let mut compiled: Vec<Option<jit::CompiledPattern>> = finished.patterns.into_iter().map(Some).collect();
+    Ok((tickets.into_iter().map(|t| t.and_then(|t| compiled.get_mut(t).and_then(Option::take))).collect(), keys))
 }
 
 fn agree_compiled(compiled: &jit::CompiledPattern, keys: &KeyTable, pattern: &Pattern, resource: &Value) -> Result<(), String> {
@@ -129,6 +145,64 @@ fn corpus_patterns_agree() {
     assert!(failures.is_empty(), "divergences:\n{}", failures.join("\n"));
 }
 
+/// Every corpus pattern compiled into one batch (the shape of a large policy set, where autogen
+/// and repeated container patterns share code), each run against the resources of its folder.
+#[test]
+fn corpus_patterns_agree_in_one_batch() {
+    let mut dirs = Vec::new();
+    corpus::test_folders(&corpus::root(), &mut dirs);
+    let mut all: Vec<(Pattern, usize)> = Vec::new();
+    let mut resources: Vec<Vec<Value>> = Vec::new();
+    for dir in &dirs {
+        let mut docs = Vec::new();
+        corpus::documents(dir, &mut docs);
+        // A hidden test folder tests the policy files beside it.
+        if let Some(parent) = corpus::tested_folder(dir) {
+            let Ok(entries) = std::fs::read_dir(parent) else { continue };
+            for e in entries.filter_map(Result::ok).filter(|e| e.path().is_file()) {
+                if let Ok(d) = runner::load_documents(&e.path()) {
+                    docs.extend(d);
+                }
+            }
+        }
+        let is_policy = |d: &Value| {
+            d.get("apiVersion").and_then(Value::as_str).is_some_and(|a| a.starts_with("kyverno.io/"))
+                && d.get("kind").and_then(Value::as_str).is_some_and(|k| k == "ClusterPolicy" || k == "Policy")
+        };
+        for d in docs.iter().filter(|d| is_policy(d)) {
+            let Ok(ir) = PolicyIr::lower(d) else { continue };
+            for rule in ir.rules {
+                if let RuleBody::Validate(v) = rule.body {
+                    match v.check {
+                        Check::Pattern(p) => all.push((p, resources.len())),
+                        Check::AnyPattern(items) => all.extend(items.iter().filter_map(|i| match i {
+                            PatternItem::Static(p) => Some((p.clone(), resources.len())),
+                            PatternItem::Dynamic(_) => None,
+                        })),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        resources.push(docs.into_iter().filter(|d| !is_policy(d) && d.get("kind").is_some()).collect());
+    }
+    let patterns: Vec<&Pattern> = all.iter().map(|(p, _)| p).collect();
+    let (compiled, keys) = compile_batch(&patterns).unwrap_or_else(|e| panic!("{e}"));
+    let (mut cases, mut failures) = (0usize, Vec::new());
+    for ((pattern, folder), native) in all.iter().zip(&compiled) {
+        let Some(native) = native else { continue };
+        for r in resources.get(*folder).into_iter().flatten() {
+            cases += 1;
+            if let Err(e) = agree_compiled(native, &keys, pattern, r) {
+                failures.push(e);
+            }
+        }
+    }
+    println!("corpus, one batch: {} patterns, {cases} native cases, {} divergences", patterns.len(), failures.len());
+    assert!(cases > 1000, "the corpus should give well over a thousand native cases, got {cases}");
+    assert!(failures.is_empty(), "divergences:\n{}", failures.join("\n"));
+}
+
 const KEYS: [&str; 4] = ["a", "b", "c", "metadata"];
 const STRINGS: [&str; 22] = [
     "*", "?*", "a*", "x", "", "?", ">1", "<=2Gi", "!a", "1-5", "2!-4", "a | b", "10s", ">5m", "<1.5", "true", "0", "!*",
@@ -205,6 +279,39 @@ fn random_patterns_agree() {
         Ok(())
     });
     println!("random: {} cases (each also walked on the tape), {} run natively, 0 divergences", run.get(), native.get());
+    if let Err(e) = outcome {
+        panic!("{e}");
+    }
+    assert!(native.get() * 2 > run.get(), "most random patterns should compile");
+}
+
+/// Random patterns used several times in one pattern and across a batch, so that their code is
+/// shared (one function, called from each use), against documents that nest the generated
+/// documents the same way.
+#[test]
+fn random_shared_patterns_agree() {
+    let cases: u32 = std::env::var("PALISADE_JIT_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(5_000);
+    let patterns = cases.div_ceil(3 * DOCS_PER_PATTERN as u32);
+    let mut runner = TestRunner::new(Config { cases: patterns, failure_persistence: None, ..Config::default() });
+    let (run, native) = (std::cell::Cell::new(0u32), std::cell::Cell::new(0u32));
+    let strategy = (pattern_value(), prop::collection::vec(doc_value(), DOCS_PER_PATTERN));
+    let outcome = runner.run(&strategy, |(pattern, resources)| {
+        let wrapped = json!({"a": pattern, "=(b)": [pattern], "c": {"d": pattern}});
+        let (Ok(p), Ok(w)) = (Pattern::lower(&pattern), Pattern::lower(&wrapped)) else { return Ok(()) };
+        let (compiled, keys) = compile_batch(&[&p, &w]).map_err(TestCaseError::fail)?;
+        let [cp, cw] = compiled.as_slice() else { return Err(TestCaseError::fail("two patterns should give two results")) };
+        for r in &resources {
+            let nested = json!({"a": r, "b": [r, r], "c": {"d": r}});
+            for (c, pat, text, doc) in [(cp, &p, &pattern, r), (cw, &w, &wrapped, r), (cw, &w, &wrapped, &nested)] {
+                run.set(run.get() + 1);
+                let Some(c) = c else { continue };
+                native.set(native.get() + 1);
+                agree_compiled(c, &keys, pat, doc).map_err(|e| TestCaseError::fail(format!("{e}\npattern: {text}\nresource: {doc}")))?;
+            }
+        }
+        Ok(())
+    });
+    println!("random, shared: {} cases, {} run natively, 0 divergences", run.get(), native.get());
     if let Err(e) = outcome {
         panic!("{e}");
     }

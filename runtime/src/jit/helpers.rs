@@ -1,34 +1,39 @@
 //! Host helpers that native matchers call. Each is `extern "C"`, catches any panic so that
 //! nothing unwinds into generated code, and answers with a result code.
 
-use palisade_compiler::ir::pattern::{NodeId, Pattern};
+use palisade_compiler::ir::pattern::Node;
 
 use super::{ERR, Env, OK, SKIP};
 use crate::doc::{Doc, TAG_ARRAY, TAG_OBJECT, TAG_STR, TAG_STR_OWNED};
 use crate::interp::gofmt;
 use crate::interp::scalar;
 
-pub(super) fn node_index(id: NodeId) -> u32 {
-    id.index()
-}
-
-/// The scalar branch of the interpreter's `element`: `node` matches the scalar pattern node
-/// `pattern_node` (every element must, when `node` is an array). A mismatch is classified the
-/// way the interpreter classifies its message, which quotes the resource value: a value whose
-/// text holds a skip marker makes the mismatch a skip.
+/// The scalar branch of the interpreter's `element`: `node` matches the scalar pattern constant
+/// `konst` of the batch (every element must, when `node` is an array). A mismatch is classified
+/// the way the interpreter classifies its message, which quotes the resource value: a value
+/// whose text holds a skip marker makes the mismatch a skip.
 ///
 /// # Safety
-/// `env` must point to a live [`Env`] whose `doc` and `pattern` fields point to a live `Doc`
-/// and `Pattern`, as `CompiledPattern::run` sets up.
-pub(super) unsafe extern "C" fn scalar(env: *const Env, pattern_node: u32, node: u32) -> u32 {
+/// `env` must point to a live [`Env`] whose `doc` field points to a live `Doc` and whose
+/// `consts`/`consts_len` describe a live slice, as `CompiledPattern::run` sets up.
+pub(super) unsafe extern "C" fn scalar(env: *const Env, konst: u32, node: u32) -> u32 {
     // SAFETY: guaranteed by the caller (see `# Safety`); the generated code passes the `env`
     // pointer it received from `CompiledPattern::run`, unchanged.
-    let (doc, pattern) = unsafe { (&*(*env).doc.cast::<Doc>(), &*(*env).pattern) };
-    std::panic::catch_unwind(|| scalar_code(doc, pattern, pattern_node, node)).unwrap_or(ERR)
+    let (doc, consts) = unsafe { (&*(*env).doc.cast::<Doc>(), std::slice::from_raw_parts((*env).consts, (*env).consts_len)) };
+    std::panic::catch_unwind(|| match consts.get(konst as usize) {
+        Some(p) => scalar_code(doc, p, node),
+        None => ERR,
+    })
+    .unwrap_or(ERR)
 }
 
-fn scalar_code(doc: &Doc, pattern: &Pattern, pattern_node: u32, node: u32) -> u32 {
-    let p = pattern.node(NodeId::from_index(pattern_node));
+/// The entry of a pattern whose code could not be generated: it never passes, so the engine
+/// asks the interpreter, which gives the rule's real answer.
+pub(super) extern "C" fn defer(_env: *const Env, _node: u32) -> u32 {
+    ERR
+}
+
+fn scalar_code(doc: &Doc, p: &Node, node: u32) -> u32 {
     let ok = if doc.node(node).tag == TAG_ARRAY {
         doc.elems(node).iter().all(|&e| scalar::matches_scalar(doc.scalar(e), p))
     } else {

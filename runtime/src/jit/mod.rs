@@ -16,21 +16,30 @@
 //! comparisons through one `extern "C"` helper over constants pre-parsed by the compiler
 //! (numbers, quantities, durations, wildcards). What is not compiled is said by
 //! [`Unsupported`], and the rule then runs in the interpreter.
+//!
+//! A policy set is compiled as one batch ([`Jit`]): its patterns are interned into a graph of
+//! shapes ([`shape`]), so a sub-pattern that several rules or places share (autogen copies,
+//! repeated container patterns) is compiled once and called. Code generation is what a server
+//! pays at start and on every reload, so its cost matters as much as the code's speed.
 
 #![allow(unsafe_code)]
 
 mod codegen;
 mod helpers;
+mod shape;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use cranelift_codegen::ir::{AbiParam, UserFuncName, types};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::FunctionBuilderContext;
 use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{Linkage, Module, default_libcall_names};
+use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
 
 use palisade_compiler::ir::pattern::{Node, NodeId, Pattern};
+
+use shape::{ShapeId, Shapes};
 
 use crate::doc::{DNode, Doc, KeyTable, Member};
 
@@ -79,7 +88,7 @@ impl std::fmt::Display for Unsupported {
     }
 }
 
-/// What native code and helpers receive: the document's arrays and the pattern's constants.
+/// What native code and helpers receive: the document's arrays and the batch's constants.
 /// `#[repr(C)]` because generated code loads these fields at fixed offsets.
 #[repr(C)]
 pub(crate) struct Env {
@@ -87,16 +96,17 @@ pub(crate) struct Env {
     members: *const Member,
     elems: *const u32,
     doc: *const std::ffi::c_void,
-    pattern: *const Pattern,
+    consts: *const Node,
+    consts_len: usize,
 }
 
 type MatchFn = unsafe extern "C" fn(env: *const Env, node: u32) -> u32;
 
-/// A compiled pattern. It keeps the memory its code lives in alive (through `Arc<Jit>`) and its
-/// own copy of the pattern constants the helpers read.
+/// A compiled pattern. It keeps the memory its code lives in alive (through `Arc<JitMemory>`)
+/// and the constants of its batch, which the helpers read.
 pub struct CompiledPattern {
     func: MatchFn,
-    pattern: Arc<Pattern>,
+    consts: Arc<[Node]>,
     _owner: Arc<JitMemory>,
 }
 
@@ -115,15 +125,17 @@ impl CompiledPattern {
             members: doc.members_ptr(),
             elems: doc.elems_ptr(),
             doc: (doc as *const Doc).cast(),
-            pattern: Arc::as_ptr(&self.pattern),
+            consts: self.consts.as_ptr(),
+            consts_len: self.consts.len(),
         };
         let node = if (node as usize) < doc.node_count() { node } else { 0 };
-        // SAFETY: `func` was produced by `Jit::compile` for this pattern and its code memory is
-        // kept alive by `_owner`. The generated code only reads `env`'s arrays at indices the
-        // document parser produced (member and element ranges of container nodes, node ids
-        // stored in them, and `node`, checked just above), all in bounds by `Doc`'s
-        // construction, and it calls only `helpers::scalar`, which never unwinds. `env` and
-        // `doc` outlive the call.
+        // SAFETY: `func` was produced by `Jit::finish` for this pattern (or is
+        // `helpers::defer`) and its code memory is kept alive by `_owner`. The generated code
+        // only reads `env`'s arrays at indices the document parser produced (member and element
+        // ranges of container nodes, node ids stored in them, and `node`, checked just above),
+        // all in bounds by `Doc`'s construction; it calls only functions of the same batch,
+        // which keep to the same rules, and `helpers::scalar`, which never unwinds and checks
+        // the constant id it is given. `env`, `doc` and the constants outlive the call.
         let code = unsafe { (self.func)(&env, node) };
         match code {
             OK => Verdict::Pass,
@@ -186,12 +198,22 @@ pub fn supported(pattern: &Pattern) -> Result<(), Unsupported> {
     walk(pattern, pattern.root(), 0)
 }
 
-/// A JIT compiler instance: one Cranelift module that a batch of patterns is compiled into.
+/// A JIT compiler instance: a batch of patterns, interned into one graph of shapes by
+/// [`Jit::add`] and compiled into one Cranelift module by [`Jit::finish`]. Compiling the batch
+/// as a whole lets patterns share the code of the sub-patterns they have in common.
 pub struct Jit {
     module: JITModule,
-    ctx: cranelift_codegen::Context,
-    fctx: FunctionBuilderContext,
-    pending: Vec<(cranelift_module::FuncId, Arc<Pattern>, usize)>,
+    shapes: Shapes,
+    /// The root shape of each added pattern, by ticket.
+    roots: Vec<ShapeId>,
+}
+
+/// A batch's compiled functions and the tickets whose code could not be generated.
+pub struct Finished {
+    pub patterns: Vec<CompiledPattern>,
+    /// Tickets whose code generation failed, with the error; their [`CompiledPattern`] answers
+    /// [`Verdict::NoMatch`], which sends the rule to the interpreter.
+    pub failed: Vec<(usize, String)>,
 }
 
 impl Jit {
@@ -199,7 +221,12 @@ impl Jit {
         let mut flags = settings::builder();
         flags.set("use_colocated_libcalls", "false").map_err(|e| e.to_string())?;
         flags.set("is_pic", "false").map_err(|e| e.to_string())?;
-        flags.set("opt_level", "speed").map_err(|e| e.to_string())?;
+        // No mid-end optimization (egraph, GVN, LICM): matcher code is loads, compares and
+        // branches with little for it to find. On the pod-security + best-practices set it cut
+        // code generation by about a quarter, and the native matchers ran as fast as with
+        // `speed` (`cargo bench --bench jit`). The backtracking register allocator stays: the
+        // single-pass one compiled about as fast but its code ran 3x slower.
+        flags.set("opt_level", "none").map_err(|e| e.to_string())?;
         // Cranelift's IR verifier checks every function before code generation. Debug builds
         // (every test, the agreement suites included) keep it; release builds skip it, as
         // wasmtime does, because it is a large share of compile time and so of reload time.
@@ -210,50 +237,107 @@ impl Jit {
             .finish(settings::Flags::new(flags))
             .map_err(|e| e.to_string())?;
         let module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
-        let ctx = module.make_context();
-        Ok(Jit { module, ctx, fctx: FunctionBuilderContext::new(), pending: Vec::new() })
+        Ok(Jit { module, shapes: Shapes::default(), roots: Vec::new() })
     }
 
-    /// Compiles one pattern; its key names are interned into `keys`. Returns a ticket for
-    /// [`Jit::finish`].
+    /// Adds one pattern to the batch; its key names are interned into `keys`. Returns a ticket
+    /// for [`Jit::finish`]. Code is generated by `finish`, for the whole batch.
     pub fn add(&mut self, pattern: &Pattern, keys: &mut KeyTable) -> Result<usize, Unsupported> {
         supported(pattern)?;
-        let ptr = self.module.target_config().pointer_type();
-        let mut sig = self.module.make_signature();
-        sig.params.push(AbiParam::new(ptr));
-        sig.params.push(AbiParam::new(types::I32));
-        sig.returns.push(AbiParam::new(types::I32));
-        let index = self.pending.len();
-        let id = self
-            .module
-            .declare_function(&format!("pattern_{index}"), Linkage::Local, &sig)
-            .map_err(|e| Unsupported::Codegen(e.to_string()))?;
-        self.ctx.func.signature = sig;
-        self.ctx.func.name = UserFuncName::user(0, id.as_u32());
-        codegen::build(&mut self.ctx.func, &mut self.fctx, self.module.target_config(), pattern, keys);
-        let defined = self.module.define_function(id, &mut self.ctx).map_err(|e| Unsupported::Codegen(format!("{e:?}")));
-        self.module.clear_context(&mut self.ctx);
-        defined?;
-        self.pending.push((id, Arc::new(pattern.clone()), index));
-        Ok(index)
+        let root = self.shapes.intern_pattern(pattern, pattern.root(), keys);
+        self.roots.push(root);
+        Ok(self.roots.len() - 1)
     }
 
-    /// Finalizes the module; returns the compiled patterns by ticket.
-    pub fn finish(mut self) -> Result<Vec<CompiledPattern>, String> {
+    /// Generates and finalizes the batch's code; returns the compiled patterns by ticket.
+    pub fn finish(self) -> Result<Vec<CompiledPattern>, String> {
+        self.finish_all().map(|f| f.patterns)
+    }
+
+    /// As [`Jit::finish`], and says which tickets' code generation failed (a Cranelift error:
+    /// a defect, which the agreement tests look for; the rule still gets the interpreter's
+    /// answer).
+    pub fn finish_all(mut self) -> Result<Finished, String> {
+        let shared = self.shapes.plan(&self.roots, shape::MIN_OUTLINED_SIZE);
+        let ptr = self.module.target_config().pointer_type();
+        let mut signature = self.module.make_signature();
+        signature.params.push(AbiParam::new(ptr));
+        signature.params.push(AbiParam::new(types::I32));
+        signature.returns.push(AbiParam::new(types::I32));
+        // One function per root (a pattern's entry) and per shared shape (called from each of
+        // its uses).
+        let mut wanted: Vec<ShapeId> = (0..shared.len() as ShapeId).filter(|&s| shared.get(s as usize) == Some(&true)).collect();
+        wanted.extend(&self.roots);
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut functions: HashMap<ShapeId, FuncId> = HashMap::new();
+        for &id in &wanted {
+            let func = self
+                .module
+                .declare_function(&format!("shape_{id}"), Linkage::Local, &signature)
+                .map_err(|e| e.to_string())?;
+            functions.insert(id, func);
+        }
+        let calls: HashMap<ShapeId, FuncId> =
+            functions.iter().filter(|(s, _)| shared.get(**s as usize) == Some(&true)).map(|(&s, &f)| (s, f)).collect();
+        // Shapes in id order: a function's callees (its children) are generated before it, so
+        // a function whose callee failed is known to fail too and is not defined.
+        let mut failed: HashMap<ShapeId, String> = HashMap::new();
+        let mut ctx = self.module.make_context();
+        let mut fctx = FunctionBuilderContext::new();
+        for &shape in &wanted {
+            let Some(&func) = functions.get(&shape) else { continue };
+            if let Some(callee) = self.callees(shape, &calls).into_iter().find(|c| failed.contains_key(c)) {
+                let why = failed.get(&callee).cloned().unwrap_or_default();
+                failed.insert(shape, why);
+                continue;
+            }
+            ctx.func.signature = signature.clone();
+            ctx.func.name = UserFuncName::user(0, func.as_u32());
+            let batch = codegen::Batch { shapes: &self.shapes, calls: &calls, signature: &signature };
+            codegen::build(&mut ctx.func, &mut fctx, self.module.target_config(), &batch, shape);
+            if let Err(e) = self.module.define_function(func, &mut ctx) {
+                failed.insert(shape, format!("{e:?}"));
+            }
+            self.module.clear_context(&mut ctx);
+        }
         self.module.finalize_definitions().map_err(|e| e.to_string())?;
-        let fns: Vec<(*const u8, Arc<Pattern>)> =
-            self.pending.iter().map(|(id, p, _)| (self.module.get_finalized_function(*id), Arc::clone(p))).collect();
+        let code: HashMap<ShapeId, *const u8> = functions
+            .iter()
+            .filter(|(s, _)| !failed.contains_key(s))
+            .map(|(&s, &f)| (s, self.module.get_finalized_function(f)))
+            .collect();
+        let consts: Arc<[Node]> = std::mem::take(&mut self.shapes).into_consts().into();
         let owner = Arc::new(JitMemory { module: std::sync::Mutex::new(Some(self.module)) });
-        Ok(fns
-            .into_iter()
-            .map(|(code, pattern)| {
+        let mut finished = Finished { patterns: Vec::with_capacity(self.roots.len()), failed: Vec::new() };
+        for (ticket, root) in self.roots.iter().enumerate() {
+            let func = match code.get(root) {
                 // SAFETY: `code` is the finalized entry of a function declared with the
                 // signature `(pointer, i32) -> i32` in the platform's default call convention,
                 // which is `MatchFn`'s `extern "C"` ABI.
-                let func = unsafe { std::mem::transmute::<*const u8, MatchFn>(code) };
-                CompiledPattern { func, pattern, _owner: Arc::clone(&owner) }
-            })
-            .collect())
+                Some(&code) => unsafe { std::mem::transmute::<*const u8, MatchFn>(code) },
+                None => {
+                    finished.failed.push((ticket, failed.get(root).cloned().unwrap_or_default()));
+                    helpers::defer as MatchFn
+                }
+            };
+            finished.patterns.push(CompiledPattern { func, consts: Arc::clone(&consts), _owner: Arc::clone(&owner) });
+        }
+        Ok(finished)
+    }
+
+    /// The shared shapes that the function of `shape` calls.
+    fn callees(&self, shape: ShapeId, calls: &HashMap<ShapeId, FuncId>) -> Vec<ShapeId> {
+        let mut out = Vec::new();
+        let mut stack = self.shapes.children(shape);
+        while let Some(s) = stack.pop() {
+            if calls.contains_key(&s) {
+                out.push(s);
+            } else {
+                stack.extend(self.shapes.children(s));
+            }
+        }
+        out
     }
 }
 
@@ -261,5 +345,9 @@ impl Jit {
 pub fn compile_one(pattern: &Pattern, keys: &mut KeyTable) -> Result<CompiledPattern, Unsupported> {
     let mut jit = Jit::new().map_err(Unsupported::Codegen)?;
     jit.add(pattern, keys)?;
-    jit.finish().map_err(Unsupported::Codegen)?.pop().ok_or_else(|| Unsupported::Codegen("no function".into()))
+    let mut finished = jit.finish_all().map_err(Unsupported::Codegen)?;
+    if let Some((_, e)) = finished.failed.pop() {
+        return Err(Unsupported::Codegen(e));
+    }
+    finished.patterns.pop().ok_or_else(|| Unsupported::Codegen("no function".into()))
 }
