@@ -147,6 +147,7 @@ pub fn run(args: Args) -> ExitCode {
         "rules_loaded": compiled.rule_count(),
         "rules_evaluated": evaluated,
         "rules_native": compiled.explain().iter().filter(|e| e.interpreter.is_none()).count(),
+        "rules_by_engine": by_engine(&compiled),
         "parse_ns": parse_ns.round(),
         "interpreter_ns": interpreter_ns.round(),
         "jit_ns": jit_ns.round(),
@@ -159,7 +160,7 @@ pub fn run(args: Args) -> ExitCode {
         println!("{report}");
     } else {
         println!("requests          {}", inputs.len());
-        println!("rules loaded      {} ({} native)", compiled.rule_count(), report["rules_native"]);
+        println!("rules loaded      {} ({} native; {})", compiled.rule_count(), report["rules_native"], by_engine(&compiled).iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "));
         println!("rules evaluated   {evaluated}");
         println!("parse (serde)     {parse_ns:>10.0} ns");
         println!("interpreter       {interpreter_ns:>10.0} ns");
@@ -263,14 +264,23 @@ fn median(iterations: usize, mut f: impl FnMut()) -> f64 {
     times.get(times.len() / 2).copied().unwrap_or(0) as f64
 }
 
+/// How many rules each engine of the set answers.
+fn by_engine(set: &CompiledSet) -> std::collections::BTreeMap<&'static str, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for e in set.explain() {
+        *counts.entry(e.engine).or_insert(0) += 1;
+    }
+    counts
+}
+
 fn print_explain(set: &CompiledSet) {
     let rows = set.explain();
     let native = rows.iter().filter(|r| r.interpreter.is_none()).count();
     println!("{native} of {} rules run natively", rows.len());
     for r in rows.iter().filter(|r| !r.rule.starts_with("pad-")) {
         match &r.interpreter {
-            None => println!("  native       {}/{}", r.policy, r.rule),
-            Some(why) => println!("  interpreter  {}/{}: {why}", r.policy, r.rule),
+            None => println!("  {:<13}{}/{}", r.engine, r.policy, r.rule),
+            Some(why) => println!("  {:<13}{}/{}: {why}", r.engine, r.policy, r.rule),
         }
     }
 }

@@ -50,10 +50,29 @@ pub fn run(args: Args) -> ExitCode {
         eprintln!("warning: {}:{}: {} {} is not compiled yet and is left out of the bundle", s.file, s.line, s.kind, s.name);
     }
     if args.explain {
+        // The plans `palisade serve` makes for these policies: which rules run as native code
+        // and why the others do not.
+        let set = palisade_runtime::set::CompiledSet::new(bundle.policies.iter().map(|p| p.ir.clone()).collect());
+        let plans = match &set {
+            Ok(set) => set.explain(),
+            Err(e) => {
+                eprintln!("error: the policies do not compile to native code: {e}");
+                Vec::new()
+            }
+        };
+        let mut plans = plans.iter();
         for p in &bundle.policies {
             println!("{} ({}, failurePolicy {})", p.meta.name, p.meta.kind, p.meta.failure_policy.as_str());
             for r in &p.ir.rules {
-                println!("  {} at {}: {}, interpreter", r.name, p.source.locate(&r.name), describe(&r.body));
+                let plan = plans.next().filter(|e| e.rule == r.name);
+                let how = match plan {
+                    Some(e) => match &e.interpreter {
+                        None => e.engine.to_owned(),
+                        Some(why) => format!("{}: {why}", e.engine),
+                    },
+                    None => "interpreter".to_owned(),
+                };
+                println!("  {} at {}: {}, {how}", r.name, p.source.locate(&r.name), describe(&r.body));
             }
         }
         for p in &bundle.cel {
@@ -92,6 +111,9 @@ fn describe(body: &RuleBody) -> String {
             Check::DynamicPattern(_) => "validate.pattern with variables (lowered per request)".into(),
             Check::AnyPattern(_) => "validate.anyPattern".into(),
             Check::Deny(_) => "validate.deny".into(),
+            Check::Foreach(_) => "validate.foreach".into(),
+            Check::PodSecurity(_) => "validate.podSecurity".into(),
+            Check::Cel(_) => "validate.cel".into(),
             Check::Unsupported(what) => format!("{what} (not evaluated yet: reports an error)"),
             #[allow(unreachable_patterns)]
             _ => "validate".into(),

@@ -45,6 +45,9 @@ enum Plan {
     Conditions(Box<conds::CondPlan>),
     /// A static pattern the JIT does not compile, walked on the tape by the interpreter's code.
     Walk(String),
+    /// `validate.podSecurity`: the Pod Security checks on the pod's metadata and spec, taken
+    /// from the tape once per request and shared by every such rule.
+    PodSecurity,
     Interpreter(String),
 }
 
@@ -62,6 +65,10 @@ pub struct Explain {
     pub rule: String,
     /// `None` when the rule runs natively, else why it runs in the interpreter.
     pub interpreter: Option<String>,
+    /// How the set engine answers it: `native`, `tape` (conditions and foreach on the
+    /// document, patterns native), `walk` (the interpreter's pattern code on the document),
+    /// `pod-security` or `interpreter`.
+    pub engine: &'static str,
 }
 
 /// A compiled policy set. Immutable; share it by `Arc`.
@@ -114,6 +121,7 @@ impl CompiledSet {
         for (pi, policy) in policies.iter().enumerate() {
             for (ri, rule) in policy.rules.iter().enumerate() {
                 let plan = match native_patterns(rule) {
+                    Err(_) if plain_pod_security(rule) => Plan::PodSecurity,
                     // Preconditions, deny and foreach: on the tape when every expression is.
                     Err(_) if matches!(rule.body, RuleBody::Validate(_)) => match conds::plan(rule, &mut jit, &mut keys, &mut programs) {
                         Ok(plan) => Plan::Conditions(Box::new(plan)),
@@ -189,9 +197,17 @@ impl CompiledSet {
                 Explain {
                     policy: policy.map(|x| x.name.clone()).unwrap_or_default(),
                     rule: policy.and_then(|x| x.rules.get(p.rule)).map(|r| r.name.clone()).unwrap_or_default(),
+                    engine: match &p.plan {
+                        Plan::Native(_) => "native",
+                        Plan::Conditions(_) => "tape",
+                        Plan::Walk(_) => "walk",
+                        Plan::PodSecurity => "pod-security",
+                        Plan::Interpreter(_) => "interpreter",
+                    },
                     interpreter: match &p.plan {
                         Plan::Native(_) | Plan::Conditions(_) => None,
                         Plan::Walk(why) => Some(format!("walked on the tape by the interpreter's pattern code: {why}")),
+                        Plan::PodSecurity => Some("the Pod Security checks table (Rust, not JIT-compiled), on the pod taken from the tape".to_owned()),
                         Plan::Interpreter(why) => Some(why.clone()),
                     },
                 }
@@ -232,6 +248,8 @@ impl CompiledSet {
             programs: &self.programs,
             native: &self.native,
         };
+        // The pod's metadata and spec as values, for the podSecurity rules.
+        let pod: OnceCell<(Value, Value)> = OnceCell::new();
         let mut touched = 0;
         let mut i = 0;
         while i < candidates.len() {
@@ -250,7 +268,7 @@ impl CompiledSet {
                     continue;
                 }
             }
-            if self.native_policy(policy_index, policy, group, req, &inputs, out) {
+            if self.native_policy(policy_index, policy, group, req, &inputs, &pod, out) {
                 continue;
             }
             // The slow path: the interpreter evaluates the whole policy.
@@ -286,7 +304,8 @@ impl CompiledSet {
 
     /// Answers a policy natively when every selected rule runs natively and passes. Returns
     /// false (and leaves `out` untouched) when the interpreter has to take over.
-    fn native_policy(&self, pi: usize, policy: &PolicyIr, group: &[u32], req: &SetRequest, inputs: &conds::Inputs, out: &mut Vec<SetResult>) -> bool {
+    #[allow(clippy::too_many_arguments)]
+    fn native_policy(&self, pi: usize, policy: &PolicyIr, group: &[u32], req: &SetRequest, inputs: &conds::Inputs, pod: &OnceCell<(Value, Value)>, out: &mut Vec<SetResult>) -> bool {
         let mark = out.len();
         for &plan_index in group {
             let Some(plan) = self.plans.get(plan_index as usize) else { continue };
@@ -297,6 +316,7 @@ impl CompiledSet {
             let outcome = match &plan.plan {
                 Plan::Native(ids) => self.pattern_rule(rule, ids, req),
                 Plan::Walk(_) => walk_rule(rule, req.doc, req.resource),
+                Plan::PodSecurity => pod_security(rule, req, pod),
                 Plan::Conditions(cp) => conds::run(cp, rule, inputs).map(|(status, message)| (status, message, Route::Tape)),
                 Plan::Interpreter(_) => None,
             };
@@ -380,6 +400,36 @@ pub(super) fn walk_rule(rule: &RuleIr, doc: &Doc, resource: u32) -> Option<(Stat
         return None;
     }
     Some((status, Some(text), Route::Walk))
+}
+
+/// Whether a rule is a podSecurity check with nothing the interpreter must do first.
+fn plain_pod_security(rule: &RuleIr) -> bool {
+    matches!(&rule.body, RuleBody::Validate(v) if matches!(v.check, Check::PodSecurity(_)))
+        && rule.preconditions.is_none()
+        && rule.context.is_empty()
+        && rule.cel_preconditions.is_empty()
+}
+
+/// A podSecurity rule, as the interpreter runs it, on the pod taken from the tape (once per
+/// request, shared by every podSecurity rule).
+fn pod_security(rule: &RuleIr, req: &SetRequest, pod: &OnceCell<(Value, Value)>) -> Option<(Status, Option<String>, Route)> {
+    let RuleBody::Validate(v) = &rule.body else { return None };
+    let Check::PodSecurity(ps) = &v.check else { return None };
+    // Kyverno skips Pod Security checks on DELETE requests.
+    if req.operation == "DELETE" {
+        return Some((Status::Skip, Some("rule skipped".to_owned()), Route::Tape));
+    }
+    let doc = req.doc;
+    let kind = doc.get_str(req.resource, &["kind"]).unwrap_or_default();
+    let (meta, spec) = pod.get_or_init(|| {
+        let fetch = |path: &[&str]| doc.path(req.resource, path).map_or(Value::Null, |n| doc.to_value(n));
+        match crate::podsecurity::pod_paths(kind) {
+            Some((meta, spec)) => (fetch(meta), fetch(spec)),
+            None => (Value::Null, Value::Null),
+        }
+    });
+    let (status, message) = crate::podsecurity::validate_pod(&rule.name, ps, kind, meta, spec);
+    Some((status, Some(message), Route::Tape))
 }
 
 /// The patterns a rule runs natively, or why it cannot.
