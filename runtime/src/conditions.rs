@@ -16,78 +16,197 @@ use crate::interp::gofmt;
 /// Evaluates conditions; returns whether they hold and the messages of the conditions that
 /// decided it (the failed ones when false, the holding ones when true).
 pub fn evaluate(conds: &Value, query: &dyn Fn(&str) -> Result<Value, String>) -> Result<(bool, String), String> {
-    let (any, all): (Vec<&Value>, Vec<&Value>) = match conds {
-        Value::Array(items) => (Vec::new(), items.iter().collect()),
-        Value::Object(m) => (
-            m.get("any").and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default(),
-            m.get("all").and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default(),
-        ),
-        Value::Null => return Ok((true, String::new())),
-        _ => return Err("conditions must be a list or a map of any/all".into()),
-    };
-    let mut held = Vec::new();
-    let mut failed = Vec::new();
-    let mut any_ok = any.is_empty();
-    for c in &any {
-        let (ok, msg) = condition(c, query)?;
-        if ok {
-            any_ok = true;
-            held.extend(msg);
-            break;
-        }
-        failed.extend(msg);
-    }
-    let mut all_ok = true;
-    if any_ok {
-        for c in &all {
-            let (ok, msg) = condition(c, query)?;
-            if ok {
-                held.extend(msg);
-            } else {
-                all_ok = false;
-                failed.extend(msg);
-                break;
-            }
-        }
-    }
-    let result = any_ok && all_ok;
-    let msgs = if result { held } else { failed };
-    Ok((result, msgs.join("; ")))
+    Conditions::new(conds).evaluate(query)
 }
 
-fn condition<'c>(c: &'c Value, query: &dyn Fn(&str) -> Result<Value, String>) -> Result<(bool, Option<String>), String> {
-    // Most condition values are constant lists; they are used as they are, not rebuilt.
-    let subst = |v: &'c Value| -> Result<Cow<'c, Value>, String> {
+/// Conditions read once: each operand classified (a constant, one whole `{{ }}` expression, or
+/// text with templates) and each operator resolved, so evaluating them again only queries the
+/// expressions. The interpreter reads them per evaluation (borrowing the policy); the set
+/// engine keeps them with its compiled rules ([`Conditions::into_owned`]).
+#[derive(Clone, Debug)]
+pub struct Conditions<'c> {
+    form: Form<'c>,
+}
+
+#[derive(Clone, Debug)]
+enum Form<'c> {
+    /// No conditions (`null`): they hold.
+    Always,
+    /// Neither a list nor a map.
+    Invalid,
+    Lists { any: Vec<Condition<'c>>, all: Vec<Condition<'c>> },
+}
+
+#[derive(Clone, Debug)]
+struct Condition<'c> {
+    key: Operand<'c>,
+    value: Operand<'c>,
+    /// The operator, lower-cased as Kyverno compares it.
+    op: String,
+    message: Option<Cow<'c, str>>,
+}
+
+#[derive(Clone, Debug)]
+enum Operand<'c> {
+    /// No template anywhere: used as it is.
+    Const(Cow<'c, Value>),
+    /// A string that is exactly one template: the expression's value, with its JSON type.
+    Whole { expr: Cow<'c, str>, raw: Cow<'c, Value> },
+    /// Templates inside text, lists or maps: substituted as a document.
+    Template(Cow<'c, Value>),
+}
+
+impl<'c> Conditions<'c> {
+    pub fn new(conds: &'c Value) -> Conditions<'c> {
+        let list = |v: Option<&'c Value>| -> Vec<Condition<'c>> {
+            v.and_then(Value::as_array).map(|a| a.iter().map(Condition::new).collect()).unwrap_or_default()
+        };
+        let form = match conds {
+            Value::Array(items) => Form::Lists { any: Vec::new(), all: items.iter().map(Condition::new).collect() },
+            Value::Object(m) => Form::Lists { any: list(m.get("any")), all: list(m.get("all")) },
+            Value::Null => Form::Always,
+            _ => Form::Invalid,
+        };
+        Conditions { form }
+    }
+
+    /// The same conditions, owning what they borrowed.
+    pub fn into_owned(self) -> Conditions<'static> {
+        let form = match self.form {
+            Form::Always => Form::Always,
+            Form::Invalid => Form::Invalid,
+            Form::Lists { any, all } => Form::Lists {
+                any: any.into_iter().map(Condition::into_owned).collect(),
+                all: all.into_iter().map(Condition::into_owned).collect(),
+            },
+        };
+        Conditions { form }
+    }
+
+    /// Whether the conditions hold, and the messages of the conditions that decided it.
+    pub fn evaluate(&self, query: &dyn Fn(&str) -> Result<Value, String>) -> Result<(bool, String), String> {
+        let (any, all) = match &self.form {
+            Form::Always => return Ok((true, String::new())),
+            Form::Invalid => return Err("conditions must be a list or a map of any/all".into()),
+            Form::Lists { any, all } => (any, all),
+        };
+        let mut held = Vec::new();
+        let mut failed = Vec::new();
+        let mut any_ok = any.is_empty();
+        for c in any {
+            let (ok, msg) = c.evaluate(query)?;
+            if ok {
+                any_ok = true;
+                held.extend(msg);
+                break;
+            }
+            failed.extend(msg);
+        }
+        let mut all_ok = true;
+        if any_ok {
+            for c in all {
+                let (ok, msg) = c.evaluate(query)?;
+                if ok {
+                    held.extend(msg);
+                } else {
+                    all_ok = false;
+                    failed.extend(msg);
+                    break;
+                }
+            }
+        }
+        let result = any_ok && all_ok;
+        let msgs = if result { held } else { failed };
+        Ok((result, msgs.join("; ")))
+    }
+}
+
+impl<'c> Condition<'c> {
+    fn new(c: &'c Value) -> Condition<'c> {
+        Condition {
+            key: Operand::new(c.get("key").unwrap_or(&Value::Null)),
+            value: Operand::new(c.get("value").unwrap_or(&Value::Null)),
+            op: c.get("operator").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase(),
+            message: c.get("message").and_then(Value::as_str).map(Cow::Borrowed),
+        }
+    }
+
+    fn into_owned(self) -> Condition<'static> {
+        Condition {
+            key: self.key.into_owned(),
+            value: self.value.into_owned(),
+            op: self.op,
+            message: self.message.map(|m| Cow::Owned(m.into_owned())),
+        }
+    }
+
+    fn evaluate(&self, query: &dyn Fn(&str) -> Result<Value, String>) -> Result<(bool, Option<String>), String> {
+        let key = self.key.resolve(query)?;
+        let value = self.value.resolve(query)?;
+        let (key, value) = (key.as_ref(), value.as_ref());
+        let ok = match self.op.as_str() {
+            "equals" | "equal" => equals(key, value),
+            "notequals" | "notequal" => !equals(key, value),
+            "anyin" => set_op(key, value, true, true).unwrap_or(false),
+            "allin" => set_op(key, value, false, true).unwrap_or(false),
+            "anynotin" => set_op(key, value, true, false).unwrap_or(false),
+            "allnotin" => set_op(key, value, false, false).unwrap_or(false),
+            "in" => set_op(key, value, false, true).unwrap_or(false),
+            "notin" => set_op(key, value, false, true).is_some_and(|inside| !inside),
+            "greaterthan" | "durationgreaterthan" => order(key, value) == Some(Ordering::Greater),
+            "greaterthanorequals" | "durationgreaterthanorequals" => {
+                matches!(order(key, value), Some(Ordering::Greater | Ordering::Equal))
+            }
+            "lessthan" | "durationlessthan" => order(key, value) == Some(Ordering::Less),
+            "lessthanorequals" | "durationlessthanorequals" => {
+                matches!(order(key, value), Some(Ordering::Less | Ordering::Equal))
+            }
+            other => return Err(format!("unknown operator `{other}`")),
+        };
+        Ok((ok, self.message.as_ref().map(|m| m.clone().into_owned())))
+    }
+}
+
+impl<'c> Operand<'c> {
+    fn new(v: &'c Value) -> Operand<'c> {
         if !has_template(v) {
-            return Ok(Cow::Borrowed(v));
+            return Operand::Const(Cow::Borrowed(v));
         }
-        template::substitute_document(v, |_, expr| query(expr)).map(Cow::Owned).map_err(|e| format!("{e:?}"))
-    };
-    let key = subst(c.get("key").unwrap_or(&Value::Null))?;
-    let value = subst(c.get("value").unwrap_or(&Value::Null))?;
-    let (key, value) = (key.as_ref(), value.as_ref());
-    let op = c.get("operator").and_then(Value::as_str).unwrap_or_default();
-    let message = c.get("message").and_then(Value::as_str).map(str::to_owned);
-    let ok = match op.to_ascii_lowercase().as_str() {
-        "equals" | "equal" => equals(key, value),
-        "notequals" | "notequal" => !equals(key, value),
-        "anyin" => set_op(key, value, true, true).unwrap_or(false),
-        "allin" => set_op(key, value, false, true).unwrap_or(false),
-        "anynotin" => set_op(key, value, true, false).unwrap_or(false),
-        "allnotin" => set_op(key, value, false, false).unwrap_or(false),
-        "in" => set_op(key, value, false, true).unwrap_or(false),
-        "notin" => set_op(key, value, false, true).is_some_and(|inside| !inside),
-        "greaterthan" | "durationgreaterthan" => order(key, value) == Some(Ordering::Greater),
-        "greaterthanorequals" | "durationgreaterthanorequals" => {
-            matches!(order(key, value), Some(Ordering::Greater | Ordering::Equal))
+        if let Value::String(s) = v {
+            let templates = template::find_templates(s);
+            if let [t] = templates.as_slice() {
+                if t.span.start == 0 && t.span.end == s.len() {
+                    return Operand::Whole { expr: Cow::Borrowed(t.expression_in(s)), raw: Cow::Borrowed(v) };
+                }
+            }
         }
-        "lessthan" | "durationlessthan" => order(key, value) == Some(Ordering::Less),
-        "lessthanorequals" | "durationlessthanorequals" => {
-            matches!(order(key, value), Some(Ordering::Less | Ordering::Equal))
+        Operand::Template(Cow::Borrowed(v))
+    }
+
+    fn into_owned(self) -> Operand<'static> {
+        match self {
+            Operand::Const(v) => Operand::Const(Cow::Owned(v.into_owned())),
+            Operand::Whole { expr, raw } => Operand::Whole { expr: Cow::Owned(expr.into_owned()), raw: Cow::Owned(raw.into_owned()) },
+            Operand::Template(v) => Operand::Template(Cow::Owned(v.into_owned())),
         }
-        other => return Err(format!("unknown operator `{other}`")),
-    };
-    Ok((ok, message))
+    }
+
+    /// The operand's value with its templates substituted. A whole-string template is the
+    /// expression's value (what substitution gives); when the query fails, substitution runs
+    /// as usual so the error reads the same.
+    fn resolve(&self, query: &dyn Fn(&str) -> Result<Value, String>) -> Result<Cow<'_, Value>, String> {
+        let substitute = |raw: &Value| {
+            template::substitute_document(raw, |_, expr| query(expr)).map(Cow::Owned).map_err(|e| format!("{e:?}"))
+        };
+        match self {
+            Operand::Const(v) => Ok(Cow::Borrowed(v.as_ref())),
+            Operand::Whole { expr, raw } => match query(expr) {
+                Ok(v) => Ok(Cow::Owned(v)),
+                Err(_) => substitute(raw),
+            },
+            Operand::Template(raw) => substitute(raw),
+        }
+    }
 }
 
 /// Whether any string (or map key) of `v` holds a `{{ }}` template, or an escaped one that

@@ -4,7 +4,7 @@
 //! set's [`Programs`], its patterns (the rule's own after preconditions, or each `foreach`
 //! entry's) compiled to native matchers. Per request the plan runs the interpreter's steps in
 //! the interpreter's order ([`crate::engine`]'s `run_rule`, `foreach_result`, `run_entry`), with
-//! the conditions evaluated by the same [`conditions::evaluate`] over a query that reads the
+//! the conditions evaluated by the same [`Conditions::evaluate`] over a query that reads the
 //! tape. So operators, substitution and condition messages are shared code, not a second
 //! implementation.
 //!
@@ -18,7 +18,7 @@ use std::cell::Cell;
 use palisade_compiler::ir::policy::{Check, Foreach, PatternItem, RuleIr, RuleBody};
 
 use super::tape::{Programs, Scope, Stop, V};
-use crate::conditions;
+use crate::conditions::Conditions;
 use crate::doc::{Doc, KeyTable, TAG_NULL, TAG_OBJECT};
 use crate::engine::Status;
 use crate::jit::{CompiledPattern, Jit, Verdict};
@@ -26,6 +26,7 @@ use crate::jit::{CompiledPattern, Jit, Verdict};
 /// How a rule with conditions is answered on the tape.
 #[derive(Debug)]
 pub(super) struct CondPlan {
+    preconditions: Option<Conditions<'static>>,
     check: CondCheck,
 }
 
@@ -33,12 +34,13 @@ pub(super) struct CondPlan {
 enum CondCheck {
     /// A static pattern (one id) or anyPattern (one id per item), after the preconditions.
     Patterns { ids: Vec<usize>, any: bool },
-    Deny,
+    Deny(Conditions<'static>),
     Foreach(Vec<EntryPlan>),
 }
 
 #[derive(Debug)]
 struct EntryPlan {
+    preconditions: Option<Conditions<'static>>,
     check: EntryCheck,
 }
 
@@ -46,7 +48,7 @@ struct EntryPlan {
 enum EntryCheck {
     /// A static pattern, or the items of an anyPattern.
     Patterns { ids: Vec<usize> },
-    Deny,
+    Deny(Conditions<'static>),
 }
 
 /// Plans a validate rule whose preconditions, `deny` or `foreach` the tape can answer.
@@ -70,7 +72,7 @@ pub(super) fn plan(rule: &RuleIr, jit: &mut Jit, keys: &mut KeyTable, programs: 
         }
         Check::Deny(conds) => {
             programs.add_templates(conds, false)?;
-            CondCheck::Deny
+            CondCheck::Deny(Conditions::new(conds).into_owned())
         }
         Check::Foreach(entries) => CondCheck::Foreach(entries.iter().map(|e| entry_plan(e, jit, keys, programs)).collect::<Result<_, _>>()?),
         Check::DynamicPattern(_) => return Err("the pattern holds {{ }} variables, substituted per request".into()),
@@ -78,7 +80,7 @@ pub(super) fn plan(rule: &RuleIr, jit: &mut Jit, keys: &mut KeyTable, programs: 
         Check::PodSecurity(_) => return Err("validate.podSecurity runs the Pod Security checks table (interpreter)".into()),
         Check::Unsupported(what) => return Err(format!("{what} is not compiled")),
     };
-    Ok(CondPlan { check })
+    Ok(CondPlan { preconditions: rule.preconditions.as_ref().map(|p| Conditions::new(p).into_owned()), check })
 }
 
 fn entry_plan(entry: &Foreach, jit: &mut Jit, keys: &mut KeyTable, programs: &mut Programs) -> Result<EntryPlan, String> {
@@ -96,12 +98,12 @@ fn entry_plan(entry: &Foreach, jit: &mut Jit, keys: &mut KeyTable, programs: &mu
         }
         Check::Deny(conds) => {
             programs.add_templates(conds, true)?;
-            EntryCheck::Deny
+            EntryCheck::Deny(Conditions::new(conds).into_owned())
         }
         Check::Foreach(_) => return Err("a nested foreach (interpreter)".into()),
         _ => return Err("a foreach check other than pattern, anyPattern or deny (interpreter)".into()),
     };
-    Ok(EntryPlan { check })
+    Ok(EntryPlan { preconditions: entry.preconditions.as_ref().map(|p| Conditions::new(p).into_owned()), check })
 }
 
 fn patterns(check: &Check, jit: &mut Jit, keys: &mut KeyTable) -> Result<(Vec<usize>, bool), String> {
@@ -140,7 +142,7 @@ pub(super) type Outcome = Option<(Status, Option<String>)>;
 pub(super) fn run(plan: &CondPlan, rule: &RuleIr, inputs: &Inputs) -> Outcome {
     let RuleBody::Validate(v) = &rule.body else { return None };
     let scope = Scope { doc: inputs.doc, operation: inputs.operation, object: inputs.object, old_object: inputs.old_object, element: None };
-    if let Some(pre) = &rule.preconditions {
+    if let Some(pre) = &plan.preconditions {
         let (held, msg) = evaluate(pre, inputs.programs, &scope)?;
         if !held {
             let m = if msg.is_empty() { "preconditions not met".to_owned() } else { format!("preconditions not met; {msg}") };
@@ -155,8 +157,7 @@ pub(super) fn run(plan: &CondPlan, rule: &RuleIr, inputs: &Inputs) -> Outcome {
             // Not matched: the interpreter's pattern code words it, on the tape.
             None => super::walk_rule(rule, inputs.doc, inputs.resource).map(|(status, message, _)| (status, message)),
         },
-        CondCheck::Deny => {
-            let Check::Deny(conds) = &v.check else { return None };
+        CondCheck::Deny(conds) => {
             match evaluate(conds, inputs.programs, &scope)? {
                 (false, _) => Some((Status::Pass, None)),
                 (true, msg) => Some((Status::Fail, Some(deny_message(name, v.message.as_deref(), &msg)?))),
@@ -204,7 +205,7 @@ fn foreach(plans: &[EntryPlan], entries: &[Foreach], rule: &RuleIr, message: Opt
                 None => is_object,
             };
             let inner = Scope { element: Some((element, index)), ..*scope };
-            let held = match &entry.preconditions {
+            let held = match &plan.preconditions {
                 Some(pre) => evaluate(pre, inputs.programs, &inner)?.0,
                 None => true,
             };
@@ -231,8 +232,7 @@ fn foreach(plans: &[EntryPlan], entries: &[Foreach], rule: &RuleIr, message: Opt
                         Verdicts::Skip => continue,
                     }
                 }
-                EntryCheck::Deny => {
-                    let Check::Deny(conds) = &entry.check else { return None };
+                EntryCheck::Deny(conds) => {
                     match evaluate(conds, inputs.programs, &inner)? {
                         (false, _) => applied += 1,
                         (true, msg) => {
@@ -283,7 +283,7 @@ fn first_pass(ids: &[usize], inputs: &Inputs, target: u32) -> Option<Option<usiz
 
 /// Conditions through [`conditions::evaluate`] with a query that reads the tape; `None` when
 /// any expression needed the interpreter, or the conditions errored.
-fn evaluate(conds: &serde_json::Value, programs: &Programs, scope: &Scope) -> Option<(bool, String)> {
+fn evaluate(conds: &Conditions, programs: &Programs, scope: &Scope) -> Option<(bool, String)> {
     let bailed = Cell::new(false);
     let query = |expr: &str| -> Result<serde_json::Value, String> {
         programs.query(expr, scope).map_err(|_| {
@@ -291,7 +291,7 @@ fn evaluate(conds: &serde_json::Value, programs: &Programs, scope: &Scope) -> Op
             "evaluated by the interpreter".to_owned()
         })
     };
-    let result = conditions::evaluate(conds, &query);
+    let result = conds.evaluate(&query);
     if bailed.get() {
         return None;
     }
