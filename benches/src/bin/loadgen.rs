@@ -1,8 +1,11 @@
 //! A load generator for `palisade serve`: AdmissionReviews over HTTPS/2 at a fixed rate (open
 //! loop: latency counts from the moment a request was due, so a stalled server cannot hide its
 //! queueing) or as fast as a fixed number of requests in flight allows (closed loop, to find
-//! saturation). Optionally sends SIGHUP to the server at even intervals to reload its bundle
-//! under load. Prints throughput, p50/p90/p99/max latency and the failed request count.
+//! saturation). Optionally reloads the server's bundle under load: SIGHUP at even intervals,
+//! each one sent only after the server's reload counter (`/metrics`) shows the previous one
+//! done, so no signal coalesces with a reload in progress and every reload is executed.
+//! Prints throughput, p50/p90/p99/max latency, the failed request count and, with reloads,
+//! how many the server executed.
 //!
 //! The requests are the corpus' own test resources (`resource*.yaml` beside the policies) of
 //! the folders given, each wrapped in a CREATE AdmissionReview, sent round-robin.
@@ -144,6 +147,63 @@ async fn send(mut sender: Sender, addr: &str, path: &str, body: Bytes, uid: &str
     v["response"]["uid"] == uid
 }
 
+/// The server's count of bundle reloads (succeeded and failed), from `/metrics`.
+async fn reload_count(sender: &Sender, addr: &str) -> Option<u64> {
+    let req = hyper::Request::get(format!("https://{addr}/metrics")).body(Full::new(Bytes::new())).ok()?;
+    let resp = sender.clone().send_request(req).await.ok()?;
+    let body = resp.into_body().collect().await.ok()?.to_bytes();
+    let text = std::str::from_utf8(&body).ok()?.to_owned();
+    let counts: Vec<u64> = text
+        .lines()
+        .filter(|l| l.starts_with("palisade_bundle_reloads_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect();
+    (!counts.is_empty()).then(|| counts.iter().sum())
+}
+
+/// What the reloads did.
+struct Reloads {
+    sent: u32,
+    /// Reloads the server counted, one per signal.
+    executed: u32,
+    /// The longest time from a signal to the server counting its reload.
+    slowest: Duration,
+}
+
+/// Sends `args.reloads` SIGHUPs to `pid`, the k-th due at `start + k * duration / (reloads + 1)`
+/// and never before the server has counted the previous one (each wait bounded by 30 s).
+async fn reload(metrics: Sender, args: Arc<Args>, pid: u32, start: Instant) -> Reloads {
+    const WAIT: Duration = Duration::from_secs(30);
+    let every = args.duration / (args.reloads + 1).max(1);
+    let mut done = Reloads { sent: 0, executed: 0, slowest: Duration::ZERO };
+    for k in 1..=args.reloads {
+        tokio::time::sleep_until((start + every * k).into()).await;
+        let Some(before) = reload_count(&metrics, &args.addr).await else {
+            eprintln!("loadgen: /metrics has no reload counter; reload {k} not sent");
+            continue;
+        };
+        let sent = Instant::now();
+        if !std::process::Command::new("kill").args(["-HUP", &pid.to_string()]).status().is_ok_and(|s| s.success()) {
+            eprintln!("loadgen: kill -HUP {pid} failed");
+            continue;
+        }
+        done.sent += 1;
+        loop {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            if reload_count(&metrics, &args.addr).await.is_some_and(|n| n > before) {
+                done.executed += 1;
+                done.slowest = done.slowest.max(sent.elapsed());
+                break;
+            }
+            if sent.elapsed() > WAIT {
+                eprintln!("loadgen: reload {k} not counted by the server after {WAIT:?}");
+                break;
+            }
+        }
+    }
+    done
+}
+
 fn percentile(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -171,16 +231,13 @@ async fn main() {
     let start = Instant::now();
     let end = start + args.duration;
 
-    if let Some(pid) = args.reload_pid {
-        let reloads = args.reloads;
-        let every = args.duration / (reloads + 1).max(1);
-        tokio::spawn(async move {
-            for _ in 0..reloads {
-                tokio::time::sleep(every).await;
-                let _ = std::process::Command::new("kill").args(["-HUP", &pid.to_string()]).status();
-            }
-        });
-    }
+    let reloader = match args.reload_pid {
+        Some(pid) => {
+            let metrics = connect(&args).await;
+            Some(tokio::spawn(reload(metrics, args.clone(), pid, start)))
+        }
+        None => None,
+    };
 
     if args.rate > 0 {
         // Open loop: request i is due at start + i / rate.
@@ -227,6 +284,10 @@ async fn main() {
         }
     }
     drop(tx);
+    let reloads = match reloader {
+        Some(task) => task.await.ok(),
+        None => None,
+    };
     let mut lat = Vec::new();
     while let Some(us) = rx.recv().await {
         lat.push(us);
@@ -235,7 +296,7 @@ async fn main() {
     lat.sort_unstable();
     let mode = if args.rate > 0 { format!("open loop at {} req/s", args.rate) } else { format!("closed loop, {} in flight", args.concurrency) };
     println!(
-        "{mode}, {} connections, {} distinct reviews: {} requests in {elapsed:.2} s = {:.0} reviews/s; latency ms p50 {:.3} p90 {:.3} p99 {:.3} max {:.3}; failed {}; reloads sent {}",
+        "{mode}, {} connections, {} distinct reviews: {} requests in {elapsed:.2} s = {:.0} reviews/s; latency ms p50 {:.3} p90 {:.3} p99 {:.3} max {:.3}; failed {}",
         args.connections,
         bodies.len(),
         lat.len(),
@@ -245,6 +306,15 @@ async fn main() {
         percentile(&lat, 0.99),
         percentile(&lat, 1.0),
         failed.load(Ordering::Relaxed),
-        if args.reload_pid.is_some() { args.reloads } else { 0 },
     );
+    if let Some(r) = reloads {
+        println!(
+            "reloads: {} wanted, {} sent, {} executed (server's reload counter); slowest {:.0} ms from signal to done; failed requests {}",
+            args.reloads,
+            r.sent,
+            r.executed,
+            r.slowest.as_secs_f64() * 1000.0,
+            failed.load(Ordering::Relaxed),
+        );
+    }
 }
