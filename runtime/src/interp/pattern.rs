@@ -129,6 +129,11 @@ impl Tree for DocNode<'_, '_> {
     }
 }
 
+/// The elements of an array, in order (none for anything else).
+fn elements<T: Tree>(array: T) -> impl Iterator<Item = T> {
+    (0..array.len()).filter_map(move |i| array.at(i))
+}
+
 fn is_object<T: Tree>(t: &T) -> bool {
     matches!(t.scalar(), Scalar::Object)
 }
@@ -252,7 +257,7 @@ impl<'p> Walk<'p> {
             scalar_node => {
                 let matches = |v: &T| scalar::matches_scalar(v.scalar(), scalar_node);
                 let ok = if is_array(&resource) {
-                    (0..resource.len()).filter_map(|i| resource.at(i)).all(|item| matches(&item))
+                    elements(resource).all(|item| matches(&item))
                 } else {
                     matches(&resource)
                 };
@@ -360,7 +365,7 @@ impl<'p> Walk<'p> {
                 ),
             ));
         }
-        let items: Vec<T> = (0..resource.len()).filter_map(|i| resource.at(i)).collect();
+
         let Node::Seq { start, len } = self.pattern.node(id) else {
             return Err(Error::other(
                 path,
@@ -376,9 +381,9 @@ impl<'p> Walk<'p> {
             }
             let base = path.len();
             let mut found = false;
-            for (i, item) in items.iter().enumerate() {
+            for (i, item) in elements(resource).enumerate() {
                 push_index(path, i);
-                let ok = self.element(*item, pattern_item, path, depth + 1).is_ok();
+                let ok = self.element(item, pattern_item, path, depth + 1).is_ok();
                 path.truncate(base);
                 if ok {
                     found = true;
@@ -394,28 +399,27 @@ impl<'p> Walk<'p> {
 
     /// `array` is the resource array the pattern array is matched against.
     fn array<T: Tree>(&mut self, array: T, pattern_items: &[NodeId], path: &mut String, depth: usize) -> Res {
-        let items: Vec<T> = (0..array.len()).filter_map(|i| array.at(i)).collect();
         let Some(&first) = pattern_items.first() else {
             return Err(Error::other(path, "pattern Array empty".into()));
         };
         match self.pattern.node(first) {
             Node::Map { .. } => {
                 // The first pattern element applies to every resource element.
-                self.each(items.iter().map(|&item| (first, item)), path, depth)
+                self.each(elements(array).map(|item| (first, item)), path, depth)
             }
             Node::Seq { .. } => {
                 // Nested arrays compare position by position.
-                if items.len() < pattern_items.len() {
+                if array.len() < pattern_items.len() {
                     return Err(Error::other(
                         "",
                         format!(
                             "validate Array failed, array length mismatch, resource Array len is {} and pattern Array len is {}",
-                            items.len(),
+                            array.len(),
                             pattern_items.len()
                         ),
                     ));
                 }
-                self.each(pattern_items.iter().copied().zip(items.iter().copied()), path, depth)
+                self.each(pattern_items.iter().copied().zip(elements(array)), path, depth)
             }
             // A scalar first element: every resource element must match it.
             _ => self.element(array, first, path, depth + 1),
