@@ -15,9 +15,9 @@
 
 use std::cell::Cell;
 
-use palisade_compiler::ir::policy::{Check, Foreach, PatternItem, RuleIr, RuleBody};
+use palisade_compiler::ir::policy::{Check, Foreach, RuleIr, RuleBody};
 
-use super::tape::{Programs, Scope, Stop, V};
+use super::tape::{Programs, Scope, Stop, V, elements};
 use crate::conditions::Conditions;
 use crate::doc::{Doc, KeyTable, TAG_NULL, TAG_OBJECT};
 use crate::engine::Status;
@@ -107,20 +107,8 @@ fn entry_plan(entry: &Foreach, jit: &mut Jit, keys: &mut KeyTable, programs: &mu
 }
 
 fn patterns(check: &Check, jit: &mut Jit, keys: &mut KeyTable) -> Result<(Vec<usize>, bool), String> {
-    match check {
-        Check::Pattern(p) => Ok((vec![jit.add(p, keys).map_err(|e| e.to_string())?], false)),
-        Check::AnyPattern(items) => {
-            let mut ids = Vec::new();
-            for item in items {
-                let PatternItem::Static(p) = item else {
-                    return Err("an anyPattern item holds {{ }} variables (substituted per request) or does not lower".into());
-                };
-                ids.push(jit.add(p, keys).map_err(|e| e.to_string())?);
-            }
-            Ok((ids, true))
-        }
-        _ => Err("not a pattern".into()),
-    }
+    let ids = super::compile_patterns(&super::static_patterns(check)?, jit, keys)?;
+    Ok((ids, matches!(check, Check::AnyPattern(_))))
 }
 
 /// What a rule's evaluation needs from the request and the set.
@@ -177,11 +165,11 @@ fn foreach(plans: &[EntryPlan], entries: &[Foreach], rule: &RuleIr, message: Opt
     let mut applied = 0usize;
     for (plan, entry) in plans.iter().zip(entries) {
         let elements = match inputs.programs.eval(&entry.list, scope) {
-            Ok(list) => match list {
-                V::Node(id) if inputs.doc.node(id).tag == crate::doc::TAG_ARRAY => inputs.doc.elems(id).iter().map(|&e| V::Node(e)).collect(),
-                V::List(items) => items,
-                V::Val(serde_json::Value::Array(items)) => items.into_iter().map(V::Val).collect(),
-                other => vec![other],
+            // A list that is not an array is one element, as the interpreter takes it.
+            Ok(list) => match elements(list, inputs.doc) {
+                Ok(Ok(items)) => items,
+                Ok(Err(one)) => vec![one],
+                Err(_) => return None,
             },
             // The interpreter skips an entry whose list does not evaluate.
             Err(Stop::UnknownKey) => continue,

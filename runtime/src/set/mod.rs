@@ -120,31 +120,23 @@ impl CompiledSet {
         let mut plans = Vec::new();
         for (pi, policy) in policies.iter().enumerate() {
             for (ri, rule) in policy.rules.iter().enumerate() {
-                let plan = match native_patterns(rule) {
-                    Err(_) if plain_pod_security(rule) => Plan::PodSecurity,
+                let plan = match &rule.body {
+                    RuleBody::Validate(v) if plain(rule) && matches!(v.check, Check::Pattern(_) | Check::AnyPattern(_)) => {
+                        match static_patterns(&v.check) {
+                            Ok(patterns) => match compile_patterns(&patterns, &mut jit, &mut keys) {
+                                Ok(ids) => Plan::Native(ids),
+                                Err(why) => Plan::Walk(why),
+                            },
+                            Err(why) => Plan::Interpreter(why),
+                        }
+                    }
+                    RuleBody::Validate(v) if plain(rule) && matches!(v.check, Check::PodSecurity(_)) => Plan::PodSecurity,
                     // Preconditions, deny and foreach: on the tape when every expression is.
-                    Err(_) if matches!(rule.body, RuleBody::Validate(_)) => match conds::plan(rule, &mut jit, &mut keys, &mut programs) {
+                    RuleBody::Validate(_) => match conds::plan(rule, &mut jit, &mut keys, &mut programs) {
                         Ok(plan) => Plan::Conditions(Box::new(plan)),
                         Err(why) => Plan::Interpreter(why),
                     },
-                    Err(why) => Plan::Interpreter(why),
-                    Ok(patterns) => {
-                        let mut ids = Vec::new();
-                        let mut why = None;
-                        for p in &patterns {
-                            match jit.add(p, &mut keys) {
-                                Ok(id) => ids.push(id),
-                                Err(e) => {
-                                    why = Some(e.to_string());
-                                    break;
-                                }
-                            }
-                        }
-                        match why {
-                            Some(w) => Plan::Walk(w),
-                            None => Plan::Native(ids),
-                        }
-                    }
+                    _ => Plan::Interpreter("not a validate rule".into()),
                 };
                 plans.push(RulePlan { policy: pi, rule: ri, plan });
             }
@@ -402,12 +394,10 @@ pub(super) fn walk_rule(rule: &RuleIr, doc: &Doc, resource: u32) -> Option<(Stat
     Some((status, Some(text), Route::Walk))
 }
 
-/// Whether a rule is a podSecurity check with nothing the interpreter must do first.
-fn plain_pod_security(rule: &RuleIr) -> bool {
-    matches!(&rule.body, RuleBody::Validate(v) if matches!(v.check, Check::PodSecurity(_)))
-        && rule.preconditions.is_none()
-        && rule.context.is_empty()
-        && rule.cel_preconditions.is_empty()
+/// Whether a rule has nothing to do before its check: no preconditions, context entries or CEL
+/// preconditions.
+fn plain(rule: &RuleIr) -> bool {
+    rule.preconditions.is_none() && rule.context.is_empty() && rule.cel_preconditions.is_empty()
 }
 
 /// A podSecurity rule, as the interpreter runs it, on the pod taken from the tape (once per
@@ -432,36 +422,25 @@ fn pod_security(rule: &RuleIr, req: &SetRequest, pod: &OnceCell<(Value, Value)>)
     Some((status, Some(message), Route::Tape))
 }
 
-/// The patterns a rule runs natively, or why it cannot.
-fn native_patterns(rule: &RuleIr) -> Result<Vec<Pattern>, String> {
-    let RuleBody::Validate(v) = &rule.body else {
-        return Err("not a validate rule".into());
-    };
-    if rule.preconditions.is_some() {
-        return Err("preconditions are JMESPath (interpreter)".into());
-    }
-    if !rule.context.is_empty() {
-        return Err("context entries (interpreter)".into());
-    }
-    if !rule.cel_preconditions.is_empty() {
-        return Err("CEL preconditions (interpreter)".into());
-    }
-    match &v.check {
-        Check::Pattern(p) => Ok(vec![p.clone()]),
+/// The patterns of a `pattern` or `anyPattern` check when none holds variables, or why not.
+pub(super) fn static_patterns(check: &Check) -> Result<Vec<&Pattern>, String> {
+    match check {
+        Check::Pattern(p) => Ok(vec![p]),
         Check::DynamicPattern(_) => Err("the pattern holds {{ }} variables, substituted per request".into()),
         Check::AnyPattern(items) => items
             .iter()
             .map(|i| match i {
-                PatternItem::Static(p) => Ok(p.clone()),
+                PatternItem::Static(p) => Ok(p),
                 PatternItem::Dynamic(_) => Err("an anyPattern item holds {{ }} variables (substituted per request) or does not lower".into()),
             })
             .collect(),
-        Check::Deny(_) => Err("deny conditions are JMESPath (interpreter)".into()),
-        Check::Cel(_) => Err("validate.cel is CEL (interpreter)".into()),
-        Check::Foreach(_) => Err("validate.foreach substitutes per element (interpreter)".into()),
-        Check::PodSecurity(_) => Err("validate.podSecurity runs the Pod Security checks table (interpreter)".into()),
-        Check::Unsupported(what) => Err(format!("{what} is not compiled")),
+        _ => Err("not a pattern".into()),
     }
+}
+
+/// Native matchers for patterns: their ids, or why one does not compile.
+pub(super) fn compile_patterns(patterns: &[&Pattern], jit: &mut Jit, keys: &mut KeyTable) -> Result<Vec<usize>, String> {
+    patterns.iter().map(|p| jit.add(p, keys).map_err(|e| e.to_string())).collect()
 }
 
 /// The kinds a rule's match can select, or `None` when it can select any kind.

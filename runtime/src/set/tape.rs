@@ -240,7 +240,7 @@ impl Eval<'_, '_, '_> {
                 Self::absorb(self.eval(r, &left))
             }
             ExprKind::Index(i) => {
-                let Some(items) = self.items(v)? else { return Ok(NULL) };
+                let Some(items) = self.items(v.clone())? else { return Ok(NULL) };
                 let len = items.len() as i64;
                 let at = if *i < 0 { len + i } else { *i };
                 Ok(if (0..len).contains(&at) { items.into_iter().nth(at as usize).unwrap_or(NULL) } else { NULL })
@@ -248,13 +248,13 @@ impl Eval<'_, '_, '_> {
             ExprKind::Projection(lhs, rhs) if matches!(lhs.kind, ExprKind::Flatten(_)) => {
                 let ExprKind::Flatten(inner) = &lhs.kind else { return Ok(NULL) };
                 let Some(base) = self.base(inner, v)? else { return Ok(NULL) };
-                let Some(items) = self.items(&base)? else { return Ok(NULL) };
+                let Some(items) = self.items(base)? else { return Ok(NULL) };
                 let flat = self.flatten(items)?;
                 self.project(flat, rhs)
             }
             ExprKind::Projection(lhs, rhs) => {
                 let base = Self::absorb(self.eval(lhs, v))?;
-                match self.items(&base)? {
+                match self.items(base)? {
                     Some(items) => self.project(items, rhs),
                     // A string from a slice stays a string in Kyverno; slices are not admitted.
                     None => Ok(NULL),
@@ -269,7 +269,7 @@ impl Eval<'_, '_, '_> {
             }
             ExprKind::FilterProjection { lhs, rhs, cond } => {
                 let Some(base) = self.base(lhs, v)? else { return Ok(NULL) };
-                let Some(items) = self.items(&base)? else { return Ok(NULL) };
+                let Some(items) = self.items(base)? else { return Ok(NULL) };
                 let mut out = Vec::new();
                 for item in items {
                     let keep = Self::absorb(self.eval(cond, &item))?;
@@ -285,7 +285,7 @@ impl Eval<'_, '_, '_> {
             }
             ExprKind::Flatten(inner) => {
                 let Some(base) = self.base(inner, v)? else { return Ok(NULL) };
-                let Some(items) = self.items(&base)? else { return Ok(NULL) };
+                let Some(items) = self.items(base)? else { return Ok(NULL) };
                 Ok(V::List(self.flatten(items)?))
             }
             ExprKind::MultiList(items) => {
@@ -358,18 +358,12 @@ impl Eval<'_, '_, '_> {
     }
 
     /// The elements of an array value, `None` for anything else.
-    fn items(&mut self, v: &V) -> Result<Option<Vec<V>>, Stop> {
-        let doc = self.scope.doc;
-        let items = match v {
-            V::Node(id) if doc.node(*id).tag == TAG_ARRAY => doc.elems(*id).iter().map(|&e| V::Node(e)).collect(),
-            V::List(items) => items.clone(),
-            V::Val(Value::Array(items)) => items.iter().cloned().map(V::Val).collect(),
-            V::Root | V::Request => return Err(Stop::Bail),
-            _ => return Ok(None),
-        };
-        let items: Vec<V> = items;
-        self.step(items.len() as u64)?;
-        Ok(Some(items))
+    fn items(&mut self, v: V) -> Result<Option<Vec<V>>, Stop> {
+        let items = elements(v, self.scope.doc)?.ok();
+        if let Some(items) = &items {
+            self.step(items.len() as u64)?;
+        }
+        Ok(items)
     }
 
     /// The values of an object, in the order a `serde_json` map keeps them; `None` for
@@ -397,9 +391,12 @@ impl Eval<'_, '_, '_> {
     fn flatten(&mut self, items: Vec<V>) -> Result<Vec<V>, Stop> {
         let mut out = Vec::with_capacity(items.len());
         for item in items {
-            match self.items(&item)? {
-                Some(nested) => out.extend(nested),
-                None => out.push(item),
+            match elements(item, self.scope.doc)? {
+                Ok(nested) => {
+                    self.step(nested.len() as u64)?;
+                    out.extend(nested);
+                }
+                Err(other) => out.push(other),
             }
         }
         Ok(out)
@@ -443,6 +440,18 @@ impl Eval<'_, '_, '_> {
         let call = Expr { kind: ExprKind::Call { name: name.to_owned(), name_span, args: literals }, span: whole.span };
         jmespath::eval(&call, &Value::Null, &self.cfg).map(V::Val).map_err(|_| Stop::Bail)
     }
+}
+
+/// The elements of an array value (taken, not copied, from a built list), or the value back
+/// when it is not an array. The context levels are not on the tape.
+pub(crate) fn elements(v: V, doc: &Doc) -> Result<Result<Vec<V>, V>, Stop> {
+    Ok(match v {
+        V::Node(id) if doc.node(id).tag == TAG_ARRAY => Ok(doc.elems(id).iter().map(|&e| V::Node(e)).collect()),
+        V::List(items) => Ok(items),
+        V::Val(Value::Array(items)) => Ok(items.into_iter().map(V::Val).collect()),
+        V::Root | V::Request => return Err(Stop::Bail),
+        other => Err(other),
+    })
 }
 
 /// Whether an object node repeats a key (`serde_json` keeps one entry for it).
