@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use palisade_compiler::bundle::FailurePolicy;
 
@@ -124,7 +124,9 @@ pub struct Verdict {
     pub warnings: Vec<String>,
     /// A JSON Patch (RFC 6902) for mutate endpoints, when there is one.
     pub patch: Option<Vec<u8>>,
-    /// Every rule result, for metrics.
+    /// The rule results for metrics that are not counted yet: every one on the general path;
+    /// on the compiled path only those the engine has no counts for (all of them when the
+    /// engine was built without [`Engine::with_metrics`]).
     pub results: Vec<RuleResult>,
     /// Set when evaluation itself failed (deadline, internal error); the verdict then follows
     /// the endpoint's failure policy.
@@ -193,25 +195,43 @@ type Blocked = BTreeMap<String, BTreeMap<String, String>>;
 fn tally(policy: &EndpointPolicy, policy_results: &[RuleResult], block: &mut bool, blocked: &mut Blocked, warnings: &mut Vec<String>) {
     let mut reasons = BTreeMap::new();
     for r in policy_results {
-        let bad = matches!(r.status, Status::Fail | Status::Error);
-        if !bad {
-            continue;
-        }
-        let blocks = (r.status == Status::Fail && r.enforce)
-            || (r.status == Status::Error && policy.meta.failure_policy == FailurePolicy::Fail);
-        if blocks {
-            *block = true;
-        }
-        if r.message != "preconditions not met" {
-            reasons.insert(r.rule.clone(), r.message.clone());
-        }
-        if policy.meta.emit_warning || !blocks {
-            warnings.push(format!("policy {}.{}: {}", r.policy, r.rule, r.message));
-        }
+        tally_one(policy, &r.policy, &r.rule, r.status, &r.message, r.enforce, &mut reasons, block, warnings);
     }
     if !reasons.is_empty() {
         blocked.insert(policy.meta.name.clone(), reasons);
     }
+}
+
+/// One result of [`tally`]; `policy_name` is the name the result carries (the warning's).
+#[allow(clippy::too_many_arguments)]
+fn tally_one(
+    policy: &EndpointPolicy,
+    policy_name: &str,
+    rule: &str,
+    status: Status,
+    message: &str,
+    enforce: bool,
+    reasons: &mut BTreeMap<String, String>,
+    block: &mut bool,
+    warnings: &mut Vec<String>,
+) {
+    if !matches!(status, Status::Fail | Status::Error) {
+        return;
+    }
+    let blocks = (status == Status::Fail && enforce) || (status == Status::Error && policy.meta.failure_policy == FailurePolicy::Fail);
+    *block |= blocks;
+    if message != "preconditions not met" {
+        reasons.insert(rule.to_owned(), message.to_owned());
+    }
+    if policy.meta.emit_warning || !blocks {
+        warnings.push(format!("policy {policy_name}.{rule}: {message}"));
+    }
+}
+
+thread_local! {
+    /// The compiled path's result buffer, one per worker thread and reused by every request the
+    /// thread answers (evaluation runs inline on the worker, never across an await).
+    static SET_RESULTS: std::cell::RefCell<Vec<crate::set::SetResult>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Answers a validate review straight from its bytes through the endpoint's compiled set: the
@@ -265,7 +285,10 @@ pub fn review_compiled(engine: &Engine, endpoint: Endpoint, body: &[u8], deadlin
         old_object: None,
         user: review.user.clone(),
     };
-    let mut out = Vec::new();
+    // The buffer is taken out for the evaluation and put back after, so a panic inside loses
+    // it and nothing else.
+    let mut out = SET_RESULTS.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    out.clear();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| set.evaluate(&review.request(), &mut out)));
     if outcome.is_err() {
         return Some((adm, failed(endpoint, Vec::new(), Vec::new(), "internal error while evaluating the policies".into())));
@@ -274,20 +297,43 @@ pub fn review_compiled(engine: &Engine, endpoint: Endpoint, body: &[u8], deadlin
         return Some((adm, failed(endpoint, Vec::new(), Vec::new(), "evaluation did not finish within the request deadline".into())));
     }
     let policies = engine.policies(endpoint);
-    let mut results = Vec::with_capacity(out.len());
+    let irs = set.policies();
+    let mut results = Vec::new();
     let (mut block, mut blocked, mut warnings) = (false, Blocked::new(), Vec::new());
-    // Results come out policy by policy, in order.
+    // Results come out policy by policy, in order. They are counted and judged as the set
+    // engine returns them: a pass (most results) costs an atomic add and nothing more.
     let mut rest = out.as_slice();
     while let Some(first) = rest.first() {
         let n = rest.iter().take_while(|r| r.policy == first.policy).count();
         let (group, tail) = rest.split_at(n);
         rest = tail;
-        let policy_results: Vec<RuleResult> = group.iter().map(|r| set.rule_result(r)).collect();
-        if let Some(policy) = policies.get(first.policy as usize) {
-            tally(policy, &policy_results, &mut block, &mut blocked, &mut warnings);
+        let Some(policy) = policies.get(first.policy as usize) else { continue };
+        let name = irs.get(first.policy as usize).map_or("", |p| p.name.as_str());
+        let mut reasons = BTreeMap::new();
+        for r in group {
+            let rule = policy.ir.rules.get(r.rule as usize);
+            // A result the engine cannot place is counted by name like the general path's.
+            if rule.is_none() || !engine.count(endpoint, r.policy as usize, r.rule as usize, r.status) {
+                results.push(set.rule_result(r));
+            }
+            if matches!(r.status, Status::Fail | Status::Error) {
+                let full;
+                let (rule, message) = match (rule, &r.message) {
+                    (Some(rule), Some(m)) => (rule.name.as_str(), m.as_str()),
+                    _ => {
+                        full = set.rule_result(r);
+                        (full.rule.as_str(), full.message.as_str())
+                    }
+                };
+                tally_one(policy, name, rule, r.status, message, r.enforce, &mut reasons, &mut block, &mut warnings);
+            }
         }
-        results.extend(policy_results);
+        if !reasons.is_empty() {
+            blocked.insert(policy.meta.name.clone(), reasons);
+        }
     }
+    out.clear();
+    SET_RESULTS.with(|b| *b.borrow_mut() = out);
     let verdict = validate_verdict(&adm, object_ns, block, &blocked, warnings, results);
     Some((adm, verdict))
 }
@@ -377,23 +423,46 @@ pub fn unavailable(endpoint: Endpoint, error: String) -> Verdict {
     failed(endpoint, Vec::new(), Vec::new(), error)
 }
 
-/// The AdmissionReview response body.
+/// The AdmissionReview response body, as a value (see [`response_bytes`]).
 pub fn response(uid: &str, verdict: &Verdict) -> Value {
-    let mut resp = Map::new();
-    resp.insert("uid".into(), Value::String(uid.to_owned()));
-    resp.insert("allowed".into(), Value::Bool(verdict.allowed));
+    serde_json::from_slice(&response_bytes(uid, verdict)).unwrap_or(Value::Null)
+}
+
+/// The AdmissionReview response body, written directly: `uid`, `allowed`, and where there are
+/// any the denial `status`, the `warnings`, and the base64 JSON Patch with its `patchType`.
+pub fn response_bytes(uid: &str, verdict: &Verdict) -> Vec<u8> {
+    use base64::Engine as _;
+    let size = 128 + uid.len() + verdict.message.as_ref().map_or(0, |m| m.len() + 64) + verdict.warnings.iter().map(|w| w.len() + 8).sum::<usize>();
+    let mut out = Vec::with_capacity(size + verdict.patch.as_ref().map_or(0, |p| p.len() * 4 / 3 + 64));
+    let string = |out: &mut Vec<u8>, s: &str| {
+        let _ = serde_json::to_writer(&mut *out, s);
+    };
+    out.extend_from_slice(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"#);
+    string(&mut out, uid);
+    out.extend_from_slice(if verdict.allowed { br#","allowed":true"# } else { br#","allowed":false"# });
     if let Some(m) = &verdict.message {
-        resp.insert("status".into(), json!({"status": "Failure", "message": m}));
+        out.extend_from_slice(br#","status":{"status":"Failure","message":"#);
+        string(&mut out, m);
+        out.push(b'}');
     }
     if !verdict.warnings.is_empty() {
-        resp.insert("warnings".into(), json!(verdict.warnings));
+        out.extend_from_slice(br#","warnings":["#);
+        for (i, w) in verdict.warnings.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            string(&mut out, w);
+        }
+        out.push(b']');
     }
     if let Some(p) = &verdict.patch {
-        use base64::Engine as _;
-        resp.insert("patchType".into(), Value::String("JSONPatch".into()));
-        resp.insert("patch".into(), Value::String(base64::engine::general_purpose::STANDARD.encode(p)));
+        // Base64 needs no JSON escaping.
+        out.extend_from_slice(br#","patchType":"JSONPatch","patch":""#);
+        out.extend_from_slice(base64::engine::general_purpose::STANDARD.encode(p).as_bytes());
+        out.push(b'"');
     }
-    json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": resp})
+    out.extend_from_slice(b"}}");
+    out
 }
 
 /// Kyverno's denial text: a header naming the resource, then the failures as YAML (keys sorted,
@@ -401,15 +470,15 @@ pub fn response(uid: &str, verdict: &Verdict) -> Value {
 pub fn block_message(kind: &str, namespace: &str, name: &str, failures: &BTreeMap<String, BTreeMap<String, String>>) -> String {
     let mut out = format!("\n\nresource {kind}/{namespace}/{name} was blocked due to the following policies \n\n");
     for (policy, rules) in failures {
-        out.push_str(&yaml_scalar(policy, 0));
+        yaml_value(&mut out, policy, 0, 2);
         out.push_str(":\n");
         for (rule, message) in rules {
-            let mut line = String::from("  ");
-            line.push_str(&yaml_scalar(rule, 2));
-            line.push_str(": ");
-            let column = line.chars().count();
-            line.push_str(&yaml_value(message, column, 4));
-            out.push_str(&line);
+            let start = out.len();
+            out.push_str("  ");
+            yaml_value(&mut out, rule, 2, 4);
+            out.push_str(": ");
+            let column = out.get(start..).map_or(0, |line| line.chars().count());
+            yaml_value(&mut out, message, column, 4);
             out.push('\n');
         }
     }
@@ -419,31 +488,31 @@ pub fn block_message(kind: &str, namespace: &str, name: &str, failures: &BTreeMa
 /// The width at which the Go YAML emitter folds long scalars.
 const BEST_WIDTH: usize = 80;
 
-fn yaml_scalar(text: &str, column: usize) -> String {
-    yaml_value(text, column, column + 2)
-}
-
-/// One scalar as Go's YAML emitter writes it: plain when that reads back as the same string,
-/// else single-quoted (`''` for a quote), else double-quoted for text with line breaks or
-/// control characters. Plain and single-quoted scalars fold at a space once the line passes
-/// [`BEST_WIDTH`], continuing on a new line indented by `indent`.
-fn yaml_value(text: &str, column: usize, indent: usize) -> String {
-    if text.chars().any(|c| c == '\n' || c == '\r' || c == '\t' || c.is_control()) {
-        return serde_json::to_string(text).unwrap_or_default();
+/// One scalar as Go's YAML emitter writes it, appended to `out`: plain when that reads back as
+/// the same string, else single-quoted (`''` for a quote), else double-quoted for text with line
+/// breaks or control characters. Plain and single-quoted scalars fold at a space once the line
+/// passes [`BEST_WIDTH`], continuing on a new line indented by `indent`; `column` is where the
+/// scalar starts.
+fn yaml_value(out: &mut String, text: &str, column: usize, indent: usize) {
+    if text.chars().any(char::is_control) {
+        out.push_str(&serde_json::to_string(text).unwrap_or_default());
+        return;
     }
     let quoted = !plain_allowed(text);
-    let mut out = String::new();
     let mut col = column;
     if quoted {
         out.push('\'');
         col += 1;
     }
-    let chars: Vec<char> = text.chars().collect();
-    let mut prev_space = false;
-    for (i, &c) in chars.iter().enumerate() {
-        if c == ' ' {
-            let next_space = chars.get(i + 1).is_none_or(|&n| n == ' ');
-            if !prev_space && col > BEST_WIDTH && i > 0 && !next_space {
+    // The text is taken a word at a time (the runs between single spaces), since a fold can
+    // happen only at a space: a space folds when the line has passed the width, the space is
+    // not the text's first character, and neither neighbour is a space.
+    let mut prev_empty = false;
+    for (k, word) in text.split(' ').enumerate() {
+        if k > 0 {
+            let prev_space = prev_empty && k > 1;
+            let at_start = prev_empty && k == 1;
+            if !prev_space && !at_start && !word.is_empty() && col > BEST_WIDTH {
                 out.push('\n');
                 out.extend(std::iter::repeat_n(' ', indent));
                 col = indent;
@@ -451,21 +520,24 @@ fn yaml_value(text: &str, column: usize, indent: usize) -> String {
                 out.push(' ');
                 col += 1;
             }
-            prev_space = true;
-        } else {
-            if quoted && c == '\'' {
-                out.push('\'');
-                col += 1;
-            }
-            out.push(c);
-            col += 1;
-            prev_space = false;
         }
+        if quoted && word.contains('\'') {
+            for c in word.chars() {
+                if c == '\'' {
+                    out.push('\'');
+                    col += 1;
+                }
+                out.push(c);
+            }
+        } else {
+            out.push_str(word);
+        }
+        col += if word.is_ascii() { word.len() } else { word.chars().count() };
+        prev_empty = word.is_empty();
     }
     if quoted {
         out.push('\'');
     }
-    out
 }
 
 /// Whether Go's YAML emitter writes the string plain: it must not be empty, start or end with a
@@ -481,9 +553,8 @@ fn plain_allowed(text: &str) -> bool {
     if text.contains(": ") || text.contains(" #") || text.contains(",") && text.starts_with('[') {
         return false;
     }
-    let lower = text.to_ascii_lowercase();
     let special = ["true", "false", "null", "~", "yes", "no", "on", "off", "y", "n", ".inf", "-.inf", ".nan"];
-    if special.contains(&lower.as_str()) || text.parse::<f64>().is_ok() {
+    if special.iter().any(|w| w.eq_ignore_ascii_case(text)) || text.parse::<f64>().is_ok() {
         return false;
     }
     true
@@ -492,6 +563,7 @@ fn plain_allowed(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn one(policy: &str, rule: &str, message: &str) -> BTreeMap<String, BTreeMap<String, String>> {
         BTreeMap::from([(policy.to_owned(), BTreeMap::from([(rule.to_owned(), message.to_owned())]))])
@@ -516,13 +588,101 @@ mod tests {
         );
     }
 
+    fn scalar(text: &str, column: usize) -> String {
+        let mut out = String::new();
+        yaml_value(&mut out, text, column, 4);
+        out
+    }
+
     #[test]
     fn scalars_quote_only_when_needed() {
-        assert_eq!(yaml_value("latest tag is not allowed", 20, 4), "latest tag is not allowed");
-        assert_eq!(yaml_value("it's: here", 0, 4), "'it''s: here'");
-        assert_eq!(yaml_value("true", 0, 4), "'true'");
-        assert_eq!(yaml_value("", 0, 4), "''");
-        assert_eq!(yaml_value("a\nb", 0, 4), "\"a\\nb\"");
+        assert_eq!(scalar("latest tag is not allowed", 20), "latest tag is not allowed");
+        assert_eq!(scalar("it's: here", 0), "'it''s: here'");
+        assert_eq!(scalar("true", 0), "'true'");
+        assert_eq!(scalar("", 0), "''");
+        assert_eq!(scalar("a\nb", 0), "\"a\\nb\"");
+        // Folding counts characters, not bytes, and never breaks at a run of spaces.
+        let wide = format!("{} {}", "é".repeat(45), "y".repeat(10));
+        assert_eq!(scalar(&wide, 0), wide);
+        let spaces = format!("{}  y", "x".repeat(81));
+        assert_eq!(scalar(&spaces, 0), spaces);
+        let folded = format!("{} é {}", "x".repeat(80), "y".repeat(10));
+        assert_eq!(scalar(&folded, 0), format!("{} é\n    {}", "x".repeat(80), "y".repeat(10)));
+    }
+
+    /// The folding rule one character at a time, as first written: the reference the word-wise
+    /// [`yaml_value`] is checked against.
+    fn reference(text: &str, column: usize, indent: usize) -> String {
+        let mut out = String::new();
+        if text.chars().any(char::is_control) {
+            return serde_json::to_string(text).unwrap_or_default();
+        }
+        let quoted = !plain_allowed(text);
+        let mut col = column;
+        if quoted {
+            out.push('\'');
+            col += 1;
+        }
+        let chars: Vec<char> = text.chars().collect();
+        let mut prev_space = false;
+        for (i, &c) in chars.iter().enumerate() {
+            if c == ' ' {
+                let next_space = chars.get(i + 1).is_none_or(|&n| n == ' ');
+                if !prev_space && col > BEST_WIDTH && i > 0 && !next_space {
+                    out.push('\n');
+                    out.extend(std::iter::repeat_n(' ', indent));
+                    col = indent;
+                } else {
+                    out.push(' ');
+                    col += 1;
+                }
+                prev_space = true;
+            } else {
+                if quoted && c == '\'' {
+                    out.push('\'');
+                    col += 1;
+                }
+                out.push(c);
+                col += 1;
+                prev_space = false;
+            }
+        }
+        if quoted {
+            out.push('\'');
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn folding_agrees_with_the_reference(text in "[a' é:#]{0,240}", column in 0usize..12) {
+            let mut out = String::new();
+            yaml_value(&mut out, &text, column, 4);
+            proptest::prop_assert_eq!(out, reference(&text, column, 4));
+        }
+    }
+
+    #[test]
+    fn responses_are_admission_reviews() {
+        let verdict = Verdict {
+            allowed: false,
+            message: Some("no \"quotes\"".into()),
+            warnings: vec!["w1".into(), "w2".into()],
+            patch: Some(b"[]".to_vec()),
+            results: Vec::new(),
+            error: None,
+        };
+        assert_eq!(
+            response("u-1", &verdict),
+            json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": {
+                "uid": "u-1", "allowed": false, "status": {"status": "Failure", "message": "no \"quotes\""},
+                "warnings": ["w1", "w2"], "patchType": "JSONPatch", "patch": "W10="}})
+        );
+        let allowed = Verdict { allowed: true, message: None, warnings: Vec::new(), patch: None, results: Vec::new(), error: None };
+        assert_eq!(
+            String::from_utf8(response_bytes("u-2", &allowed)).unwrap_or_default(),
+            r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"u-2","allowed":true}}"#
+        );
     }
 
     #[test]

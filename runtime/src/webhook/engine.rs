@@ -13,8 +13,10 @@ use palisade_compiler::bundle::{Bundle, BundledCelPolicy, CelIr, FailurePolicy, 
 use palisade_compiler::ir::cel::BindingIr;
 use palisade_compiler::ir::policy::{PolicyIr, RuleBody};
 
-use crate::set::CompiledSet;
+use super::metrics::{Metrics, RuleCounts};
+use crate::engine::Status;
 use crate::images::Verifier;
+use crate::set::CompiledSet;
 
 /// The admission paths Palisade answers, as Kyverno names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -160,6 +162,9 @@ pub struct Engine {
     /// The image verifier the server shares across reloads (its cache survives them); `None`
     /// leaves image rules out of admission.
     images: Option<Arc<Verifier>>,
+    /// Per endpoint, policy (as in `by_endpoint`) and rule: the server's result counts, so the
+    /// compiled path counts without looking names up; empty until [`Engine::with_metrics`].
+    counts: Vec<Vec<Vec<Arc<RuleCounts>>>>,
 }
 
 impl Engine {
@@ -230,7 +235,24 @@ impl Engine {
             bindings,
             images_by_endpoint,
             images: None,
+            counts: Vec::new(),
         }
+    }
+
+    /// Resolves the result counts of every rule in `metrics`, for [`Engine::count`].
+    pub fn with_metrics(mut self, metrics: &Metrics) -> Engine {
+        self.counts = self
+            .by_endpoint
+            .iter()
+            .map(|policies| policies.iter().map(|p| p.ir.rules.iter().map(|r| metrics.rule_counts(&p.ir.name, &r.name)).collect()).collect())
+            .collect();
+        self
+    }
+
+    /// Counts one result of rule `rule` of policy `policy` (indices into [`Engine::policies`]).
+    pub fn count(&self, endpoint: Endpoint, policy: usize, rule: usize, status: Status) -> bool {
+        let counts = self.counts.get(endpoint.index()).and_then(|p| p.get(policy)).and_then(|r| r.get(rule));
+        counts.inspect(|c| c.add(status)).is_some()
     }
 
     /// The CEL policies an endpoint runs: its failure policy, and validating or mutating kinds.

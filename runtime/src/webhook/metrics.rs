@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::engine::{Endpoint, Engine};
@@ -36,11 +36,26 @@ struct Histogram {
     sum_nanos: AtomicU64,
 }
 
+/// The results of one rule, per [`Status`] (indexed by its discriminant). An engine holds the
+/// counts of its rules, resolved when it is loaded, so the compiled path counts a result with
+/// one atomic add; a reloaded engine gets the same counts for the same policy and rule names,
+/// so the totals carry over.
+#[derive(Default)]
+pub struct RuleCounts([AtomicU64; 5]);
+
+impl RuleCounts {
+    pub fn add(&self, status: Status) {
+        if let Some(c) = self.0.get(status as usize) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 pub struct Metrics {
     requests: Vec<[AtomicU64; 4]>,
     latency: Vec<Histogram>,
-    /// Policy -> rule -> count per [`Status`] (indexed by its discriminant).
-    results: Mutex<HashMap<String, HashMap<String, [u64; 5]>>>,
+    /// Policy -> rule -> counts.
+    results: Mutex<HashMap<String, HashMap<String, Arc<RuleCounts>>>>,
     pub reloads_ok: AtomicU64,
     pub reloads_failed: AtomicU64,
     pub connections: AtomicU64,
@@ -62,6 +77,22 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// The counts of a rule, created at its first use.
+    pub fn rule_counts(&self, policy: &str, rule: &str) -> Arc<RuleCounts> {
+        let mut map = self.results.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Metrics::counts_in(&mut map, policy, rule).cloned().unwrap_or_default()
+    }
+
+    fn counts_in<'m>(map: &'m mut HashMap<String, HashMap<String, Arc<RuleCounts>>>, policy: &str, rule: &str) -> Option<&'m Arc<RuleCounts>> {
+        // Look up before inserting so the common case allocates nothing.
+        if !map.get(policy).is_some_and(|rules| rules.contains_key(rule)) {
+            map.entry(policy.to_owned()).or_default().insert(rule.to_owned(), Arc::default());
+        }
+        map.get(policy).and_then(|rules| rules.get(rule))
+    }
+
+    /// Counts a request; `results` are the rule results of the general path (the compiled path
+    /// counts into its engine's [`RuleCounts`] instead).
     pub fn record(&self, endpoint: Endpoint, outcome: Outcome, elapsed: Duration, results: &[RuleResult]) {
         if let Some(c) = self.requests.get(endpoint.index()).and_then(|r| r.get(outcome as usize)) {
             c.fetch_add(1, Ordering::Relaxed);
@@ -81,13 +112,8 @@ impl Metrics {
         }
         let mut map = self.results.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         for r in results {
-            // Look up before inserting so the common case allocates nothing.
-            let counts = match map.get_mut(&r.policy).and_then(|rules| rules.get_mut(&r.rule)) {
-                Some(c) => c,
-                None => map.entry(r.policy.clone()).or_default().entry(r.rule.clone()).or_default(),
-            };
-            if let Some(c) = counts.get_mut(r.status as usize) {
-                *c += 1;
+            if let Some(c) = Metrics::counts_in(&mut map, &r.policy, &r.rule) {
+                c.add(r.status);
             }
         }
     }
@@ -132,7 +158,8 @@ impl Metrics {
             let mut rows: Vec<(&String, &String, Status, u64)> = Vec::new();
             for (policy, rules) in map.iter() {
                 for (rule, counts) in rules {
-                    for (status, &n) in STATUSES.iter().zip(counts) {
+                    for (status, n) in STATUSES.iter().zip(&counts.0) {
+                        let n = n.load(Ordering::Relaxed);
                         if n > 0 {
                             rows.push((policy, rule, *status, n));
                         }
@@ -157,6 +184,9 @@ impl Metrics {
         let _ = writeln!(out, "palisade_connections_total {}", self.connections.load(Ordering::Relaxed));
         out.push_str("# TYPE palisade_bad_requests_total counter\n");
         let _ = writeln!(out, "palisade_bad_requests_total {}", self.bad_requests.load(Ordering::Relaxed));
+        out.push_str("# HELP palisade_log_lines_dropped_total Request log lines dropped because the log writer fell behind.\n");
+        out.push_str("# TYPE palisade_log_lines_dropped_total counter\n");
+        let _ = writeln!(out, "palisade_log_lines_dropped_total {}", super::logger::dropped());
         if let Some(engine) = engine {
             out.push_str("# HELP palisade_bundle_info The loaded bundle.\n# TYPE palisade_bundle_info gauge\n");
             let _ = writeln!(

@@ -18,6 +18,7 @@ pub mod cel;
 pub mod config;
 pub mod engine;
 pub mod images;
+pub mod logger;
 pub mod metrics;
 pub mod tls;
 
@@ -102,18 +103,14 @@ impl Config {
     }
 }
 
-/// A structured log line (JSON) on standard error.
+/// A structured log line (JSON) on standard error, through the log writer (see [`logger`]).
+/// For the server's own events; a request's line is built with [`logger::Line`].
 pub fn log(level: &str, msg: &str, fields: Value) {
-    let mut line = json!({
-        "ts": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
-        "level": level,
-        "msg": msg,
-    });
-    if let (Some(obj), Value::Object(extra)) = (line.as_object_mut(), fields) {
-        obj.extend(extra);
-    }
-    eprintln!("{line}");
+    logger::Line::new(level, msg).fields(&fields).send_wait();
 }
+
+/// HTTP/2 flow-control window per stream: a body of the default size limit (3 MiB) and a margin.
+const H2_STREAM_WINDOW: u32 = 4 << 20;
 
 struct State {
     engine: RwLock<Option<Arc<Engine>>>,
@@ -147,6 +144,7 @@ pub fn run(config: Config) -> Result<(), String> {
     let served = rt.block_on(serve(config));
     drop(rt);
     drop(images);
+    logger::flush(Duration::from_secs(2));
     served
 }
 
@@ -222,11 +220,16 @@ async fn serve(config: Config) -> Result<(), String> {
                     });
                     let mut builder = auto::Builder::new(TokioExecutor::new());
                     builder.http1().timer(TokioTimer::new()).header_read_timeout(read_timeout).keep_alive(true);
+                    // The windows take a whole review of the largest accepted size without
+                    // waiting for window updates; the API server multiplexes many reviews on one
+                    // connection, hence the stream limit.
                     builder
                         .http2()
                         .timer(TokioTimer::new())
                         .keep_alive_interval(Some(Duration::from_secs(30)))
-                        .max_concurrent_streams(512);
+                        .max_concurrent_streams(512)
+                        .initial_stream_window_size(H2_STREAM_WINDOW)
+                        .initial_connection_window_size(H2_STREAM_WINDOW * 4);
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
                     let _ = watcher.watch(conn.into_owned()).await;
                 });
@@ -275,7 +278,7 @@ async fn reload(state: &Arc<State>, reason: &str) -> Result<(), String> {
     // blocking thread: on a worker it would stall the requests that worker serves.
     let loaded = tokio::task::spawn_blocking(move || {
         st.source.load().map(|(bundle, digest)| {
-            let mut engine = Engine::new(bundle, digest, started.elapsed()).with_images(st.images.clone());
+            let mut engine = Engine::new(bundle, digest, started.elapsed()).with_images(st.images.clone()).with_metrics(&st.metrics);
             engine.load_time = started.elapsed();
             engine
         })
@@ -451,18 +454,20 @@ async fn admit(state: &State, endpoint: Endpoint, req: Request<Incoming>) -> Res
     };
     state.metrics.record(endpoint, outcome, elapsed, &verdict.results);
     if state.log_requests || !matches!(outcome, Outcome::Allowed) {
-        log(
-            if matches!(outcome, Outcome::Error) { "error" } else { "info" },
-            "admission review",
-            json!({
-                "endpoint": endpoint.label(), "uid": adm.uid, "operation": adm.operation, "kind": adm.kind,
-                "namespace": adm.namespace, "name": adm.name, "dry_run": adm.dry_run, "allowed": verdict.allowed,
-                "error": verdict.error, "micros": elapsed.as_micros() as u64,
-            }),
-        );
+        logger::Line::new(if matches!(outcome, Outcome::Error) { "error" } else { "info" }, "admission review")
+            .str("endpoint", endpoint.label())
+            .str("uid", &adm.uid)
+            .str("operation", &adm.operation)
+            .str("kind", &adm.kind)
+            .str("namespace", &adm.namespace)
+            .str("name", &adm.name)
+            .bool("dry_run", adm.dry_run)
+            .bool("allowed", verdict.allowed)
+            .opt_str("error", verdict.error.as_deref())
+            .u64("micros", u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX))
+            .send();
     }
-    let body = admission::response(&adm.uid, &verdict);
-    let mut r = Response::new(Full::new(Bytes::from(serde_json::to_vec(&body).unwrap_or_default())));
+    let mut r = Response::new(Full::new(Bytes::from(admission::response_bytes(&adm.uid, &verdict))));
     r.headers_mut().insert(CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
     r
 }

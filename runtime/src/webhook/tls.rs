@@ -48,14 +48,35 @@ impl CertStore {
     }
 }
 
+/// The server's TLS settings. Cipher suites: AES-128-GCM first, then AES-256-GCM, then
+/// ChaCha20-Poly1305, in the server's order rather than the client's (rustls clients ask for
+/// AES-256 first): with the hardware AES and carry-less multiply instructions aws-lc uses, AES-GCM
+/// is the cheapest, and AES-128 has fewer rounds. Resumption: stateless tickets (TLS 1.3 and
+/// 1.2) plus the session cache, so a reconnecting API server skips the certificate signature.
 pub fn server_config(store: Arc<CertStore>) -> Result<rustls::ServerConfig, String> {
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(aws_lc_rs::default_provider()))
+    let mut provider = aws_lc_rs::default_provider();
+    provider.cipher_suites.sort_by_key(|s| suite_rank(s.suite()));
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS setup: {e}"))?
         .with_no_client_auth()
         .with_cert_resolver(store);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.ignore_client_order = true;
+    config.ticketer = aws_lc_rs::Ticketer::new().map_err(|e| format!("TLS session tickets: {e}"))?;
+    config.session_storage = rustls::server::ServerSessionMemoryCache::new(4096);
     Ok(config)
+}
+
+fn suite_rank(suite: rustls::CipherSuite) -> u8 {
+    use rustls::CipherSuite as S;
+    match suite {
+        S::TLS13_AES_128_GCM_SHA256 => 0,
+        S::TLS13_AES_256_GCM_SHA384 => 1,
+        S::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 | S::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => 2,
+        S::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 | S::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => 3,
+        _ => 4,
+    }
 }
 
 fn certified(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Result<CertifiedKey, String> {
@@ -218,4 +239,59 @@ fn write_private(path: &Path, text: &str) -> Result<(), String> {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+    use rustls::{ClientConfig, ClientConnection, HandshakeKind, ServerConnection};
+
+    /// Moves every pending TLS record from one side to the other.
+    fn pump(from: &mut impl std::ops::DerefMut<Target = rustls::ConnectionCommon<impl rustls::SideData>>, to: &mut impl std::ops::DerefMut<Target = rustls::ConnectionCommon<impl rustls::SideData>>) -> bool {
+        let mut buf = Vec::new();
+        while from.wants_write() {
+            from.write_tls(&mut buf).unwrap();
+        }
+        let mut rest = &buf[..];
+        while !rest.is_empty() {
+            to.read_tls(&mut rest).unwrap();
+            to.process_new_packets().unwrap();
+        }
+        !buf.is_empty()
+    }
+
+    fn connect(client: &Arc<ClientConfig>, server: &Arc<rustls::ServerConfig>) -> (Option<HandshakeKind>, Option<rustls::CipherSuite>) {
+        let mut c = ClientConnection::new(client.clone(), rustls::pki_types::ServerName::try_from("localhost").unwrap()).unwrap();
+        let mut s = ServerConnection::new(server.clone()).unwrap();
+        for _ in 0..10 {
+            let moved = pump(&mut c, &mut s) | pump(&mut s, &mut c);
+            if !moved && !c.is_handshaking() {
+                break;
+            }
+        }
+        assert!(!c.is_handshaking() && !s.is_handshaking());
+        (c.handshake_kind(), c.negotiated_cipher_suite().map(|s| s.suite()))
+    }
+
+    #[test]
+    fn aes_128_gcm_and_resumed_sessions() {
+        let dir = std::env::temp_dir().join(format!("palisade-tls-test-{}", std::process::id()));
+        let (auth, key) = Authority::start(SelfManaged::new(dir.clone(), vec!["localhost".into()])).unwrap();
+        let server = Arc::new(server_config(CertStore::new(key)).unwrap());
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(CertificateDer::from_pem_slice(auth.ca_pem().as_bytes()).unwrap()).unwrap();
+        // The client prefers AES-256 (rustls' default order); the server's order wins.
+        let client = Arc::new(
+            ClientConfig::builder_with_provider(Arc::new(aws_lc_rs::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(connect(&client, &server), (Some(HandshakeKind::Full), Some(rustls::CipherSuite::TLS13_AES_128_GCM_SHA256)));
+        assert_eq!(connect(&client, &server).0, Some(HandshakeKind::Resumed));
+    }
 }
