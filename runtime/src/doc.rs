@@ -12,8 +12,6 @@
 //! [`Doc::to_value`] rebuilds the same `Value`, so the interpreter can take over at any point.
 //! Node 0 is always a JSON `null`: the matchers use it for absent fields.
 
-use std::collections::HashMap;
-
 use serde_json::{Map, Number, Value};
 
 use crate::interp::scalar::Scalar;
@@ -65,25 +63,95 @@ pub struct Member {
 const OWNED_BIT: u32 = 1 << 31;
 
 /// Keys the policy set looks up, each with a dense id. Built once per compiled set.
+///
+/// The parser asks for every key of every object in a request, so [`KeyTable::get`] is on the
+/// hottest path there is. A key is summarised by its length and its first and last eight
+/// bytes ([`Summary`]), which for keys of up to sixteen bytes (nearly every Kubernetes field
+/// name) is the whole key: such a lookup is one multiply and a probe comparing integers, with
+/// no byte comparison and no SipHash. Longer keys compare their bytes after the summary matches.
 #[derive(Clone, Debug, Default)]
 pub struct KeyTable {
-    ids: HashMap<Box<str>, u32>,
     names: Vec<Box<str>>,
+    /// Open addressing with linear probing; an empty slot has `id` [`NO_KEY`]. The length is a
+    /// power of two at least twice the number of keys, so every probe ends at an empty slot.
+    slots: Vec<Slot>,
 }
+
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    summary: Summary,
+    id: u32,
+}
+
+/// A key's length with its first and last eight bytes (overlapping for short keys; keys
+/// shorter than eight bytes are packed whole).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Summary {
+    head: u64,
+    tail: u64,
+    len: usize,
+}
+
+impl Summary {
+    fn of(key: &[u8]) -> Summary {
+        let short = || match (key.first_chunk::<4>(), key.last_chunk::<4>()) {
+            (Some(h), Some(t)) => u64::from(u32::from_le_bytes(*h)) | u64::from(u32::from_le_bytes(*t)) << 32,
+            _ => key.iter().enumerate().fold(0u64, |w, (i, &b)| w | u64::from(b) << (8 * (i & 7))),
+        };
+        let head = key.first_chunk::<8>().map_or_else(short, |w| u64::from_le_bytes(*w));
+        let tail = key.last_chunk::<8>().map_or(head, |w| u64::from_le_bytes(*w));
+        Summary { head, tail, len: key.len() }
+    }
+
+    /// Whether the summary is the whole key, so that equal summaries mean equal keys.
+    fn is_whole(&self) -> bool {
+        self.len <= 16
+    }
+
+    fn hash(&self) -> usize {
+        let mixed = u128::from(self.head ^ 0x9E37_79B9_7F4A_7C15) * u128::from(self.tail ^ (self.len as u64).rotate_left(32) ^ 0xD6E8_FEB8_6659_FD93);
+        ((mixed >> 64) as u64 ^ mixed as u64) as usize
+    }
+}
+
+const EMPTY_SLOT: Slot = Slot { summary: Summary { head: 0, tail: 0, len: 0 }, id: NO_KEY };
 
 impl KeyTable {
     pub fn intern(&mut self, key: &str) -> u32 {
-        if let Some(&id) = self.ids.get(key) {
+        let found = self.get(key);
+        if found != NO_KEY {
+            return found;
+        }
+        let id = u32::try_from(self.names.len()).unwrap_or(NO_KEY - 1).min(NO_KEY - 1);
+        if id == NO_KEY - 1 {
             return id;
         }
-        let id = u32::try_from(self.names.len()).unwrap_or(NO_KEY - 1);
-        self.ids.insert(key.into(), id);
         self.names.push(key.into());
+        if self.slots.len() < 2 * self.names.len() {
+            self.rebuild();
+        } else {
+            self.place(id);
+        }
         id
     }
 
     pub fn get(&self, key: &str) -> u32 {
-        self.ids.get(key).copied().unwrap_or(NO_KEY)
+        if self.slots.is_empty() {
+            return NO_KEY;
+        }
+        let summary = Summary::of(key.as_bytes());
+        let mask = self.slots.len() - 1;
+        let mut at = summary.hash() & mask;
+        while let Some(slot) = self.slots.get(at) {
+            if slot.id == NO_KEY {
+                return NO_KEY;
+            }
+            if slot.summary == summary && (summary.is_whole() || self.names.get(slot.id as usize).is_some_and(|n| n.as_bytes() == key.as_bytes())) {
+                return slot.id;
+            }
+            at = (at + 1) & mask;
+        }
+        NO_KEY
     }
 
     pub fn len(&self) -> usize {
@@ -92,6 +160,28 @@ impl KeyTable {
 
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
+    }
+
+    fn rebuild(&mut self) {
+        let size = (self.names.len() * 2).next_power_of_two().max(16);
+        self.slots = vec![EMPTY_SLOT; size];
+        for id in 0..self.names.len() {
+            self.place(id as u32);
+        }
+    }
+
+    fn place(&mut self, id: u32) {
+        let Some(name) = self.names.get(id as usize) else { return };
+        let summary = Summary::of(name.as_bytes());
+        let mask = self.slots.len() - 1;
+        let mut at = summary.hash() & mask;
+        while let Some(slot) = self.slots.get_mut(at) {
+            if slot.id == NO_KEY {
+                *slot = Slot { summary, id };
+                return;
+            }
+            at = (at + 1) & mask;
+        }
     }
 }
 
@@ -271,6 +361,33 @@ impl<'a> Doc<'a> {
     }
 }
 
+/// The end of the run of string bytes from `at` that need no attention: the position of the
+/// first `"`, `\` or control character (or the end of the input). Eight bytes at a time, with
+/// the classic bit tricks: a byte of `w ^ 0x22..22` is zero exactly where `w` holds a quote, and
+/// `x - 0x01..01 & !x & 0x80..80` marks zero bytes (borrows can mark bytes above the first zero
+/// too, never below it, so the lowest mark is exact). Bytes below 0x20 are found the same way
+/// against 0x20; UTF-8 bytes (0x80 and up) are never marked.
+fn plain_run(src: &[u8], mut at: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = src.get(at..).and_then(<[u8]>::first_chunk::<8>) {
+        let w = u64::from_le_bytes(*chunk);
+        let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+        let marks = zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\'))) | (w.wrapping_sub(ONES * 0x20) & !w & HIGH);
+        if marks != 0 {
+            return at + (marks.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    while let Some(&c) = src.get(at) {
+        if c == b'"' || c == b'\\' || c < 0x20 {
+            break;
+        }
+        at += 1;
+    }
+    at
+}
+
 fn bits(n: DNode) -> u64 {
     u64::from(n.a) | (u64::from(n.b) << 32)
 }
@@ -402,6 +519,7 @@ impl<'a> Parser<'a, '_> {
     fn string(&mut self) -> Result<(u32, u32, bool), DocError> {
         self.pos += 1;
         let start = self.pos;
+        self.pos = plain_run(self.src, self.pos);
         loop {
             match self.src.get(self.pos) {
                 Some(b'"') => {
@@ -466,12 +584,7 @@ impl<'a> Parser<'a, '_> {
                 Some(&c) if c < 0x20 => return Err(self.err("control character while parsing a string")),
                 Some(_) => {
                     let run = self.pos;
-                    while let Some(&c) = self.src.get(self.pos) {
-                        if c == b'"' || c == b'\\' || c < 0x20 {
-                            break;
-                        }
-                        self.pos += 1;
-                    }
+                    self.pos = plain_run(self.src, self.pos);
                     self.doc.text.push_str(self.doc.input.get(run..self.pos).unwrap_or_default());
                 }
                 None => return Err(self.err("EOF while parsing a string")),
@@ -610,6 +723,32 @@ mod tests {
         for n in [126, 127, 128, 129] {
             same_as_serde(&("[".repeat(n) + &"]".repeat(n)));
             same_as_serde(&("{\"a\":".repeat(n) + "1" + &"}".repeat(n)));
+        }
+    }
+
+    #[test]
+    fn key_table_finds_every_key_and_only_those() {
+        let mut keys = KeyTable::default();
+        let names: Vec<String> = (0..2000).map(|i| format!("{}{i}", ["", "a", "spec.template.", "x"][i % 4])).chain(["", "k", "kind", "metadata", "aaaaaaaaXbbbbbbbb", "aaaaaaaaYbbbbbbbb"].map(String::from)).collect();
+        for (i, name) in names.iter().enumerate() {
+            assert_eq!(keys.intern(name), i as u32);
+        }
+        assert_eq!(keys.len(), names.len());
+        for (i, name) in names.iter().enumerate() {
+            assert_eq!(keys.get(name), i as u32, "{name}");
+            assert_eq!(keys.intern(name), i as u32, "{name}");
+        }
+        for absent in ["kinds", "metadatA", "spec.template.2001", "b1", "\u{e9}", "aaaaaaaaZbbbbbbbb"] {
+            assert_eq!(keys.get(absent), NO_KEY, "{absent}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn plain_run_stops_where_a_byte_loop_stops(bytes in proptest::collection::vec(proptest::prop_oneof![0x20u8..0x7f, 0x80u8..=0xff, proptest::strategy::Just(b'"'), proptest::strategy::Just(b'\\'), 0u8..0x20], 0..40), from in 0usize..40) {
+            let from = from.min(bytes.len());
+            let naive = bytes.iter().skip(from).position(|&c| c == b'"' || c == b'\\' || c < 0x20).map_or(bytes.len(), |p| p + from);
+            proptest::prop_assert_eq!(plain_run(&bytes, from), naive);
         }
     }
 
