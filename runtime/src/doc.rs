@@ -185,6 +185,52 @@ impl KeyTable {
     }
 }
 
+/// The vectors of the last document a thread dropped, cleared, for the next parse on that
+/// thread: a server parses one request after another, and reusing the buffers saves the
+/// allocations, the regrowth and the page faults of fresh ones on every request.
+#[derive(Default)]
+struct Spare {
+    text: String,
+    nodes: Vec<DNode>,
+    members: Vec<Member>,
+    elems: Vec<u32>,
+    scratch_members: Vec<Member>,
+    scratch_elems: Vec<u32>,
+}
+
+thread_local! {
+    static SPARE: std::cell::Cell<Spare> = const {
+        std::cell::Cell::new(Spare {
+            text: String::new(),
+            nodes: Vec::new(),
+            members: Vec::new(),
+            elems: Vec::new(),
+            scratch_members: Vec::new(),
+            scratch_elems: Vec::new(),
+        })
+    };
+}
+
+/// Buffers larger than this many entries (a document of several MiB) are freed rather than kept
+/// for the next parse, so one huge request does not pin its memory on a worker thread.
+const RETAIN: usize = 1 << 16;
+
+impl Drop for Doc<'_> {
+    fn drop(&mut self) {
+        if self.nodes.capacity() > RETAIN || self.members.capacity() > RETAIN || self.elems.capacity() > RETAIN || self.text.capacity() > RETAIN * 16 {
+            return;
+        }
+        let mut spare = SPARE.take();
+        (spare.text, spare.nodes, spare.members, spare.elems) =
+            (std::mem::take(&mut self.text), std::mem::take(&mut self.nodes), std::mem::take(&mut self.members), std::mem::take(&mut self.elems));
+        spare.text.clear();
+        spare.nodes.clear();
+        spare.members.clear();
+        spare.elems.clear();
+        SPARE.set(spare);
+    }
+}
+
 /// A parsed document. Fields are private: the native matchers rely on every index in `members`
 /// and `elems` being in bounds, which only [`Doc::parse`] establishes.
 #[derive(Debug)]
@@ -217,29 +263,35 @@ impl<'a> Doc<'a> {
         if u32::try_from(input.len()).is_err() {
             return Err(DocError { message: "document larger than 4 GiB".into(), offset: 0 });
         }
+        let mut spare = SPARE.take();
+        spare.nodes.reserve(input.len() / 12 + 4);
+        spare.members.reserve(input.len() / 24 + 4);
         let mut p = Parser {
             src: input.as_bytes(),
             pos: 0,
             keys,
             doc: Doc {
                 input,
-                text: String::new(),
-                nodes: Vec::with_capacity(input.len() / 12 + 4),
-                members: Vec::with_capacity(input.len() / 24 + 4),
-                elems: Vec::new(),
+                text: std::mem::take(&mut spare.text),
+                nodes: std::mem::take(&mut spare.nodes),
+                members: std::mem::take(&mut spare.members),
+                elems: std::mem::take(&mut spare.elems),
                 root: 0,
             },
-            scratch_members: Vec::new(),
-            scratch_elems: Vec::new(),
+            scratch_members: std::mem::take(&mut spare.scratch_members),
+            scratch_elems: std::mem::take(&mut spare.scratch_elems),
         };
-        p.doc.nodes.push(DNode::default());
-        p.ws();
-        let root = p.value(0)?;
-        p.ws();
-        if p.pos != p.src.len() {
-            return Err(p.err("trailing characters"));
+        let root = p.document();
+        // The scratch vectors go back now; the document's own vectors when it is dropped.
+        let (mut members, mut elems) = (std::mem::take(&mut p.scratch_members), std::mem::take(&mut p.scratch_elems));
+        if members.capacity() <= RETAIN && elems.capacity() <= RETAIN {
+            members.clear();
+            elems.clear();
+            let mut spare = SPARE.take();
+            (spare.scratch_members, spare.scratch_elems) = (members, elems);
+            SPARE.set(spare);
         }
-        p.doc.root = root;
+        p.doc.root = root?;
         Ok(p.doc)
     }
 
@@ -408,6 +460,17 @@ struct Parser<'a, 'k> {
 }
 
 impl<'a> Parser<'a, '_> {
+    fn document(&mut self) -> Result<u32, DocError> {
+        self.doc.nodes.push(DNode::default());
+        self.ws();
+        let root = self.value(0)?;
+        self.ws();
+        if self.pos != self.src.len() {
+            return Err(self.err("trailing characters"));
+        }
+        Ok(root)
+    }
+
     fn err(&self, message: &str) -> DocError {
         DocError { message: message.into(), offset: self.pos }
     }
@@ -415,6 +478,10 @@ impl<'a> Parser<'a, '_> {
     fn ws(&mut self) {
         while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.src.get(self.pos) {
             self.pos += 1;
+            // Indentation of pretty-printed JSON: skip runs of spaces eight at a time.
+            while let Some(&[b' ', b' ', b' ', b' ', b' ', b' ', b' ', b' ']) = self.src.get(self.pos..).and_then(<[u8]>::first_chunk::<8>) {
+                self.pos += 8;
+            }
         }
     }
 
