@@ -222,7 +222,12 @@ fn has_template(v: &Value) -> bool {
 
 fn duration(v: &Value) -> Option<Duration> {
     match v {
-        Value::String(s) if s != "0" => Duration::parse(s).ok(),
+        // A duration starts with a digit or a point after an optional sign. Most strings
+        // compared in conditions (names, capabilities, images) do not, and are answered here
+        // without the parser building its error message.
+        Value::String(s) if s != "0" && s.strip_prefix(['+', '-']).unwrap_or(s).starts_with(|c: char| c == '.' || c.is_ascii_digit()) => {
+            Duration::parse(s).ok()
+        }
         _ => None,
     }
 }

@@ -12,6 +12,10 @@
 
 /// Whether `pattern` matches the whole of `text`.
 pub fn matches(pattern: &str, text: &str) -> bool {
+    // A pattern without `*` or `?` is a literal: compare without compiling it.
+    if !has_wildcard(pattern) {
+        return pattern == text;
+    }
     Wildcard::new(pattern).matches(text)
 }
 

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{CompiledSet, SetRequest, SetResult};
 use crate::doc::{Doc, DocError, TAG_OBJECT};
@@ -113,13 +113,25 @@ pub fn admit(set: &CompiledSet, bytes: &[u8], results: &mut Vec<SetResult>) -> V
     response(&review.uid, false, Some(&message))
 }
 
+/// The AdmissionReview response, written directly: the same bytes `serde_json` gives for the
+/// document `{"apiVersion", "kind", "response": {"uid", "allowed", "status"?}}`.
 fn response(uid: &str, allowed: bool, message: Option<&str>) -> Vec<u8> {
-    let mut resp = json!({ "uid": uid, "allowed": allowed });
+    let mut out = Vec::with_capacity(128 + uid.len() + message.map_or(0, str::len));
+    out.extend_from_slice(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"#);
+    json_string(&mut out, uid);
+    out.extend_from_slice(if allowed { br#","allowed":true"# } else { br#","allowed":false"# });
     if let Some(m) = message {
-        resp["status"] = json!({ "status": "Failure", "message": m });
+        out.extend_from_slice(br#","status":{"status":"Failure","message":"#);
+        json_string(&mut out, m);
+        out.push(b'}');
     }
-    let review = json!({ "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": resp });
-    serde_json::to_vec(&review).unwrap_or_default()
+    out.extend_from_slice(b"}}");
+    out
+}
+
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    // Writing a string into a vector cannot fail; serde_json's escaping keeps the bytes equal.
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 /// A YAML scalar: plain when safe, else single-quoted with `''` escaping, as yaml.v3 writes
@@ -134,4 +146,25 @@ fn yaml_scalar(s: &str) -> String {
 /// The resource of a review as a `serde_json::Value` (tools and tests).
 pub fn resource_value(review: &Review) -> Value {
     review.doc.to_value(review.request().resource)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn response_bytes_are_what_serde_json_writes() {
+        for (uid, allowed, message) in [
+            ("", true, None),
+            ("0d3c-\"quoted\"-\\", false, Some("\n\nresource Pod/default/x was blocked\u{1}\t'é' \u{2028}")),
+            ("uid", false, Some("")),
+        ] {
+            let mut resp = json!({ "uid": uid, "allowed": allowed });
+            if let Some(m) = message {
+                resp["status"] = json!({ "status": "Failure", "message": m });
+            }
+            let review = json!({ "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": resp });
+            assert_eq!(String::from_utf8_lossy(&super::response(uid, allowed, message)), review.to_string());
+        }
+    }
 }
