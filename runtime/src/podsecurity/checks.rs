@@ -5,13 +5,14 @@
 //! variant starting at a minimum Kubernetes minor version. The entries are in the order the
 //! Kubernetes package registers them (its source files sorted by name), because that is the
 //! order in which Kyverno reports failed checks. Every variant is a plain function of the JSON
-//! Pod metadata and spec; JSON values of an unexpected type count as absent, as a typed decode
-//! with defaults would read them.
+//! Pod metadata and spec, read through [`Node`] (a `Value` or a node of the request tape); JSON
+//! values of an unexpected type count as absent, as a typed decode with defaults would read them.
 
 use std::collections::BTreeSet;
 
 use palisade_compiler::ir::podsecurity::Level;
-use serde_json::Value;
+
+use super::node::{List, Node};
 
 /// The container lists of a pod in the order of Kubernetes' visitor (init containers,
 /// containers, then ephemeral containers), which is the order of the field errors.
@@ -21,17 +22,17 @@ pub const CONTAINER_KINDS: [&str; 3] = ["initContainers", "containers", "ephemer
 /// picked out of it (borrowed, so the reduced pod of an exclusion copies no container).
 #[derive(Clone, Copy, Debug)]
 pub enum Containers<'a> {
-    Slice(&'a [Value]),
-    Refs(&'a [&'a Value]),
+    List(List<'a>),
+    Picked(&'a [Node<'a>]),
 }
 
 impl<'a> Containers<'a> {
-    pub const EMPTY: Containers<'static> = Containers::Slice(&[]);
+    pub const EMPTY: Containers<'static> = Containers::List(List::Json(&[]));
 
     pub fn len(self) -> usize {
         match self {
-            Containers::Slice(s) => s.len(),
-            Containers::Refs(r) => r.len(),
+            Containers::List(l) => l.len(),
+            Containers::Picked(p) => p.len(),
         }
     }
 
@@ -39,14 +40,14 @@ impl<'a> Containers<'a> {
         self.len() == 0
     }
 
-    pub fn get(self, index: usize) -> Option<&'a Value> {
+    pub fn get(self, index: usize) -> Option<Node<'a>> {
         match self {
-            Containers::Slice(s) => s.get(index),
-            Containers::Refs(r) => r.get(index).copied(),
+            Containers::List(l) => l.get(index),
+            Containers::Picked(p) => p.get(index).copied(),
         }
     }
 
-    pub fn iter(self) -> impl Iterator<Item = &'a Value> {
+    pub fn iter(self) -> impl Iterator<Item = Node<'a>> {
         (0..self.len()).filter_map(move |i| self.get(i))
     }
 }
@@ -57,16 +58,16 @@ impl<'a> Containers<'a> {
 /// the original, without building a new JSON document.
 #[derive(Clone, Copy, Debug)]
 pub struct Pod<'a> {
-    pub meta: &'a Value,
-    pub spec: &'a Value,
+    pub meta: Node<'a>,
+    pub spec: Node<'a>,
     /// In the order of [`CONTAINER_KINDS`].
     pub lists: [Containers<'a>; 3],
 }
 
 impl<'a> Pod<'a> {
     /// The pod of a metadata and a spec, with the spec's own container lists.
-    pub fn new(meta: &'a Value, spec: &'a Value) -> Pod<'a> {
-        Pod { meta, spec, lists: CONTAINER_KINDS.map(|kind| Containers::Slice(list(spec, &[kind]))) }
+    pub fn new(meta: Node<'a>, spec: Node<'a>) -> Pod<'a> {
+        Pod { meta, spec, lists: CONTAINER_KINDS.map(|kind| Containers::List(list(spec, &[kind]))) }
     }
 
     /// The container list named `kind` (empty for a name that is not a container list).
@@ -75,7 +76,7 @@ impl<'a> Pod<'a> {
     }
 
     /// Every container with its field path, in the visitor's order.
-    pub fn containers(&self) -> impl Iterator<Item = (ContainerPath, &'a Value)> + use<'a> {
+    pub fn containers(&self) -> impl Iterator<Item = (ContainerPath, Node<'a>)> + use<'a> {
         CONTAINER_KINDS.into_iter().zip(self.lists).flat_map(|(kind, list)| list.iter().enumerate().map(move |(index, c)| (ContainerPath { kind, index }, c)))
     }
 }
@@ -183,39 +184,28 @@ pub static CHECKS: &[CheckDef] = &[
 // ---- helpers -------------------------------------------------------------------------------
 
 /// The value at `path`, `None` when a step is missing or the value is null.
-fn at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
-    path.iter().try_fold(v, |cur, key| field(cur, key)).filter(|v| !v.is_null())
+fn at<'a>(v: Node<'a>, path: &[&str]) -> Option<Node<'a>> {
+    path.iter().try_fold(v, |cur, key| cur.get(key)).filter(|v| !v.is_null())
 }
 
-/// One field of an object. The checks make dozens of lookups per container in objects of a few
-/// keys, where comparing the keys in turn is cheaper than hashing the key (the map's hasher is
-/// SipHash); larger objects use the map's index.
-fn field<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
-    match v {
-        Value::Object(m) if m.len() <= 16 => m.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v),
-        Value::Object(m) => m.get(key),
-        _ => None,
-    }
+fn is_true(v: Node<'_>, path: &[&str]) -> bool {
+    at(v, path).and_then(Node::as_bool) == Some(true)
 }
 
-fn is_true(v: &Value, path: &[&str]) -> bool {
-    at(v, path).and_then(Value::as_bool) == Some(true)
+fn str_at<'a>(v: Node<'a>, path: &[&str]) -> Option<&'a str> {
+    at(v, path).and_then(Node::as_str)
 }
 
-fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    at(v, path).and_then(Value::as_str)
-}
-
-fn list<'a>(v: &'a Value, path: &[&str]) -> &'a [Value] {
-    at(v, path).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()
+fn list<'a>(v: Node<'a>, path: &[&str]) -> List<'a> {
+    at(v, path).map_or(List::Json(&[]), Node::elements)
 }
 
 /// The strings of a list of strings, other items skipped, without copying them.
-fn strs<'a>(v: &'a Value, path: &[&str]) -> impl Iterator<Item = &'a str> {
-    list(v, path).iter().filter_map(Value::as_str)
+fn strs<'a>(v: Node<'a>, path: &[&str]) -> impl Iterator<Item = &'a str> {
+    list(v, path).iter().filter_map(Node::as_str)
 }
 
-fn name(c: &Value) -> String {
+fn name(c: Node<'_>) -> String {
     str_at(c, &["name"]).unwrap_or_default().to_owned()
 }
 
@@ -259,7 +249,7 @@ fn fail(reason: impl Into<String>, detail: String, errs: Vec<FieldError>) -> Opt
     Some(Failure { reason: reason.into(), detail, errs })
 }
 
-fn is_windows(spec: &Value) -> bool {
+fn is_windows(spec: Node<'_>) -> bool {
     str_at(spec, &["os", "name"]) == Some("windows")
 }
 
@@ -345,7 +335,7 @@ fn host_ports_1_0(pod: &Pod<'_>) -> Option<Failure> {
     for (path, c) in pod.containers() {
         let mut errs = Vec::new();
         for (i, p) in list(c, &["ports"]).iter().enumerate() {
-            let port = at(p, &["hostPort"]).and_then(Value::as_i64).unwrap_or(0);
+            let port = at(p, &["hostPort"]).and_then(Node::as_i64).unwrap_or(0);
             if port != 0 {
                 ports.insert(port.to_string());
                 errs.push(forbidden(format!("{path}.ports[{i}].hostPort"), BadValue::Int(port)));
@@ -438,7 +428,7 @@ fn app_armor_profile_1_0(pod: &Pod<'_>) -> Option<Failure> {
     }
     let mut annotations = Vec::new();
     let mut annotation_errs = Vec::new();
-    for (k, v) in at(pod.meta, &["annotations"]).and_then(Value::as_object).into_iter().flatten() {
+    for (k, v) in at(pod.meta, &["annotations"]).into_iter().flat_map(Node::entries) {
         let v = v.as_str().unwrap_or_default();
         let allowed = v.is_empty() || v == "runtime/default" || v.starts_with("localhost/");
         if k.starts_with("container.apparmor.security.beta.kubernetes.io/") && !allowed {
@@ -470,7 +460,7 @@ fn se_linux_options(pod: &Pod<'_>, allowed_types: &[&str]) -> Option<Failure> {
     }
     // Checks one `seLinuxOptions` block; `prefix` is the path of the pod or container that holds
     // its security context, written out only for a field error.
-    fn check(opts: &Value, prefix: &dyn std::fmt::Display, allowed_types: &[&str], found: &mut Found, errs: &mut Vec<FieldError>) -> bool {
+    fn check(opts: Node<'_>, prefix: &dyn std::fmt::Display, allowed_types: &[&str], found: &mut Found, errs: &mut Vec<FieldError>) -> bool {
         let mut valid = true;
         let t = str_at(opts, &["type"]).unwrap_or_default();
         if !allowed_types.contains(&t) {
@@ -559,7 +549,7 @@ fn valid_seccomp(t: &str) -> bool {
 
 /// The pod and the containers that set `seccompProfile.type` to a value other than
 /// `RuntimeDefault` or `Localhost`, with the values; for the baseline and restricted checks.
-fn seccomp_explicit(spec: &Value, setters: &mut Violations, values: &mut BTreeSet<String>) -> bool {
+fn seccomp_explicit(spec: Node<'_>, setters: &mut Violations, values: &mut BTreeSet<String>) -> bool {
     let mut pod_valid = false;
     if let Some(profile) = at(spec, &["securityContext", "seccompProfile"]) {
         let t = str_at(profile, &["type"]).unwrap_or_default();
@@ -578,24 +568,25 @@ fn seccomp_baseline_1_0(pod: &Pod<'_>) -> Option<Failure> {
         v == "runtime/default" || v == "docker/default" || v.starts_with("localhost/")
     }
     const CONTAINER_PREFIX: &str = "container.seccomp.security.alpha.kubernetes.io/";
-    let annotations = at(pod.meta, &["annotations"]).and_then(Value::as_object)?;
+    const POD_KEY: &str = "seccomp.security.alpha.kubernetes.io/pod";
+    let annotations = at(pod.meta, &["annotations"]).filter(|a| a.is_object())?;
     let mut found: Vec<(String, FieldError)> = Vec::new();
-    let mut check = |key: &str, v: &Value| {
+    let mut check = |key: &str, v: Node<'_>| {
         let v = v.as_str().unwrap_or_default();
         if !valid_annotation(v) {
             let err = forbidden(format!("metadata.annotations[{key}]"), BadValue::Str(v.into()));
             found.push((format!("{key}={}", go_quote(v)), err));
         }
     };
-    if let Some((key, v)) = annotations.get_key_value("seccomp.security.alpha.kubernetes.io/pod") {
-        check(key, v);
+    if let Some(v) = annotations.get(POD_KEY) {
+        check(POD_KEY, v);
     }
     // The annotation of a container is found by its name without building the key, so a pod
     // without such annotations costs no allocation.
-    if annotations.keys().any(|k| k.starts_with(CONTAINER_PREFIX)) {
+    if annotations.entries().any(|(k, _)| k.starts_with(CONTAINER_PREFIX)) {
         for (_, c) in pod.containers() {
             let name = str_at(c, &["name"]).unwrap_or_default();
-            if let Some((key, v)) = annotations.iter().find(|(k, _)| k.strip_prefix(CONTAINER_PREFIX) == Some(name)) {
+            if let Some((key, v)) = annotations.entries().find(|(k, _)| k.strip_prefix(CONTAINER_PREFIX) == Some(name)) {
                 check(key, v);
             }
         }
@@ -641,7 +632,7 @@ fn seccomp_baseline_1_19(pod: &Pod<'_>) -> Option<Failure> {
     fail("seccompProfile", detail, setters.errs)
 }
 
-fn sysctls(spec: &Value, allowed: &[&str]) -> Option<Failure> {
+fn sysctls(spec: Node<'_>, allowed: &[&str]) -> Option<Failure> {
     let mut v = Violations::default();
     for (i, s) in list(spec, &["securityContext", "sysctls"]).iter().enumerate() {
         let n = str_at(s, &["name"]).unwrap_or_default();
@@ -741,7 +732,7 @@ fn allow_privilege_escalation_1_8(pod: &Pod<'_>) -> Option<Failure> {
     let mut v = Violations::default();
     for (path, c) in pod.containers() {
         let field = || format!("{path}.securityContext.allowPrivilegeEscalation");
-        match at(c, &["securityContext", "allowPrivilegeEscalation"]).and_then(Value::as_bool) {
+        match at(c, &["securityContext", "allowPrivilegeEscalation"]).and_then(Node::as_bool) {
             Some(false) => {}
             // Kyverno's fork reports an unset field with the text `nil` as its value.
             None => v.add(name(c), [forbidden(field(), BadValue::Str("nil".into()))]),
@@ -861,7 +852,7 @@ fn restricted_volumes_1_0(pod: &Pod<'_>) -> Option<Failure> {
 fn run_as_non_root_1_0(pod: &Pod<'_>) -> Option<Failure> {
     let mut setters = Violations::default();
     let mut pod_non_root = false;
-    match at(pod.spec, &["securityContext", "runAsNonRoot"]).and_then(Value::as_bool) {
+    match at(pod.spec, &["securityContext", "runAsNonRoot"]).and_then(Node::as_bool) {
         Some(false) => setters.add("pod".into(), [forbidden("spec.securityContext.runAsNonRoot".into(), BadValue::Bool(false))]),
         Some(true) => pod_non_root = true,
         None => {}
@@ -871,7 +862,7 @@ fn run_as_non_root_1_0(pod: &Pod<'_>) -> Option<Failure> {
     let mut implicit = Violations::default();
     for (path, c) in pod.containers() {
         let field = || format!("{path}.securityContext.runAsNonRoot");
-        match at(c, &["securityContext", "runAsNonRoot"]).and_then(Value::as_bool) {
+        match at(c, &["securityContext", "runAsNonRoot"]).and_then(Node::as_bool) {
             Some(true) => {}
             Some(false) => {
                 explicit.push(name(c));
@@ -895,13 +886,13 @@ fn run_as_non_root_1_0(pod: &Pod<'_>) -> Option<Failure> {
 
 fn run_as_user_1_23(pod: &Pod<'_>) -> Option<Failure> {
     let mut setters = Violations::default();
-    if at(pod.spec, &["securityContext", "runAsUser"]).and_then(Value::as_i64) == Some(0) {
+    if at(pod.spec, &["securityContext", "runAsUser"]).and_then(Node::as_i64) == Some(0) {
         setters.add("pod".into(), [forbidden("spec.securityContext.runAsUser".into(), BadValue::Int(0))]);
     }
     let mut bad = Vec::new();
     let mut errs = Vec::new();
     for (path, c) in pod.containers() {
-        if at(c, &["securityContext", "runAsUser"]).and_then(Value::as_i64) == Some(0) {
+        if at(c, &["securityContext", "runAsUser"]).and_then(Node::as_i64) == Some(0) {
             bad.push(name(c));
             errs.push(forbidden(format!("{path}.securityContext.runAsUser"), BadValue::Int(0)));
         }

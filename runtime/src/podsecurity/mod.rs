@@ -9,6 +9,7 @@
 //! by `*` (and, for container fields, by container name).
 
 pub mod checks;
+pub mod node;
 
 use std::fmt::Write as _;
 use std::sync::LazyLock;
@@ -20,6 +21,7 @@ use palisade_stdlib::wildcard;
 
 use crate::engine::Status;
 use checks::{BadValue, CHECKS, Containers, ErrorKind, FieldError, Pod};
+use node::{List, Node};
 
 /// One failed check: its id, Kubernetes' forbidden reason and detail, and the field errors.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,7 +38,7 @@ pub struct CheckResult {
 /// Kyverno applies baseline checks alone for `baseline` and every check for `restricted`,
 /// without Kubernetes' overrides (so a restricted failure of capabilities also reports the
 /// baseline capabilities check when both fail).
-pub fn evaluate_pod(level: Level, version: Version, meta: &Value, spec: &Value) -> Vec<CheckResult> {
+pub fn evaluate_pod(level: Level, version: Version, meta: Node<'_>, spec: Node<'_>) -> Vec<CheckResult> {
     run_checks(level, version, &Pod::new(meta, spec), None)
 }
 
@@ -93,6 +95,11 @@ fn object_or_empty(value: Option<&Value>) -> &Value {
     value.filter(|v| v.is_object()).unwrap_or(&EMPTY)
 }
 
+/// [`object_or_empty`] for either view of the pod.
+fn node_or_empty(node: Node<'_>) -> Node<'_> {
+    if node.is_object() { node } else { Node::Json(&EMPTY) }
+}
+
 /// The pod metadata and spec of a resource (see [`pod_paths`]), borrowed from it.
 pub fn pod_of(resource: &Value) -> Option<(&Value, &Value)> {
     let kind = resource.get("kind").and_then(Value::as_str).unwrap_or_default();
@@ -105,7 +112,7 @@ pub fn pod_of(resource: &Value) -> Option<(&Value, &Value)> {
 pub fn validate_rule(rule: &str, ps: &PodSecurity, resource: &Value) -> (Status, String) {
     let kind = resource.get("kind").and_then(Value::as_str).unwrap_or_default();
     match pod_of(resource) {
-        Some((meta, spec)) => validate_pod(rule, ps, kind, meta, spec),
+        Some((meta, spec)) => validate_pod(rule, ps, kind, Node::Json(meta), Node::Json(spec)),
         None => wrong_kind(),
     }
 }
@@ -116,13 +123,14 @@ fn wrong_kind() -> (Status, String) {
 
 /// Evaluates a `podSecurity` rule on the pod of a resource of `kind` whose pod metadata and
 /// spec (at [`pod_paths`]) are `meta` and `spec`: exactly what [`validate_rule`] gives for that
-/// resource, for callers that hold the parts rather than the whole resource. A `meta` or `spec`
-/// that is not an object (`Value::Null` for a missing one) reads as empty.
-pub fn validate_pod(rule: &str, ps: &PodSecurity, kind: &str, meta: &Value, spec: &Value) -> (Status, String) {
+/// resource, for callers that hold the parts rather than the whole resource (the set engine
+/// passes nodes of the request tape). A `meta` or `spec` that is not an object (null for a
+/// missing one) reads as empty.
+pub fn validate_pod(rule: &str, ps: &PodSecurity, kind: &str, meta: Node<'_>, spec: Node<'_>) -> (Status, String) {
     if pod_paths(kind).is_none() {
         return wrong_kind();
     }
-    let pod = Pod::new(object_or_empty(Some(meta)), object_or_empty(Some(spec)));
+    let pod = Pod::new(node_or_empty(meta), node_or_empty(spec));
     let mut results = run_checks(ps.level, ps.version, &pod, None);
     for exclude in &ps.exclude {
         results = apply_exclusion(ps, exclude, results, &pod);
@@ -148,24 +156,24 @@ fn apply_exclusion(ps: &PodSecurity, exclude: &ir::Exclude, defaults: Vec<CheckR
         return defaults;
     }
     if exclude.images.is_empty() {
-        let fake = std::slice::from_ref(&*FAKE_CONTAINER);
-        let reduced = Pod { meta: pod.meta, spec: pod.spec, lists: [Containers::EMPTY, Containers::Slice(fake), Containers::EMPTY] };
+        let fake = List::Json(std::slice::from_ref(&*FAKE_CONTAINER));
+        let reduced = Pod { meta: pod.meta, spec: pod.spec, lists: [Containers::EMPTY, Containers::List(fake), Containers::EMPTY] };
         let found = run_checks(ps.level, ps.version, &reduced, Some(ids));
         exempt(defaults, &found, exclude, pod, None)
     } else {
         let [init, containers, ephemeral] = pod.lists.map(|list| matching(list, &exclude.images));
-        let lists = [Containers::Refs(&init), Containers::Refs(&containers), Containers::Refs(&ephemeral)];
-        let reduced = Pod { meta: &EMPTY, spec: &EMPTY, lists };
+        let lists = [Containers::Picked(&init), Containers::Picked(&containers), Containers::Picked(&ephemeral)];
+        let reduced = Pod { meta: Node::Json(&EMPTY), spec: Node::Json(&EMPTY), lists };
         let found = run_checks(ps.level, ps.version, &reduced, Some(ids));
         exempt(defaults, &found, exclude, pod, Some(&reduced))
     }
 }
 
 /// The containers of `list` whose image matches one of `images`.
-fn matching<'a>(list: Containers<'a>, images: &[String]) -> Vec<&'a Value> {
+fn matching<'a>(list: Containers<'a>, images: &[String]) -> Vec<Node<'a>> {
     list.iter()
         .filter(|c| {
-            let image = c.get("image").and_then(Value::as_str).unwrap_or_default();
+            let image = c.get("image").and_then(Node::as_str).unwrap_or_default();
             images.iter().any(|p| wildcard::matches(p, image))
         })
         .collect()
@@ -224,7 +232,7 @@ impl<'f> ParsedField<'f> {
     /// The name of the container this field belongs to in `pod`.
     fn container_name<'p>(&self, pod: &Pod<'p>) -> &'p str {
         let index = self.indexes.first().copied().unwrap_or(usize::MAX);
-        pod.list(self.container_kind).get(index).and_then(|c| c.get("name")).and_then(Value::as_str).unwrap_or_default()
+        pod.list(self.container_kind).get(index).and_then(|c| c.get("name")).and_then(Node::as_str).unwrap_or_default()
     }
 }
 
@@ -341,6 +349,7 @@ mod tests {
 
     use super::*;
     use crate::cli::runner::{expand_list, load_documents};
+    use crate::doc::{Doc, KeyTable};
 
     /// `../shared/corpus/kyverno-policies/pod-security`, read in place.
     fn corpus() -> PathBuf {
@@ -407,14 +416,14 @@ mod tests {
     /// An exclusion as the code did it before the pod views: the reduced pod built as a JSON
     /// document and every check of the level run on it. The views must give the same result.
     fn exclusion_as_json(ps: &PodSecurity, exclude: &ir::Exclude, defaults: Vec<CheckResult>, meta: &Value, spec: &Value) -> Vec<CheckResult> {
-        let pod = Pod::new(meta, spec);
+        let pod = Pod::new(Node::Json(meta), Node::Json(spec));
         if exclude.images.is_empty() {
             let mut reduced = spec.clone();
             let m = reduced.as_object_mut().unwrap();
             m.insert("containers".into(), json!([{"name": "fake"}]));
             m.remove("initContainers");
             m.remove("ephemeralContainers");
-            let found = evaluate_pod(ps.level, ps.version, meta, &reduced);
+            let found = evaluate_pod(ps.level, ps.version, Node::Json(meta), Node::Json(&reduced));
             exempt(defaults, &found, exclude, &pod, None)
         } else {
             let mut reduced_meta = Map::new();
@@ -426,20 +435,28 @@ mod tests {
             let mut reduced = Map::new();
             for kind in checks::CONTAINER_KINDS {
                 let list = pod.list(kind);
-                let picked: Vec<Value> = matching(list, &exclude.images).into_iter().cloned().collect();
+                let picked: Vec<Value> = matching(list, &exclude.images).into_iter().map(Node::to_value).collect();
                 if !picked.is_empty() {
                     reduced.insert(kind.into(), Value::Array(picked));
                 }
             }
             let (reduced_meta, reduced) = (Value::Object(reduced_meta), Value::Object(reduced));
-            let found = evaluate_pod(ps.level, ps.version, &reduced_meta, &reduced);
-            exempt(defaults, &found, exclude, &pod, Some(&Pod::new(&reduced_meta, &reduced)))
+            let found = evaluate_pod(ps.level, ps.version, Node::Json(&reduced_meta), Node::Json(&reduced));
+            exempt(defaults, &found, exclude, &pod, Some(&Pod::new(Node::Json(&reduced_meta), Node::Json(&reduced))))
         }
     }
 
-    /// `validate_pod` on the parts a caller fetches at `pod_paths` gives what `validate_rule`
-    /// gives on the whole resource, and the exclusions evaluated on views give what they give on
-    /// reduced pods built as JSON, for every corpus resource and rule.
+    /// The pod parts of the resource at the root of `doc`, fetched as the set engine fetches
+    /// them: node 0 (a null) for a missing part.
+    fn tape_parts<'d>(doc: &'d Doc<'d>, kind: &str) -> (Node<'d>, Node<'d>) {
+        let fetch = |path: &[&str]| Node::Tape(doc, doc.path(doc.root(), path).unwrap_or(0));
+        pod_paths(kind).map_or((Node::Tape(doc, 0), Node::Tape(doc, 0)), |(m, s)| (fetch(m), fetch(s)))
+    }
+
+    /// `validate_pod` on the parts a caller fetches at `pod_paths`, as `Value`s and as nodes of
+    /// the resource parsed into a tape, gives what `validate_rule` gives on the whole resource,
+    /// and the exclusions evaluated on views (of either kind) give what they give on reduced pods
+    /// built as JSON, for every corpus resource and rule.
     #[test]
     fn validate_pod_agrees_with_validate_rule_on_the_corpus() {
         let resources = resources();
@@ -451,24 +468,34 @@ mod tests {
             let name = resource.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
             let fetch = |path: &[&str]| path.iter().try_fold(resource, |v, key| v.get(key)).unwrap_or(&Value::Null);
             let (meta, spec) = pod_paths(kind).map(|(m, s)| (fetch(m), fetch(s))).unwrap_or((&Value::Null, &Value::Null));
+            let text = serde_json::to_vec(resource).unwrap();
+            let doc = Doc::parse(&text, &KeyTable::default()).unwrap();
+            let (tape_meta, tape_spec) = tape_parts(&doc, kind);
             for ps in &rules {
                 let want = validate_rule("check", ps, resource);
-                let got = validate_pod("check", ps, kind, meta, spec);
+                let got = validate_pod("check", ps, kind, Node::Json(meta), Node::Json(spec));
                 assert_eq!(got, want, "{kind} {name} with {ps:?}");
+                let on_tape = validate_pod("check", ps, kind, tape_meta, tape_spec);
+                assert_eq!(on_tape, want, "{kind} {name} on the tape with {ps:?}");
                 match want.0 {
                     Status::Pass => passed += 1,
                     Status::Fail => failed += 1,
                     _ => errors += 1,
                 }
                 let Some((meta, spec)) = pod_of(resource) else { continue };
-                let pod = Pod::new(meta, spec);
+                let pod = Pod::new(Node::Json(meta), Node::Json(spec));
+                let tape_pod = Pod::new(node_or_empty(tape_meta), node_or_empty(tape_spec));
                 let mut by_view = run_checks(ps.level, ps.version, &pod, None);
+                let mut by_tape = run_checks(ps.level, ps.version, &tape_pod, None);
+                assert_eq!(by_tape, by_view, "{kind} {name} on the tape");
                 let mut by_json = by_view.clone();
                 for exclude in &ps.exclude {
                     let before = by_view.iter().map(|r| r.errs.len()).sum::<usize>();
                     by_view = apply_exclusion(ps, exclude, by_view, &pod);
+                    by_tape = apply_exclusion(ps, exclude, by_tape, &tape_pod);
                     by_json = exclusion_as_json(ps, exclude, by_json, meta, spec);
                     assert_eq!(by_view, by_json, "{kind} {name} excluding {exclude:?}");
+                    assert_eq!(by_tape, by_json, "{kind} {name} on the tape excluding {exclude:?}");
                     if by_view.iter().map(|r| r.errs.len()).sum::<usize>() < before {
                         excused += 1;
                     }
@@ -478,5 +505,38 @@ mod tests {
         // The corpus exercises every outcome; a walk that found nothing to compare would pass
         // vacuously.
         assert!(passed > 0 && failed > 0 && excused > 0, "passed {passed}, failed {failed}, excused {excused}, errors {errors}");
+    }
+
+    /// Resources written as JSON text with what the YAML corpus cannot hold (`tests/data/
+    /// podsecurity_json_corners.jsonl`, one resource a line, `#` lines are comments): repeated
+    /// keys, escaped strings, numbers in every JSON form, pod parts of the wrong type, large
+    /// annotation maps. On the tape, every rule gives what it gives on the `Value` serde_json
+    /// parses from the same text.
+    #[test]
+    fn the_tape_agrees_with_serde_json_on_json_corners() {
+        let text = include_str!("../../tests/data/podsecurity_json_corners.jsonl");
+        let rules = rules();
+        let (mut lines, mut passed, mut failed) = (0, 0, 0);
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() || line.starts_with('#') {
+                continue;
+            }
+            lines += 1;
+            let value: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("line {}: {e}", i + 1));
+            let doc = Doc::parse(line.as_bytes(), &KeyTable::default()).unwrap();
+            let kind = value.get("kind").and_then(Value::as_str).unwrap_or_default();
+            let (meta, spec) = tape_parts(&doc, kind);
+            for ps in &rules {
+                let want = validate_rule("check", ps, &value);
+                let got = validate_pod("check", ps, kind, meta, spec);
+                assert_eq!(got, want, "line {} with {ps:?}", i + 1);
+                match want.0 {
+                    Status::Pass => passed += 1,
+                    Status::Fail => failed += 1,
+                    _ => {}
+                }
+            }
+        }
+        assert!(lines >= 10 && passed > 0 && failed > 0, "lines {lines}, passed {passed}, failed {failed}");
     }
 }
