@@ -208,7 +208,9 @@ impl Error {
 /// all, so comparing at each offset is cheaper than preparing a substring searcher on every
 /// classification, which happens once per failing array element.
 fn mentions(message: &str, prefix: &str) -> bool {
-    message.as_bytes().windows(prefix.len()).any(|w| w == prefix.as_bytes())
+    let (text, prefix) = (message.as_bytes(), prefix.as_bytes());
+    let Some((&first, rest)) = prefix.split_first() else { return true };
+    text.iter().enumerate().any(|(i, &b)| b == first && text.get(i + 1..i + 1 + rest.len()) == Some(rest))
 }
 
 type Res = Result<(), Error>;
