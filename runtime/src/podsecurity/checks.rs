@@ -436,15 +436,15 @@ fn app_armor_profile_1_0(pod: &Pod<'_>) -> Option<Failure> {
             annotation_errs.push(forbidden(format!("metadata.annotations[{k}]"), BadValue::Str(v.into())));
         }
     }
+    if setters.data.is_empty() && annotations.is_empty() {
+        return None;
+    }
     let mut values: Vec<String> = bad_values.into_iter().collect();
     if !annotations.is_empty() {
         annotations.sort();
         let word = pluralize("annotation", "annotations", annotations.len()).to_owned();
         values.extend(annotations);
         setters.add(word, annotation_errs);
-    }
-    if setters.data.is_empty() {
-        return None;
     }
     let reason = pluralize("forbidden AppArmor profile", "forbidden AppArmor profiles", values.len());
     let detail = format!("{} must not set AppArmor profile type to {}", setters.data.join(" and "), join_quote(&values));

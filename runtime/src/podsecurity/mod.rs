@@ -11,6 +11,7 @@
 pub mod checks;
 pub mod node;
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::sync::LazyLock;
 
@@ -20,7 +21,7 @@ use palisade_compiler::ir::podsecurity::{self as ir, Level, PodSecurity, Version
 use palisade_stdlib::wildcard;
 
 use crate::engine::Status;
-use checks::{BadValue, CHECKS, Containers, ErrorKind, FieldError, Pod};
+use checks::{BadValue, CHECKS, CheckDef, Containers, ErrorKind, FieldError, Pod};
 use node::{List, Node};
 
 /// One failed check: its id, Kubernetes' forbidden reason and detail, and the field errors.
@@ -44,26 +45,38 @@ pub fn evaluate_pod(level: Level, version: Version, meta: Node<'_>, spec: Node<'
 
 /// The checks of `level` at `version` on `pod`, only those named in `only` when given.
 fn run_checks(level: Level, version: Version, pod: &Pod<'_>, only: Option<&[&str]>) -> Vec<CheckResult> {
+    let mut out = Vec::new();
+    let wanted = |check: &CheckDef| in_level(level, check.level) && only.is_none_or(|ids| ids.contains(&check.id));
+    run_each(version, pod, wanted, |_, _, r| out.push(r));
+    out
+}
+
+/// Whether a check of level `check` belongs to `level`: the baseline level has the baseline
+/// checks, the restricted level every check, the privileged level none.
+fn in_level(level: Level, check: Level) -> bool {
+    match level {
+        Level::Privileged => false,
+        Level::Baseline => check == Level::Baseline,
+        Level::Restricted => true,
+    }
+}
+
+/// Runs the checks `wanted` selects at `version` on `pod`, in the table's order, and hands each
+/// failure to `found` with the check's index in [`CHECKS`] and its level.
+fn run_each(version: Version, pod: &Pod<'_>, wanted: impl Fn(&CheckDef) -> bool, mut found: impl FnMut(usize, Level, CheckResult)) {
     let minor = match version {
         Version::Latest => None,
         Version::Minor(m) => Some(m),
     };
-    let mut out = Vec::new();
-    for check in CHECKS {
-        let applies = match level {
-            Level::Privileged => false,
-            Level::Baseline => check.level == Level::Baseline,
-            Level::Restricted => true,
-        };
-        if !applies || only.is_some_and(|ids| !ids.contains(&check.id)) {
+    for (index, check) in CHECKS.iter().enumerate() {
+        if !wanted(check) {
             continue;
         }
         let Some(variant) = check.variant(minor) else { continue };
         if let Some(f) = variant(pod) {
-            out.push(CheckResult { id: check.id, reason: f.reason, detail: f.detail, errs: f.errs });
+            found(index, check.level, CheckResult { id: check.id, reason: f.reason, detail: f.detail, errs: f.errs });
         }
     }
-    out
 }
 
 /// The kinds whose pod sits in `spec.template`.
@@ -127,11 +140,75 @@ fn wrong_kind() -> (Status, String) {
 /// passes nodes of the request tape). A `meta` or `spec` that is not an object (null for a
 /// missing one) reads as empty.
 pub fn validate_pod(rule: &str, ps: &PodSecurity, kind: &str, meta: Node<'_>, spec: Node<'_>) -> (Status, String) {
+    validate(rule, ps, kind, meta, spec, None)
+}
+
+/// The checks of one pod, run once and shared by the `podSecurity` rules that read the same
+/// pod (the set engine keeps one per request). A check's result depends only on the pod and the
+/// check's variant for the version, and the baseline checks are among the restricted level's,
+/// so each check runs at most once per version, when the first rule of its level asks, and each
+/// rule takes the failures of its level. A cache must only ever see one pod.
+#[derive(Debug, Default)]
+pub struct CheckCache {
+    runs: RefCell<Vec<Run>>,
+}
+
+/// The checks run so far at one version, and their failures in the table's order.
+#[derive(Debug)]
+struct Run {
+    version: Version,
+    baseline: bool,
+    restricted: bool,
+    failures: Vec<(usize, Level, CheckResult)>,
+}
+
+impl CheckCache {
+    /// The failures [`run_checks`] gives for `level` at `version` on `pod`.
+    fn results(&self, level: Level, version: Version, pod: &Pod<'_>) -> Vec<CheckResult> {
+        if level == Level::Privileged {
+            return Vec::new();
+        }
+        let mut runs = self.runs.borrow_mut();
+        let index = match runs.iter().position(|r| r.version == version) {
+            Some(i) => i,
+            None => {
+                runs.push(Run { version, baseline: false, restricted: false, failures: Vec::new() });
+                runs.len() - 1
+            }
+        };
+        let Some(run) = runs.get_mut(index) else { return run_checks(level, version, pod, None) };
+        let restricted = level == Level::Restricted;
+        let (baseline_done, restricted_done) = (run.baseline, run.restricted);
+        if !baseline_done || (restricted && !restricted_done) {
+            let missing = |check: &CheckDef| match check.level {
+                Level::Baseline => !baseline_done,
+                _ => restricted && !restricted_done,
+            };
+            run_each(version, pod, missing, |i, l, r| run.failures.push((i, l, r)));
+            run.failures.sort_by_key(|(i, _, _)| *i);
+            run.baseline = true;
+            run.restricted |= restricted;
+        }
+        // A passing pod has no failures to copy, so this allocates nothing for it.
+        run.failures.iter().filter(|(_, l, _)| in_level(level, *l)).map(|(_, _, r)| r.clone()).collect()
+    }
+}
+
+/// [`validate_pod`] for a caller that runs several rules on the same pod: the checks are run
+/// once per version for all of them, through `cache`, which must not be used for another pod.
+pub fn validate_pod_cached(rule: &str, ps: &PodSecurity, kind: &str, meta: Node<'_>, spec: Node<'_>, cache: &CheckCache) -> (Status, String) {
+    validate(rule, ps, kind, meta, spec, Some(cache))
+}
+
+fn validate(rule: &str, ps: &PodSecurity, kind: &str, meta: Node<'_>, spec: Node<'_>, cache: Option<&CheckCache>) -> (Status, String) {
     if pod_paths(kind).is_none() {
         return wrong_kind();
     }
     let pod = Pod::new(node_or_empty(meta), node_or_empty(spec));
-    let mut results = run_checks(ps.level, ps.version, &pod, None);
+    let mut results = match cache {
+        Some(cache) => cache.results(ps.level, ps.version, &pod),
+        None => run_checks(ps.level, ps.version, &pod, None),
+    };
     for exclude in &ps.exclude {
         results = apply_exclusion(ps, exclude, results, &pod);
     }
@@ -454,7 +531,8 @@ mod tests {
     }
 
     /// `validate_pod` on the parts a caller fetches at `pod_paths`, as `Value`s and as nodes of
-    /// the resource parsed into a tape, gives what `validate_rule` gives on the whole resource,
+    /// the resource parsed into a tape (also through one `CheckCache` shared by every rule, the
+    /// rules mixing levels and versions), gives what `validate_rule` gives on the whole resource,
     /// and the exclusions evaluated on views (of either kind) give what they give on reduced pods
     /// built as JSON, for every corpus resource and rule.
     #[test]
@@ -471,12 +549,16 @@ mod tests {
             let text = serde_json::to_vec(resource).unwrap();
             let doc = Doc::parse(&text, &KeyTable::default()).unwrap();
             let (tape_meta, tape_spec) = tape_parts(&doc, kind);
+            // One cache for every rule on this resource, as the set engine keeps one per request.
+            let cache = CheckCache::default();
             for ps in &rules {
                 let want = validate_rule("check", ps, resource);
                 let got = validate_pod("check", ps, kind, Node::Json(meta), Node::Json(spec));
                 assert_eq!(got, want, "{kind} {name} with {ps:?}");
                 let on_tape = validate_pod("check", ps, kind, tape_meta, tape_spec);
                 assert_eq!(on_tape, want, "{kind} {name} on the tape with {ps:?}");
+                let cached = validate_pod_cached("check", ps, kind, tape_meta, tape_spec, &cache);
+                assert_eq!(cached, want, "{kind} {name} on the tape with a shared cache, {ps:?}");
                 match want.0 {
                     Status::Pass => passed += 1,
                     Status::Fail => failed += 1,

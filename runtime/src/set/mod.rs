@@ -35,6 +35,7 @@ use crate::doc::{Doc, KeyTable};
 use crate::engine::{self, Request, RuleResult, Status, UserInfo};
 use crate::interp::pattern::{DocNode, match_tree};
 use crate::jit::{CompiledPattern, Jit, Verdict};
+use crate::podsecurity::CheckCache;
 use crate::podsecurity::node::Node;
 
 /// How one rule is evaluated.
@@ -241,8 +242,9 @@ impl CompiledSet {
             programs: &self.programs,
             native: &self.native,
         };
-        // The nodes of the pod's metadata and spec, for the podSecurity rules.
-        let pod: OnceCell<(u32, u32)> = OnceCell::new();
+        // The nodes of the pod's metadata and spec, and the results of its checks, for the
+        // podSecurity rules.
+        let pod: OnceCell<((u32, u32), CheckCache)> = OnceCell::new();
         let mut touched = 0;
         let mut i = 0;
         while i < candidates.len() {
@@ -298,7 +300,7 @@ impl CompiledSet {
     /// Answers a policy natively when every selected rule runs natively and passes. Returns
     /// false (and leaves `out` untouched) when the interpreter has to take over.
     #[allow(clippy::too_many_arguments)]
-    fn native_policy(&self, pi: usize, policy: &PolicyIr, group: &[u32], req: &SetRequest, inputs: &conds::Inputs, pod: &OnceCell<(u32, u32)>, out: &mut Vec<SetResult>) -> bool {
+    fn native_policy(&self, pi: usize, policy: &PolicyIr, group: &[u32], req: &SetRequest, inputs: &conds::Inputs, pod: &OnceCell<((u32, u32), CheckCache)>, out: &mut Vec<SetResult>) -> bool {
         let mark = out.len();
         for &plan_index in group {
             let Some(plan) = self.plans.get(plan_index as usize) else { continue };
@@ -402,8 +404,9 @@ fn plain(rule: &RuleIr) -> bool {
 }
 
 /// A podSecurity rule, as the interpreter runs it, on the pod read in place on the tape (its
-/// nodes found once per request, shared by every podSecurity rule).
-fn pod_security(rule: &RuleIr, req: &SetRequest, pod: &OnceCell<(u32, u32)>) -> Option<(Status, Option<String>, Route)> {
+/// nodes found, and its checks run, once per request and version, shared by every podSecurity
+/// rule).
+fn pod_security(rule: &RuleIr, req: &SetRequest, pod: &OnceCell<((u32, u32), CheckCache)>) -> Option<(Status, Option<String>, Route)> {
     let RuleBody::Validate(v) = &rule.body else { return None };
     let Check::PodSecurity(ps) = &v.check else { return None };
     // Kyverno skips Pod Security checks on DELETE requests.
@@ -413,12 +416,13 @@ fn pod_security(rule: &RuleIr, req: &SetRequest, pod: &OnceCell<(u32, u32)>) -> 
     let doc = req.doc;
     let kind = doc.get_str(req.resource, &["kind"]).unwrap_or_default();
     // Node 0 of the tape is a null, which stands for a missing part.
-    let &(meta, spec) = pod.get_or_init(|| {
+    let ((meta, spec), cache) = pod.get_or_init(|| {
         let fetch = |path: &[&str]| doc.path(req.resource, path).unwrap_or(0);
-        crate::podsecurity::pod_paths(kind).map_or((0, 0), |(meta, spec)| (fetch(meta), fetch(spec)))
+        let nodes = crate::podsecurity::pod_paths(kind).map_or((0, 0), |(meta, spec)| (fetch(meta), fetch(spec)));
+        (nodes, CheckCache::default())
     });
-    let (meta, spec) = (Node::Tape(doc, meta), Node::Tape(doc, spec));
-    let (status, message) = crate::podsecurity::validate_pod(&rule.name, ps, kind, meta, spec);
+    let (meta, spec) = (Node::Tape(doc, *meta), Node::Tape(doc, *spec));
+    let (status, message) = crate::podsecurity::validate_pod_cached(&rule.name, ps, kind, meta, spec, cache);
     Some((status, Some(message), Route::Tape))
 }
 
