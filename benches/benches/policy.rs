@@ -1,4 +1,5 @@
-//! Policy-set benchmarks: per stage (parse, index + evaluate, respond), interpreter against
+//! Policy-set benchmarks: per stage (parse, index, evaluate, respond, and all of them end to
+//! end), interpreter against
 //! native matchers, on sets of 1, 17 (Pod Security), ~60 (pod-security + best-practices) and
 //! 1,000+ rules, and against regorus evaluating same-meaning Rego.
 //!
@@ -85,6 +86,16 @@ fn stages(c: &mut Criterion) {
         });
         g.bench_function(BenchmarkId::new("end to end", rules), |b| b.iter(|| set::admit(&compiled, &bytes, &mut out).len()));
         g.finish();
+        // The stages of `end to end` apart: the review parsed into the matching document, the
+        // candidate rules taken from the kind index, and the response written from the results
+        // (evaluation is the `jit` row above).
+        let mut s = c.benchmark_group(format!("stages {name} ({rules} rules)"));
+        s.bench_function("parse review", |b| b.iter(|| Review::parse(&bytes, &compiled).map(|r| r.object).ok()));
+        s.bench_function("index", |b| b.iter(|| compiled.candidates(std::hint::black_box("Deployment")).len()));
+        out.clear();
+        compiled.evaluate(&review.request(), &mut out);
+        s.bench_function("respond", |b| b.iter(|| set::respond(&compiled, &review, &out).len()));
+        s.finish();
     }
 }
 

@@ -21,7 +21,7 @@ mod select;
 mod tape;
 
 pub use load::{load_policies, padding};
-pub use review::{Review, ReviewError, admit, resource_value};
+pub use review::{Review, ReviewError, admit, resource_value, respond};
 
 use std::cell::{Cell, OnceCell};
 use std::collections::HashMap;
@@ -210,7 +210,9 @@ impl CompiledSet {
     }
 
     /// The plan indices a resource of `kind` may select, in policy and rule order.
-    fn candidates(&self, kind: &str) -> Vec<u32> {
+    /// The rules that can match a resource of this kind, from the index built at load, in set
+    /// order (plan indices; a policy's rules are consecutive).
+    pub fn candidates(&self, kind: &str) -> Vec<u32> {
         let by_kind = self.by_kind.get(kind).map(Vec::as_slice).unwrap_or(&[]);
         if self.any_kind.is_empty() {
             return by_kind.to_vec();
@@ -220,8 +222,9 @@ impl CompiledSet {
         all
     }
 
-    /// Evaluates a request. `object` is the resource node in `doc` (for DELETE, the old
-    /// object); `resource_value` is filled with its `Value` if the interpreter is needed.
+    /// Evaluates a request: the candidate rules of its kind, each answered by its plan (the
+    /// interpreter only when a plan cannot answer), results appended to `out`. Returns the
+    /// number of candidate rules looked at.
     pub fn evaluate(&self, req: &SetRequest, out: &mut Vec<SetResult>) -> usize {
         let doc = req.doc;
         let object = req.resource;

@@ -86,6 +86,12 @@ pub fn admit(set: &CompiledSet, bytes: &[u8], results: &mut Vec<SetResult>) -> V
         Err(e) => return response("", false, Some(&format!("palisade: {e}"))),
     };
     set.evaluate(&review.request(), results);
+    respond(set, &review, results)
+}
+
+/// The AdmissionReview response for a review's results: allowed, or denied with Kyverno's
+/// message listing the blocking rules per policy.
+pub fn respond(set: &CompiledSet, review: &Review, results: &[SetResult]) -> Vec<u8> {
     let blocked: Vec<&SetResult> = results
         .iter()
         .filter(|r| (r.status == Status::Fail && r.enforce) || r.status == Status::Error)
