@@ -354,7 +354,10 @@ impl<'a> Doc<'a> {
 
     /// The value of member `key` of object `id` (the last one if the key repeats).
     pub fn get(&self, id: u32, key: &str) -> Option<u32> {
-        self.members(id).iter().rev().find(|m| self.key_of(m) == key).map(|m| m.value)
+        // Lengths first: most members differ in length from the key, and comparing them needs
+        // no slicing of the text.
+        let len = u32::try_from(key.len()).ok()?;
+        self.members(id).iter().rev().find(|m| m.key_len & !OWNED_BIT == len && self.key_of(m) == key).map(|m| m.value)
     }
 
     /// Follows a path of keys from `id`.
