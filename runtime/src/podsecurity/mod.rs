@@ -216,7 +216,8 @@ fn validate(rule: &str, ps: &PodSecurity, kind: &str, meta: Node<'_>, spec: Node
         return (Status::Pass, format!("Validation rule '{rule}' passed."));
     }
     convert_fields(&mut results, kind);
-    let msg = format!("Validation rule '{rule}' failed. It violates PodSecurity \"{}:{}\": {}", ps.level.as_str(), ps.version_text, format_checks(&results));
+    let mut msg = format!("Validation rule '{rule}' failed. It violates PodSecurity \"{}:{}\": ", ps.level.as_str(), ps.version_text);
+    write_checks(&mut msg, &results);
     (Status::Fail, msg)
 }
 
@@ -375,47 +376,79 @@ fn convert_fields(results: &mut [CheckResult], kind: &str) {
     };
     for r in results {
         for e in &mut r.errs {
-            if let Some(p) = spec_prefix {
+            // `replace` copies the string even when nothing matches; most paths hold no
+            // `metadata`, and a bare Pod's none of the rewrites.
+            if let Some(p) = spec_prefix.filter(|_| e.field.contains("spec")) {
                 e.field = e.field.replace("spec", p);
             }
-            e.field = e.field.replace("metadata", "spec.template.metadata");
+            if e.field.contains("metadata") {
+                e.field = e.field.replace("metadata", "spec.template.metadata");
+            }
         }
     }
 }
 
-/// Go's `%+v` of a field error's value.
-fn go_value(v: &BadValue) -> String {
+/// Go's `%+v` of a field error's value, appended to `out`.
+fn write_go_value(out: &mut String, v: &BadValue) {
     match v {
-        BadValue::Str(s) => s.clone(),
-        BadValue::Bool(b) => b.to_string(),
-        BadValue::Int(i) => i.to_string(),
-        BadValue::List(l) => format!("[{}]", l.join(" ")),
+        BadValue::Str(s) => out.push_str(s),
+        BadValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        BadValue::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        BadValue::List(items) => {
+            out.push('[');
+            for (k, item) in items.iter().enumerate() {
+                if k > 0 {
+                    out.push(' ');
+                }
+                out.push_str(item);
+            }
+            out.push(']');
+        }
     }
 }
 
 /// One field error as Kyverno prints it.
 pub fn format_error(e: &FieldError) -> String {
+    let mut out = String::new();
+    write_error(&mut out, e);
+    out
+}
+
+fn write_error(out: &mut String, e: &FieldError) {
+    out.push_str(&e.field);
     match (e.kind, &e.bad) {
-        (ErrorKind::Forbidden, BadValue::Str(s)) if s.is_empty() => format!("{}: Forbidden", e.field),
-        (ErrorKind::Forbidden, bad) => format!("{} is forbidden, forbidden values found: {}", e.field, go_value(bad)),
-        (ErrorKind::Required, _) => format!("{}: Required value", e.field),
+        (ErrorKind::Forbidden, BadValue::Str(s)) if s.is_empty() => out.push_str(": Forbidden"),
+        (ErrorKind::Forbidden, bad) => {
+            out.push_str(" is forbidden, forbidden values found: ");
+            write_go_value(out, bad);
+        }
+        (ErrorKind::Required, _) => out.push_str(": Required value"),
     }
 }
 
 /// Kyverno's `FormatChecksPrint`: `(Forbidden reason: R, field error list: [E, E])` per check.
 pub fn format_checks(results: &[CheckResult]) -> String {
     let mut out = String::new();
+    write_checks(&mut out, results);
+    out
+}
+
+/// [`format_checks`] appended to `out`, with no string per error.
+fn write_checks(out: &mut String, results: &[CheckResult]) {
     for r in results {
-        let _ = write!(out, "(Forbidden reason: {}, field error list: [", r.reason);
+        out.push_str("(Forbidden reason: ");
+        out.push_str(&r.reason);
+        out.push_str(", field error list: [");
         for (i, e) in r.errs.iter().enumerate() {
             if i > 0 {
                 out.push_str(", ");
             }
-            out.push_str(&format_error(e));
+            write_error(out, e);
         }
         out.push_str("])");
     }
-    out
 }
 
 #[cfg(test)]
