@@ -122,7 +122,17 @@ pub fn respond(set: &CompiledSet, review: &Review, results: &[SetResult]) -> Vec
 /// The AdmissionReview response, written directly: the same bytes `serde_json` gives for the
 /// document `{"apiVersion", "kind", "response": {"uid", "allowed", "status"?}}`.
 fn response(uid: &str, allowed: bool, message: Option<&str>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(128 + uid.len() + message.map_or(0, str::len));
+    response_json(uid, allowed, message, &[], None)
+}
+
+/// An AdmissionReview response written directly, in the key order (and with the escaping) of
+/// `serde_json` on `{"apiVersion", "kind", "response": {"uid", "allowed", "status"?,
+/// "warnings"?, "patchType"?, "patch"?}}`. The webhook writes its answers with it too; `patch`
+/// is the JSON Patch, base64-encoded here.
+pub fn response_json(uid: &str, allowed: bool, message: Option<&str>, warnings: &[String], patch: Option<&[u8]>) -> Vec<u8> {
+    use base64::Engine as _;
+    let size = 128 + uid.len() + message.map_or(0, |m| m.len() + 64) + warnings.iter().map(|w| w.len() + 8).sum::<usize>();
+    let mut out = Vec::with_capacity(size + patch.map_or(0, |p| p.len() * 4 / 3 + 64));
     out.extend_from_slice(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"#);
     json_string(&mut out, uid);
     out.extend_from_slice(if allowed { br#","allowed":true"# } else { br#","allowed":false"# });
@@ -130,6 +140,22 @@ fn response(uid: &str, allowed: bool, message: Option<&str>) -> Vec<u8> {
         out.extend_from_slice(br#","status":{"status":"Failure","message":"#);
         json_string(&mut out, m);
         out.push(b'}');
+    }
+    if !warnings.is_empty() {
+        out.extend_from_slice(br#","warnings":["#);
+        for (i, w) in warnings.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json_string(&mut out, w);
+        }
+        out.push(b']');
+    }
+    if let Some(p) = patch {
+        // Base64 needs no JSON escaping.
+        out.extend_from_slice(br#","patchType":"JSONPatch","patch":""#);
+        out.extend_from_slice(base64::engine::general_purpose::STANDARD.encode(p).as_bytes());
+        out.push(b'"');
     }
     out.extend_from_slice(b"}}");
     out

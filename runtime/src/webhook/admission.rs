@@ -431,38 +431,7 @@ pub fn response(uid: &str, verdict: &Verdict) -> Value {
 /// The AdmissionReview response body, written directly: `uid`, `allowed`, and where there are
 /// any the denial `status`, the `warnings`, and the base64 JSON Patch with its `patchType`.
 pub fn response_bytes(uid: &str, verdict: &Verdict) -> Vec<u8> {
-    use base64::Engine as _;
-    let size = 128 + uid.len() + verdict.message.as_ref().map_or(0, |m| m.len() + 64) + verdict.warnings.iter().map(|w| w.len() + 8).sum::<usize>();
-    let mut out = Vec::with_capacity(size + verdict.patch.as_ref().map_or(0, |p| p.len() * 4 / 3 + 64));
-    let string = |out: &mut Vec<u8>, s: &str| {
-        let _ = serde_json::to_writer(&mut *out, s);
-    };
-    out.extend_from_slice(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"#);
-    string(&mut out, uid);
-    out.extend_from_slice(if verdict.allowed { br#","allowed":true"# } else { br#","allowed":false"# });
-    if let Some(m) = &verdict.message {
-        out.extend_from_slice(br#","status":{"status":"Failure","message":"#);
-        string(&mut out, m);
-        out.push(b'}');
-    }
-    if !verdict.warnings.is_empty() {
-        out.extend_from_slice(br#","warnings":["#);
-        for (i, w) in verdict.warnings.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            string(&mut out, w);
-        }
-        out.push(b']');
-    }
-    if let Some(p) = &verdict.patch {
-        // Base64 needs no JSON escaping.
-        out.extend_from_slice(br#","patchType":"JSONPatch","patch":""#);
-        out.extend_from_slice(base64::engine::general_purpose::STANDARD.encode(p).as_bytes());
-        out.push(b'"');
-    }
-    out.extend_from_slice(b"}}");
-    out
+    crate::set::response_json(uid, verdict.allowed, verdict.message.as_deref(), &verdict.warnings, verdict.patch.as_deref())
 }
 
 /// Kyverno's denial text: a header naming the resource, then the failures as YAML (keys sorted,
