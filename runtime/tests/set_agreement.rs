@@ -22,6 +22,7 @@ fn set_engine_agrees_with_interpreter_on_corpus() {
     let mut dirs = Vec::new();
     corpus::test_folders(&corpus::root(), &mut dirs);
     let (mut cases, mut results, mut native_passes, mut tape, mut walked) = (0usize, 0usize, 0usize, 0usize, 0usize);
+    let (mut interpreted, mut foreach_failures) = (0usize, 0usize);
     let mut failures = Vec::new();
     let user = UserInfo { username: "kubernetes-admin".into(), groups: vec!["system:masters".into()], ..UserInfo::default() };
     for dir in &dirs {
@@ -73,6 +74,9 @@ fn set_engine_agrees_with_interpreter_on_corpus() {
                 native_passes += out.iter().filter(|r| r.message.is_none()).count();
                 tape += out.iter().filter(|r| r.route == Route::Tape).count();
                 walked += out.iter().filter(|r| r.route == Route::Walk).count();
+                interpreted += out.iter().filter(|r| r.route == Route::Interpreter).count();
+                // A foreach element whose pattern fails is worded on the tape too.
+                foreach_failures += out.iter().filter(|r| r.route == Route::Tape && r.message.as_deref().is_some_and(|m| m.starts_with("validation failure: validation error:"))).count();
                 let actual: Vec<RuleResult> = out.iter().map(|r| set.rule_result(r)).collect();
                 cases += 1;
                 results += expected.len();
@@ -82,10 +86,11 @@ fn set_engine_agrees_with_interpreter_on_corpus() {
             }
         }
     }
-    println!("set engine: {cases} reviews, {results} rule results, {native_passes} native passes, {tape} answered on the tape, {walked} patterns walked on the tape, {} divergences", failures.len());
+    println!("set engine: {cases} reviews, {results} rule results, {native_passes} native passes, {tape} answered on the tape, {walked} patterns walked on the tape, {foreach_failures} foreach pattern failures worded on the tape, {interpreted} answered by the interpreter, {} divergences", failures.len());
     assert!(cases > 500, "expected hundreds of corpus reviews, got {cases}");
     assert!(native_passes > 100, "the native path should answer many rules, got {native_passes}");
     assert!(walked > 300, "failed patterns should be worded on the tape, got {walked}");
+    assert!(foreach_failures > 5, "failing foreach patterns should be worded on the tape, got {foreach_failures}");
     assert!(tape > 500, "the tape should answer many preconditions, deny and foreach rules, got {tape}");
     assert!(failures.is_empty(), "{} divergences:\n{}", failures.len(), failures.iter().take(20).cloned().collect::<Vec<_>>().join("\n"));
 }

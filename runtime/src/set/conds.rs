@@ -8,10 +8,12 @@
 //! tape. So operators, substitution and condition messages are shared code, not a second
 //! implementation.
 //!
-//! A plan answers only what it can answer exactly: a pass, a skip by preconditions, and a
-//! `deny` failure whose message has no variables. Anything else (an expression the tape does
-//! not model, a pattern that does not pass, an error) returns `None`, and the set engine gives
-//! the policy to the interpreter, which then decides the result and writes the message.
+//! A plan answers only what it can answer exactly: a pass, a skip by preconditions, a `deny`
+//! failure, and a pattern that does not pass (walked on the tape by the interpreter's pattern
+//! code), each when its message has no variables. Anything else (an expression the tape does
+//! not model, a message to substitute, an error the interpreter words) returns `None`, and the
+//! set engine gives the policy to the interpreter, which then decides the result and writes
+//! the message.
 
 use std::cell::Cell;
 
@@ -215,9 +217,20 @@ fn foreach(plans: &[EntryPlan], entries: &[Foreach], rule: &RuleIr, message: Opt
                     } else {
                         inputs.resource
                     };
-                    match verdicts(ids, inputs, target)? {
-                        Verdicts::Pass => applied += 1,
-                        Verdicts::Skip => continue,
+                    match verdicts(ids, inputs, target) {
+                        Some(Verdicts::Pass) => applied += 1,
+                        Some(Verdicts::Skip) => continue,
+                        // Not a pass: the interpreter's pattern walk words the element's
+                        // outcome, which decides as in its `foreach_elements`.
+                        None => {
+                            let (status, text) = super::walk_check(&rule.name, &entry.check, message, inputs.doc, target)?;
+                            match status {
+                                Status::Skip => continue,
+                                Status::Pass => applied += 1,
+                                Status::Error if index + 1 < elements.len() => continue,
+                                status => return Some((status, Some(format!("validation failure: {text}")))),
+                            }
+                        }
                     }
                 }
                 EntryCheck::Deny(conds) => {
@@ -244,7 +257,7 @@ enum Verdicts {
 }
 
 /// A pattern's (or anyPattern's) outcome inside `foreach`, where the interpreter counts a pass,
-/// continues past a skip, and decides the rule on anything else.
+/// continues past a skip, and decides the rule on anything else (`None`: walked for its words).
 fn verdicts(ids: &[usize], inputs: &Inputs, target: u32) -> Option<Verdicts> {
     // As the interpreter's anyPattern: any item that passes passes; only skips skip; a failure
     // (or an empty list) is the interpreter's to word.

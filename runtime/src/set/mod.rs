@@ -371,11 +371,18 @@ pub struct SetRequest<'d, 'a> {
 /// ([`match_tree`]); `None` when its message needs the interpreter's context.
 pub(super) fn walk_rule(rule: &RuleIr, doc: &Doc, resource: u32) -> Option<(Status, Option<String>, Route)> {
     let RuleBody::Validate(v) = &rule.body else { return None };
-    let target = DocNode { doc, id: resource };
-    // The rule's message is needed only when the pattern does not match; one with variables
-    // is substituted by the interpreter.
+    let (status, text) = walk_check(&rule.name, &v.check, v.message.as_deref(), doc, resource)?;
+    Some((status, Some(text), Route::Walk))
+}
+
+/// A static pattern or anyPattern check walked on `target` as the interpreter's `run_check`
+/// does, with its status and message; `None` when the message has variables (substituting
+/// them needs the interpreter's context) or an item cannot be walked.
+pub(super) fn walk_check(name: &str, check: &Check, message: Option<&str>, doc: &Doc, target: u32) -> Option<(Status, String)> {
+    let target = DocNode { doc, id: target };
+    // The rule's message is needed only when the pattern does not match.
     let needs_context = Cell::new(false);
-    let message = || match v.message.as_deref() {
+    let message = || match message {
         Some(m) if m.contains("{{") => {
             needs_context.set(true);
             None
@@ -383,21 +390,21 @@ pub(super) fn walk_rule(rule: &RuleIr, doc: &Doc, resource: u32) -> Option<(Stat
         Some(m) if !m.is_empty() => Some(m.to_owned()),
         _ => None,
     };
-    let (status, text) = match &v.check {
-        Check::Pattern(p) => engine::pattern_outcome(&rule.name, match_tree(target, p), message),
+    let (status, text) = match check {
+        Check::Pattern(p) => engine::pattern_outcome(name, match_tree(target, p), message),
         Check::AnyPattern(items) => {
             let items = items.iter().map(|item| match item {
                 PatternItem::Static(p) => Ok(match_tree(target, p)),
                 PatternItem::Dynamic(_) => Err((Status::Error, String::new())),
             });
-            engine::any_pattern_outcome(&rule.name, items, message)
+            engine::any_pattern_outcome(name, items, message)
         }
         _ => return None,
     };
     if needs_context.get() || (status == Status::Error && text.is_empty()) {
         return None;
     }
-    Some((status, Some(text), Route::Walk))
+    Some((status, text))
 }
 
 /// Whether a rule has nothing to do before its check: no preconditions, context entries or CEL
