@@ -274,10 +274,13 @@ fn sprint(v: &Value) -> String {
 fn members(v: &Value) -> Vec<String> {
     match v {
         Value::Array(items) => items.iter().map(sprint).collect(),
-        Value::String(s) => match serde_json::from_str::<Vec<Value>>(s) {
+        // Only a string that opens like an array can parse as one; most members are plain
+        // words, which skip the parser (and the error it would build).
+        Value::String(s) if s.trim_start_matches([' ', '\t', '\n', '\r']).starts_with('[') => match serde_json::from_str::<Vec<Value>>(s) {
             Ok(items) => items.iter().map(sprint).collect(),
             Err(_) => vec![s.clone()],
         },
+        Value::String(s) => vec![s.clone()],
         other => vec![sprint(other)],
     }
 }
@@ -329,4 +332,29 @@ fn order(key: &Value, value: &Value) -> Option<Ordering> {
         return Some(a.compare(&b));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn members_of_a_string_parse_only_an_array() {
+        let cases = [
+            (json!(["a", 1, true]), vec!["a", "1", "true"]),
+            (json!("[\"a\", \"b\"]"), vec!["a", "b"]),
+            (json!(" \n[\"a\"]"), vec!["a"]),
+            // Not JSON, or not an array: the string is the one member.
+            (json!("[a, b]"), vec!["[a, b]"]),
+            (json!("{\"a\": 1}"), vec!["{\"a\": 1}"]),
+            (json!("CREATE"), vec!["CREATE"]),
+            (json!(""), vec![""]),
+            (json!(3), vec!["3"]),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(members(&value), expected, "{value}");
+        }
+    }
 }
