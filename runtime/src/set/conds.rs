@@ -19,7 +19,7 @@ use std::cell::Cell;
 
 use palisade_compiler::ir::policy::{Check, Foreach, RuleIr, RuleBody};
 
-use super::tape::{Programs, Scope, Stop, V, elements};
+use super::tape::{Memo, Programs, Scope, Stop, V, elements};
 use crate::conditions::Conditions;
 use crate::doc::{Doc, KeyTable, TAG_NULL, TAG_OBJECT};
 use crate::engine::Status;
@@ -123,6 +123,8 @@ pub(super) struct Inputs<'s, 'a> {
     pub old_object: Option<u32>,
     pub programs: &'s Programs,
     pub native: &'s [CompiledPattern],
+    /// The request's expression results, shared by its rules.
+    pub memo: &'s Memo,
 }
 
 /// A rule's status and message (`None` for Kyverno's standard pass message), or `None` when
@@ -131,7 +133,7 @@ pub(super) type Outcome = Option<(Status, Option<String>)>;
 
 pub(super) fn run(plan: &CondPlan, rule: &RuleIr, inputs: &Inputs) -> Outcome {
     let RuleBody::Validate(v) = &rule.body else { return None };
-    let scope = Scope { doc: inputs.doc, operation: inputs.operation, object: inputs.object, old_object: inputs.old_object, element: None };
+    let scope = Scope { doc: inputs.doc, operation: inputs.operation, object: inputs.object, old_object: inputs.old_object, element: None, memo: Some(inputs.memo) };
     if let Some(pre) = &plan.preconditions {
         let (held, msg) = evaluate(pre, inputs.programs, &scope)?;
         if !held {

@@ -235,6 +235,7 @@ impl CompiledSet {
         let values: OnceCell<(Value, Option<Value>)> = OnceCell::new();
         let request: OnceCell<Request> = OnceCell::new();
         let mut evaluation: Option<engine::Evaluation> = None;
+        let memo = tape::Memo::default();
         let inputs = conds::Inputs {
             doc,
             operation: req.operation,
@@ -244,6 +245,7 @@ impl CompiledSet {
             old_object: req.old_object,
             programs: &self.programs,
             native: &self.native,
+            memo: &memo,
         };
         // The nodes of the pod's metadata and spec, and the results of its checks, for the
         // podSecurity rules.

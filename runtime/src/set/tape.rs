@@ -77,6 +77,46 @@ pub(crate) struct Scope<'s, 'a> {
     pub old_object: Option<u32>,
     /// The `foreach` element and its index (top-level `foreach` only: `element`, `element0`).
     pub element: Option<(&'s V, usize)>,
+    /// The request's results of expressions already queried, shared by every rule.
+    pub memo: Option<&'s Memo>,
+}
+
+/// The values of expressions queried during one request, by expression and `foreach` element.
+///
+/// Policies repeat expressions: most Pod Security policies open with the same precondition on
+/// `request.operation`, and a `deny` often tests one element expression under two conditions.
+/// An expression's value depends only on the request and the element (the tape's functions are
+/// pure), so within one request it is worked out once. An expression is known by the address of
+/// its parsed form in [`Programs`], which does not change while the set is loaded.
+#[derive(Debug, Default)]
+pub(crate) struct Memo {
+    entries: std::cell::RefCell<Vec<MemoEntry>>,
+}
+
+#[derive(Debug)]
+struct MemoEntry {
+    expr: usize,
+    /// The element's node and index, or `u32::MAX` twice at the top level.
+    element: (u32, u32),
+    value: Value,
+}
+
+/// Requests rarely query more distinct (expression, element) pairs than this; past it, values
+/// are still answered, just not kept, so memory stays bounded on huge requests.
+const MEMO_CAPACITY: usize = 256;
+
+impl Memo {
+    fn get(&self, expr: usize, element: (u32, u32)) -> Option<Value> {
+        let entries = self.entries.borrow();
+        entries.iter().find(|e| e.expr == expr && e.element == element).map(|e| e.value.clone())
+    }
+
+    fn put(&self, expr: usize, element: (u32, u32), value: &Value) {
+        let mut entries = self.entries.borrow_mut();
+        if entries.len() < MEMO_CAPACITY {
+            entries.push(MemoEntry { expr, element, value: value.clone() });
+        }
+    }
 }
 
 /// The expressions a policy set evaluates on the tape, parsed once at load, by source text.
@@ -142,15 +182,37 @@ impl Programs {
 
     /// Evaluates the expression with this source text, as `jmespath::search` on the
     /// interpreter's context would, converted to a `Value`.
+    /// Results are kept in the scope's [`Memo`] when it has one.
     pub(crate) fn query(&self, source: &str, scope: &Scope) -> Result<Value, Stop> {
-        let v = self.eval(source, scope)?;
+        let expr = self.exprs.get(source.trim()).ok_or(Stop::Bail)?;
+        // The memo knows the element by its node; an element built during evaluation is not kept.
+        let key = match scope.element {
+            None => Some((u32::MAX, u32::MAX)),
+            Some((V::Node(id), index)) => u32::try_from(index).ok().map(|i| (*id, i)),
+            Some(_) => None,
+        };
+        let memo = scope.memo.zip(key).map(|(memo, element)| (memo, std::ptr::from_ref(expr) as usize, element));
+        if let Some((memo, expr, element)) = memo
+            && let Some(value) = memo.get(expr, element)
+        {
+            return Ok(value);
+        }
+        let v = Self::run(expr, scope)?;
         let mut steps = 0;
-        to_value(&v, scope.doc, &mut steps)
+        let value = to_value(&v, scope.doc, &mut steps)?;
+        if let Some((memo, expr, element)) = memo {
+            memo.put(expr, element, &value);
+        }
+        Ok(value)
     }
 
     /// Evaluates the expression with this source text, leaving document nodes as nodes.
     pub(crate) fn eval(&self, source: &str, scope: &Scope) -> Result<V, Stop> {
         let expr = self.exprs.get(source.trim()).ok_or(Stop::Bail)?;
+        Self::run(expr, scope)
+    }
+
+    fn run(expr: &Expr, scope: &Scope) -> Result<V, Stop> {
         let mut eval = Eval { scope, steps: 0, depth: 0, cfg: EvalConfig::kyverno() };
         eval.eval(expr, &V::Root)
     }
@@ -639,6 +701,7 @@ mod tests {
                 object: if delete { None } else { object_node },
                 old_object: None,
                 element: Some((&element_node, 0)),
+                memo: None,
             };
             let context = json!({
                 "request": {"operation": operation, "object": if delete { Value::Null } else { object.clone() }, "oldObject": Value::Null},
@@ -665,5 +728,54 @@ mod tests {
         println!("tape: {cases} cases, {answered} answered and equal, {bailed} left to the interpreter, the rest not admitted");
         assert!(answered + bailed > cases / 2, "most generated expressions should be admitted");
         assert!(answered > 3 * bailed / 2, "the tape should answer most admitted expressions: {answered} answered, {bailed} not");
+    }
+}
+
+#[cfg(test)]
+mod memo_tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::doc::KeyTable;
+
+    /// A memo shared by queries gives each (expression, element, index) its own value: the same
+    /// expression on another element, or on the same element at another index, is not a hit.
+    #[test]
+    fn memo_keys_by_expression_element_and_index() {
+        let bytes = serde_json::to_vec(&json!({"object": {"items": [{"x": 1}, {"x": 2}]}})).unwrap_or_default();
+        let keys = KeyTable::default();
+        let doc = Doc::parse(&bytes, &keys).expect("the document parses");
+        let object = doc.get(doc.root(), "object");
+        let items = object.and_then(|o| doc.get(o, "items")).map(|i| doc.elems(i).to_vec()).unwrap_or_default();
+        let [first, second] = items.as_slice() else { panic!("two items") };
+        let (first, second) = (V::Node(*first), V::Node(*second));
+        let mut programs = Programs::default();
+        for source in ["element.x", "elementIndex", "request.object.items[1].x", "request.operation"] {
+            programs.add(source, true).expect("admitted");
+        }
+        let memo = Memo::default();
+        let cases: [(&str, Option<(&V, usize)>, Value); 8] = [
+            ("element.x", Some((&first, 0)), json!(1)),
+            ("element.x", Some((&second, 1)), json!(2)),
+            ("element.x", Some((&first, 0)), json!(1)),
+            ("elementIndex", Some((&first, 0)), json!(0)),
+            ("elementIndex", Some((&first, 3)), json!(3)),
+            ("request.object.items[1].x", None, json!(2)),
+            ("request.object.items[1].x", Some((&first, 0)), json!(2)),
+            ("request.operation", None, json!("CREATE")),
+        ];
+        for _ in 0..2 {
+            for (source, element, expected) in &cases {
+                let unmemoised = programs.query(source, &scope(&doc, object, *element, None));
+                assert_eq!(unmemoised, Ok(expected.clone()), "{source} without the memo");
+                assert_eq!(programs.query(source, &scope(&doc, object, *element, Some(&memo))), Ok(expected.clone()), "{source} with the memo");
+            }
+        }
+        // One entry per distinct (expression, element, index): the repeats were hits.
+        assert_eq!(memo.entries.borrow().len(), 7);
+    }
+
+    fn scope<'s, 'a>(doc: &'s Doc<'a>, object: Option<u32>, element: Option<(&'s V, usize)>, memo: Option<&'s Memo>) -> Scope<'s, 'a> {
+        Scope { doc, operation: "CREATE", object, old_object: None, element, memo }
     }
 }
