@@ -83,3 +83,26 @@ fn the_table_resolves_overrides_by_dialect() {
         assert_eq!(result, json!(true), "example of {}: {}", decl.name, decl.example);
     }
 }
+
+/// `jmespath::call` on values answers as the call expression with those values as literals
+/// does: the result, and for bad arguments the same error.
+#[test]
+fn call_on_values_is_the_call_expression() {
+    let cfg = EvalConfig::kyverno();
+    let cases = [
+        ("to_upper", vec![json!("net_raw")]),
+        ("length", vec![json!([1, 2, 3])]),
+        ("join", vec![json!(", "), json!(["a", "b"])]),
+        ("contains", vec![json!(["a"]), json!("a")]),
+        ("to_upper", vec![json!(3)]),
+        ("length", vec![]),
+        ("no_such_function", vec![json!(1)]),
+    ];
+    for (name, args) in cases {
+        let literals: Vec<String> = args.iter().map(|a| format!("`{a}`")).collect();
+        let source = format!("{name}({})", literals.join(", "));
+        let expected = parse(&source).map_err(|e| e.to_string()).and_then(|e| eval(&e, &json!(null), &cfg).map_err(|e| e.to_string()));
+        let actual = palisade_stdlib::jmespath::call(name, &args, &cfg).map_err(|e| e.to_string());
+        assert_eq!(actual, expected, "{source}");
+    }
+}

@@ -403,7 +403,7 @@ impl Eval<'_, '_, '_> {
                 let (left, right) = (self.value(&left)?, self.value(&right)?);
                 Ok(V::Val(comparison(*op, &left, &right)))
             }
-            ExprKind::Call { name, name_span, args } => self.call(name, *name_span, args, v, expr),
+            ExprKind::Call { name, args, .. } => self.call(name, args, v),
             ExprKind::Slice { .. } | ExprKind::MultiHash(_) | ExprKind::ExprRef(_) => Err(Stop::Bail),
         }
     }
@@ -501,7 +501,7 @@ impl Eval<'_, '_, '_> {
         to_value(v, self.scope.doc, &mut self.steps)
     }
 
-    fn call(&mut self, name: &str, name_span: jmespath::Span, args: &[Expr], v: &V, whole: &Expr) -> R {
+    fn call(&mut self, name: &str, args: &[Expr], v: &V) -> R {
         let mut values = Vec::with_capacity(args.len());
         for arg in args {
             values.push(Self::absorb(self.eval(arg, v))?);
@@ -517,12 +517,11 @@ impl Eval<'_, '_, '_> {
         }
         // The standard library evaluates the call on the arguments' values, so its checks,
         // results and errors are the interpreter's own; an error goes to the interpreter.
-        let mut literals = Vec::with_capacity(values.len());
-        for (value, arg) in values.iter().zip(args) {
-            literals.push(Expr { kind: ExprKind::Literal(self.value(value)?), span: arg.span });
+        let mut owned = Vec::with_capacity(values.len());
+        for value in &values {
+            owned.push(self.value(value)?);
         }
-        let call = Expr { kind: ExprKind::Call { name: name.to_owned(), name_span, args: literals }, span: whole.span };
-        jmespath::eval(&call, &Value::Null, &self.cfg).map(V::Val).map_err(|_| Stop::Bail)
+        jmespath::call(name, &owned, &self.cfg).map(V::Val).map_err(|_| Stop::Bail)
     }
 }
 

@@ -316,11 +316,22 @@ impl<'c> Interpreter<'c> {
         }
     }
 
+    /// Calls a function on values already worked out, as a call whose arguments are those
+    /// values would be called: the same lookup, argument checks and result.
+    pub(crate) fn call_values(&mut self, name: &str, args: &[Value]) -> Result<Value, EvalError> {
+        let decl = self.function(name)?;
+        let values = args.iter().map(|v| Arg::Value(Cow::Borrowed(v))).collect::<Vec<_>>();
+        decl.check_args(&values)?;
+        let mut call = Call::new(decl, values, self);
+        (decl.implementation)(&mut call)
+    }
+
+    fn function(&self, name: &str) -> Result<&'static functions::FunctionDecl, EvalError> {
+        functions::lookup_in(self.cfg.dialect, name).ok_or_else(|| EvalError::new(ErrorKind::UnknownFunction, format!("unknown function: {name}")))
+    }
+
     fn call<'v>(&mut self, name: &str, args: &[Expr], value: &'v Value) -> Res<'v> {
-        let dialect = self.cfg.dialect;
-        let Some(decl) = functions::lookup_in(dialect, name) else {
-            return Err(EvalError::new(ErrorKind::UnknownFunction, format!("unknown function: {name}")));
-        };
+        let decl = self.function(name)?;
         let mut values = Vec::with_capacity(args.len());
         for arg in args {
             match &arg.kind {

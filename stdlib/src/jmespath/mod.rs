@@ -92,6 +92,13 @@ pub fn eval(expr: &Expr, data: &Value, cfg: &EvalConfig) -> Result<Value, EvalEr
     eval::Interpreter::new(cfg).run(expr, data)
 }
 
+/// Calls a function on argument values, exactly as a call expression whose arguments evaluate
+/// to those values: for evaluators that work the arguments out themselves (the set engine
+/// evaluates on its parsed request rather than on a `Value`).
+pub fn call(name: &str, args: &[Value], cfg: &EvalConfig) -> Result<Value, EvalError> {
+    eval::Interpreter::new(cfg).call_values(name, args)
+}
+
 /// Parses and evaluates in one step. For tools and tests; policies should parse once.
 pub fn search(src: &str, data: &Value, cfg: &EvalConfig) -> Result<Value, SearchError> {
     match &*parse_cached(src) {
