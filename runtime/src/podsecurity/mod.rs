@@ -147,7 +147,13 @@ pub fn validate_pod(rule: &str, ps: &PodSecurity, kind: &str, meta: Node<'_>, sp
 /// pod (the set engine keeps one per request). A check's result depends only on the pod and the
 /// check's variant for the version, and the baseline checks are among the restricted level's,
 /// so each check runs at most once per version, when the first rule of its level asks, and each
-/// rule takes the failures of its level. A cache must only ever see one pod.
+/// rule takes the failures of its level.
+///
+/// The failure texts are shared too: each failed check is worded once (its field paths
+/// rewritten for the resource's kind), and each level's list of failures once, so a rule whose
+/// exclusions excuse nothing that failed only writes its own prefix before the ready text, and
+/// one whose exclusions do re-words only the checks they changed. A cache must only ever see
+/// one pod, of one kind.
 #[derive(Debug, Default)]
 pub struct CheckCache {
     runs: RefCell<Vec<Run>>,
@@ -159,39 +165,144 @@ struct Run {
     version: Version,
     baseline: bool,
     restricted: bool,
-    failures: Vec<(usize, Level, CheckResult)>,
+    failures: Vec<Failed>,
+    /// The words of every failure of the baseline level, then of the restricted level,
+    /// concatenated; built on first use.
+    level_texts: [Option<String>; 2],
+}
+
+/// One failed check of a [`Run`].
+#[derive(Debug)]
+struct Failed {
+    /// The check's index in [`CHECKS`], which orders the failures.
+    index: usize,
+    level: Level,
+    result: CheckResult,
+    /// `(Forbidden reason: R, field error list: [E, E])`, with the field paths as the rule
+    /// reports them for the resource's kind; built on first use.
+    text: Option<String>,
+}
+
+impl Failed {
+    fn text(&mut self, kind: &str) -> &str {
+        let result = &self.result;
+        self.text.get_or_insert_with(|| {
+            let mut out = String::new();
+            write_check_for_kind(&mut out, result, kind);
+            out
+        })
+    }
+}
+
+impl Run {
+    /// Runs the checks of `level` that have not run yet at this version.
+    fn complete(&mut self, level: Level, pod: &Pod<'_>) {
+        let restricted = level == Level::Restricted;
+        let (baseline_done, restricted_done) = (self.baseline, self.restricted);
+        if baseline_done && (!restricted || restricted_done) {
+            return;
+        }
+        let missing = |check: &CheckDef| match check.level {
+            Level::Baseline => !baseline_done,
+            _ => restricted && !restricted_done,
+        };
+        let failures = &mut self.failures;
+        run_each(self.version, pod, missing, |index, level, result| failures.push(Failed { index, level, result, text: None }));
+        self.failures.sort_by_key(|f| f.index);
+        self.baseline = true;
+        self.restricted |= restricted;
+    }
+
+    /// The words of every failure of `level` (baseline or restricted), in the table's order.
+    fn level_text(&mut self, level: Level, kind: &str) -> &str {
+        let slot = usize::from(level == Level::Restricted);
+        let failures = &mut self.failures;
+        let Some(text) = self.level_texts.get_mut(slot) else { return "" };
+        text.get_or_insert_with(|| {
+            let mut out = String::new();
+            for f in failures.iter_mut().filter(|f| in_level(level, f.level)) {
+                out.push_str(f.text(kind));
+            }
+            out
+        })
+    }
 }
 
 impl CheckCache {
-    /// The failures [`run_checks`] gives for `level` at `version` on `pod`.
-    fn results(&self, level: Level, version: Version, pod: &Pod<'_>) -> Vec<CheckResult> {
-        if level == Level::Privileged {
-            return Vec::new();
+    /// [`validate`] for a pod of `kind` at its pod paths, through the shared checks and texts.
+    fn validate(&self, rule: &str, ps: &PodSecurity, kind: &str, pod: &Pod<'_>) -> (Status, String) {
+        if ps.level == Level::Privileged {
+            return passed(rule);
         }
         let mut runs = self.runs.borrow_mut();
-        let index = match runs.iter().position(|r| r.version == version) {
+        let index = match runs.iter().position(|r| r.version == ps.version) {
             Some(i) => i,
             None => {
-                runs.push(Run { version, baseline: false, restricted: false, failures: Vec::new() });
+                runs.push(Run { version: ps.version, baseline: false, restricted: false, failures: Vec::new(), level_texts: [None, None] });
                 runs.len() - 1
             }
         };
-        let Some(run) = runs.get_mut(index) else { return run_checks(level, version, pod, None) };
-        let restricted = level == Level::Restricted;
-        let (baseline_done, restricted_done) = (run.baseline, run.restricted);
-        if !baseline_done || (restricted && !restricted_done) {
-            let missing = |check: &CheckDef| match check.level {
-                Level::Baseline => !baseline_done,
-                _ => restricted && !restricted_done,
-            };
-            run_each(version, pod, missing, |i, l, r| run.failures.push((i, l, r)));
-            run.failures.sort_by_key(|(i, _, _)| *i);
-            run.baseline = true;
-            run.restricted |= restricted;
+        let Some(run) = runs.get_mut(index) else { return validate(rule, ps, kind, pod.meta, pod.spec, None) };
+        run.complete(ps.level, pod);
+        let level = ps.level;
+        // The checks some exclusion of the rule may excuse; exclusions leave the others alone.
+        let excusable = |id: &str| ps.exclude.iter().any(|e| ir::check_ids(&e.control_name).contains(&id));
+        let failed = run.failures.iter().filter(|f| in_level(level, f.level));
+        if failed.clone().next().is_none() {
+            return passed(rule);
         }
-        // A passing pod has no failures to copy, so this allocates nothing for it.
-        run.failures.iter().filter(|(_, l, _)| in_level(level, *l)).map(|(_, _, r)| r.clone()).collect()
+        if !failed.clone().any(|f| excusable(f.result.id)) {
+            let text = run.level_text(level, kind);
+            let mut msg = failed_prefix(rule, ps, text.len());
+            msg.push_str(text);
+            return (Status::Fail, msg);
+        }
+        // Only the failures an exclusion may change are copied and run through the
+        // exclusions; every other failure keeps its ready words.
+        let mut changed: Vec<CheckResult> = failed.filter(|f| excusable(f.result.id)).map(|f| f.result.clone()).collect();
+        for exclude in &ps.exclude {
+            changed = apply_exclusion(ps, exclude, changed, pod);
+        }
+        let mut words = String::new();
+        for f in run.failures.iter_mut().filter(|f| in_level(level, f.level)) {
+            if !excusable(f.result.id) {
+                words.push_str(f.text(kind));
+                continue;
+            }
+            let Some(left) = changed.iter().find(|r| r.id == f.result.id) else { continue };
+            // Exclusions only remove field errors, so a check with as many as before is
+            // unchanged, in the same order.
+            if left.errs.len() == f.result.errs.len() {
+                words.push_str(f.text(kind));
+            } else {
+                write_check_for_kind(&mut words, left, kind);
+            }
+        }
+        if words.is_empty() {
+            return passed(rule);
+        }
+        let mut msg = failed_prefix(rule, ps, words.len());
+        msg.push_str(&words);
+        (Status::Fail, msg)
     }
+}
+
+fn passed(rule: &str) -> (Status, String) {
+    (Status::Pass, format!("Validation rule '{rule}' passed."))
+}
+
+/// The start of a failed rule's message, with room for `more` bytes after it.
+fn failed_prefix(rule: &str, ps: &PodSecurity, more: usize) -> String {
+    let (level, version) = (ps.level.as_str(), ps.version_text.as_str());
+    let mut msg = String::with_capacity(64 + rule.len() + level.len() + version.len() + more);
+    msg.push_str("Validation rule '");
+    msg.push_str(rule);
+    msg.push_str("' failed. It violates PodSecurity \"");
+    msg.push_str(level);
+    msg.push(':');
+    msg.push_str(version);
+    msg.push_str("\": ");
+    msg
 }
 
 /// [`validate_pod`] for a caller that runs several rules on the same pod: the checks are run
@@ -205,15 +316,15 @@ fn validate(rule: &str, ps: &PodSecurity, kind: &str, meta: Node<'_>, spec: Node
         return wrong_kind();
     }
     let pod = Pod::new(node_or_empty(meta), node_or_empty(spec));
-    let mut results = match cache {
-        Some(cache) => cache.results(ps.level, ps.version, &pod),
-        None => run_checks(ps.level, ps.version, &pod, None),
-    };
+    if let Some(cache) = cache {
+        return cache.validate(rule, ps, kind, &pod);
+    }
+    let mut results = run_checks(ps.level, ps.version, &pod, None);
     for exclude in &ps.exclude {
         results = apply_exclusion(ps, exclude, results, &pod);
     }
     if results.is_empty() {
-        return (Status::Pass, format!("Validation rule '{rule}' passed."));
+        return passed(rule);
     }
     convert_fields(&mut results, kind);
     let mut msg = format!("Validation rule '{rule}' failed. It violates PodSecurity \"{}:{}\": ", ps.level.as_str(), ps.version_text);
@@ -257,50 +368,60 @@ fn matching<'a>(list: Containers<'a>, images: &[String]) -> Vec<Node<'a>> {
         .collect()
 }
 
-/// A field path split the way Kyverno splits it: indexes replaced by `*`, the indexes, and
-/// whether the field belongs to a container (its second word is a container list).
+/// A field path read the way Kyverno splits it: with indexes replaced by `*` (its "starred"
+/// form, compared without being built), its first index, and whether the field belongs to a
+/// container (its second word is a container list).
 struct ParsedField<'f> {
-    starred: String,
-    indexes: Vec<usize>,
+    field: &'f str,
+    first_index: usize,
     container_kind: &'f str,
 }
 
 impl<'f> ParsedField<'f> {
     fn parse(field: &'f str) -> ParsedField<'f> {
-        let mut starred = String::with_capacity(field.len());
-        let mut indexes = Vec::new();
-        let mut words = Vec::new();
-        let mut chars = field.char_indices().peekable();
-        while let Some((start, ch)) = chars.next() {
-            if ch.is_ascii_digit() {
-                let mut end = start + 1;
-                while let Some(&(i, c)) = chars.peek() {
-                    if !c.is_ascii_digit() {
-                        break;
-                    }
-                    end = i + 1;
-                    chars.next();
+        let bytes = field.as_bytes();
+        let mut first_index = None;
+        let mut words = 0;
+        let mut container_kind = "";
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
+            let start = i;
+            if b.is_ascii_digit() {
+                while bytes.get(i).is_some_and(u8::is_ascii_digit) {
+                    i += 1;
                 }
-                starred.push('*');
-                indexes.push(field.get(start..end).and_then(|d| d.parse().ok()).unwrap_or(usize::MAX));
-            } else if ch.is_ascii_alphabetic() {
-                let mut end = start + 1;
-                while let Some(&(i, c)) = chars.peek() {
-                    if !c.is_ascii_alphabetic() {
-                        break;
-                    }
-                    end = i + 1;
-                    chars.next();
+                if first_index.is_none() {
+                    first_index = Some(field.get(start..i).and_then(|d| d.parse().ok()).unwrap_or(usize::MAX));
                 }
-                let word = field.get(start..end).unwrap_or_default();
-                starred.push_str(word);
-                words.push(word);
+            } else if b.is_ascii_alphabetic() {
+                while bytes.get(i).is_some_and(u8::is_ascii_alphabetic) {
+                    i += 1;
+                }
+                words += 1;
+                if words == 2 {
+                    container_kind = field.get(start..i).unwrap_or_default();
+                }
             } else {
-                starred.push(ch);
+                i += 1;
             }
         }
-        let container_kind = words.get(1).copied().unwrap_or_default();
-        ParsedField { starred, indexes, container_kind }
+        ParsedField { field, first_index: first_index.unwrap_or(usize::MAX), container_kind }
+    }
+
+    /// The path's bytes with every run of digits replaced by one `*`.
+    fn starred(&self) -> impl Iterator<Item = u8> + '_ {
+        let bytes = self.field.as_bytes();
+        bytes.iter().enumerate().filter(move |&(i, b)| !(b.is_ascii_digit() && i > 0 && bytes.get(i - 1).is_some_and(u8::is_ascii_digit))).map(|(_, &b)| if b.is_ascii_digit() { b'*' } else { b })
+    }
+
+    /// Whether the starred form is `text`.
+    fn starred_is(&self, text: &str) -> bool {
+        self.starred().eq(text.bytes())
+    }
+
+    /// Whether two paths have the same starred form.
+    fn same_starred(&self, other: &ParsedField<'_>) -> bool {
+        self.starred().eq(other.starred())
     }
 
     fn is_container(&self) -> bool {
@@ -309,8 +430,7 @@ impl<'f> ParsedField<'f> {
 
     /// The name of the container this field belongs to in `pod`.
     fn container_name<'p>(&self, pod: &Pod<'p>) -> &'p str {
-        let index = self.indexes.first().copied().unwrap_or(usize::MAX);
-        pod.list(self.container_kind).get(index).and_then(|c| c.get("name")).and_then(Node::as_str).unwrap_or_default()
+        pod.list(self.container_kind).get(self.first_index).and_then(|c| c.get("name")).and_then(Node::as_str).unwrap_or_default()
     }
 }
 
@@ -337,7 +457,7 @@ fn exempt(mut defaults: Vec<CheckResult>, found: &[CheckResult], exclude: &ir::E
                 Some(m) if parsed.is_container() => parsed.container_name(m),
                 _ => "",
             };
-            if !(exclude.restricted_field.is_empty() || parsed.starred == exclude.restricted_field) {
+            if !(exclude.restricted_field.is_empty() || parsed.starred_is(&exclude.restricted_field)) {
                 continue;
             }
             if !exclude.values.is_empty() && !bad_values(err).iter().all(|v| exclude.values.iter().any(|p| wildcard::matches(p, v))) {
@@ -348,9 +468,9 @@ fn exempt(mut defaults: Vec<CheckResult>, found: &[CheckResult], exclude: &ir::E
             let hit = default.errs.iter().position(|d| {
                 let own = ParsedField::parse(&d.field);
                 if container_level && own.is_container() {
-                    own.starred == parsed.starred && own.container_name(pod) == excluded_container
+                    own.same_starred(&parsed) && own.container_name(pod) == excluded_container
                 } else {
-                    own.starred == parsed.starred
+                    own.same_starred(&parsed)
                 }
             });
             if let Some(i) = hit {
@@ -369,11 +489,7 @@ fn exempt(mut defaults: Vec<CheckResult>, found: &[CheckResult], exclude: &ir::E
 /// Kyverno reports fields of a controller's pod template with the template's prefix: it
 /// replaces every `spec` in the path (and, for every kind, `metadata`) textually.
 fn convert_fields(results: &mut [CheckResult], kind: &str) {
-    let spec_prefix = match kind {
-        "CronJob" => Some("spec.jobTemplate.spec.template.spec"),
-        k if TEMPLATE_KINDS.contains(&k) => Some("spec.template.spec"),
-        _ => None,
-    };
+    let spec_prefix = spec_prefix(kind);
     for r in results {
         for e in &mut r.errs {
             // `replace` copies the string even when nothing matches; most paths hold no
@@ -386,6 +502,59 @@ fn convert_fields(results: &mut [CheckResult], kind: &str) {
             }
         }
     }
+}
+
+/// What every `spec` of a field path becomes for a resource of `kind`: the path of its pod
+/// spec, or nothing for a bare Pod.
+fn spec_prefix(kind: &str) -> Option<&'static str> {
+    match kind {
+        "CronJob" => Some("spec.jobTemplate.spec.template.spec"),
+        k if TEMPLATE_KINDS.contains(&k) => Some("spec.template.spec"),
+        _ => None,
+    }
+}
+
+/// A field path as [`convert_fields`] rewrites it for `spec_prefix`, appended to `out` in one
+/// pass. The two replacements cannot interact: `spec` and `metadata` share no letters at their
+/// ends (so neither overlaps the other), the spec prefixes hold no `metadata`, and no
+/// `metadata` can span the edge of an inserted prefix (which starts with `s` and ends with
+/// `c`); so rewriting each occurrence in the original path gives what the two `replace`
+/// calls in a row give.
+fn write_field(out: &mut String, field: &str, spec_prefix: Option<&str>) {
+    let mut rest = field;
+    while let Some(at) = rest.find(['s', 'm']) {
+        let (before, from) = rest.split_at(at);
+        out.push_str(before);
+        if let (Some(p), Some(after)) = (spec_prefix, from.strip_prefix("spec")) {
+            out.push_str(p);
+            rest = after;
+        } else if let Some(after) = from.strip_prefix("metadata") {
+            out.push_str("spec.template.metadata");
+            rest = after;
+        } else {
+            // The letter found is ASCII, one byte.
+            out.push_str(from.get(..1).unwrap_or_default());
+            rest = from.get(1..).unwrap_or_default();
+        }
+    }
+    out.push_str(rest);
+}
+
+/// One failed check as [`write_checks`] words it after [`convert_fields`] for `kind`, without
+/// copying its field paths.
+fn write_check_for_kind(out: &mut String, r: &CheckResult, kind: &str) {
+    let prefix = spec_prefix(kind);
+    out.push_str("(Forbidden reason: ");
+    out.push_str(&r.reason);
+    out.push_str(", field error list: [");
+    for (i, e) in r.errs.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        write_field(out, &e.field, prefix);
+        write_error_tail(out, e);
+    }
+    out.push_str("])");
 }
 
 /// Go's `%+v` of a field error's value, appended to `out`.
@@ -418,6 +587,11 @@ pub fn format_error(e: &FieldError) -> String {
 
 fn write_error(out: &mut String, e: &FieldError) {
     out.push_str(&e.field);
+    write_error_tail(out, e);
+}
+
+/// What follows the field path in a field error's words.
+fn write_error_tail(out: &mut String, e: &FieldError) {
     match (e.kind, &e.bad) {
         (ErrorKind::Forbidden, BadValue::Str(s)) if s.is_empty() => out.push_str(": Forbidden"),
         (ErrorKind::Forbidden, bad) => {
@@ -620,6 +794,53 @@ mod tests {
         // The corpus exercises every outcome; a walk that found nothing to compare would pass
         // vacuously.
         assert!(passed > 0 && failed > 0 && excused > 0, "passed {passed}, failed {failed}, excused {excused}, errors {errors}");
+    }
+
+    /// The one-pass rewrite of field paths gives what the two `replace` calls of
+    /// `convert_fields` give, on paths whose words touch, repeat or sit inside other words.
+    #[test]
+    fn write_field_agrees_with_convert_fields() {
+        let fields = [
+            "spec.containers[0].securityContext.privileged",
+            "metadata.annotations[container.apparmor.security.beta.kubernetes.io/nginx]",
+            "specmetadataspec",
+            "metametadatadata.spespec.sspecc",
+            "spec.volumes[2].hostPath",
+            "",
+            "s",
+            "m",
+            "é.spec.ü.metadata",
+        ];
+        for kind in ["Pod", "Deployment", "CronJob", "Service"] {
+            for field in fields {
+                let err = FieldError { kind: ErrorKind::Required, field: field.to_owned(), bad: BadValue::Str(String::new()) };
+                let mut results = [CheckResult { id: "x", reason: "r".into(), detail: String::new(), errs: vec![err] }];
+                let mut written = String::new();
+                write_check_for_kind(&mut written, &results[0], kind);
+                convert_fields(&mut results, kind);
+                assert_eq!(written, format_checks(&results), "{field} in a {kind}");
+            }
+        }
+    }
+
+    /// Field paths are split as Kyverno splits them: digit runs starred, the first index, and
+    /// the second word naming the container list.
+    #[test]
+    fn parsed_fields() {
+        let cases = [
+            ("spec.containers[12].securityContext.capabilities.add", "spec.containers[*].securityContext.capabilities.add", 12, true),
+            ("spec.initContainers[0].ports[3].hostPort", "spec.initContainers[*].ports[*].hostPort", 0, true),
+            ("spec.hostNetwork", "spec.hostNetwork", usize::MAX, false),
+            ("spec.volumes[7].hostPath", "spec.volumes[*].hostPath", 7, false),
+            ("a1b22c", "a*b*c", 1, false),
+            ("spec.containers[99999999999999999999999]", "spec.containers[*]", usize::MAX, true),
+        ];
+        for (field, starred, index, container) in cases {
+            let parsed = ParsedField::parse(field);
+            assert!(parsed.starred_is(starred), "{field}: {:?}", String::from_utf8_lossy(&parsed.starred().collect::<Vec<u8>>()));
+            assert!(parsed.same_starred(&ParsedField::parse(starred)), "{field}");
+            assert_eq!((parsed.first_index, parsed.is_container()), (index, container), "{field}");
+        }
     }
 
     /// Resources written as JSON text with what the YAML corpus cannot hold (`tests/data/
