@@ -10,7 +10,7 @@ use palisade_stdlib::functions::images::ImageRef;
 use palisade_stdlib::template;
 
 use crate::conditions;
-use crate::interp::pattern::{Mismatch, match_pattern};
+use crate::interp::pattern::{Mismatch, match_tree};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Status {
@@ -234,9 +234,9 @@ fn run_check<'c>(scope: &Scope, check: &Check, ctx: &dyn Fn() -> &'c Context) ->
         },
         Check::AnyPattern(patterns) => {
             let items = patterns.iter().map(|item| match item {
-                PatternItem::Static(p) => Ok(match_pattern(target, p)),
+                PatternItem::Static(p) => Ok(match_tree(target, p)),
                 PatternItem::Dynamic(raw) => match ctx().substitute(raw).and_then(|p| Pattern::lower(&p).map_err(|e| e.0)) {
-                    Ok(p) => Ok(match_pattern(target, &p)),
+                    Ok(p) => Ok(match_tree(target, &p)),
                     Err(e) => Err((Status::Error, format!("variable substitution failed: {e}"))),
                 },
             });
@@ -380,7 +380,7 @@ fn go_type_name(v: &Value) -> &'static str {
 /// A pattern's result. The context is only needed to render the message of a failure, so it
 /// is asked for then (a plain pattern rule that passes never builds it).
 fn pattern_result<'c>(scope: &Scope, ctx: &dyn Fn() -> &'c Context, target: &Value, p: &Pattern) -> (Status, String) {
-    pattern_outcome(&scope.rule.name, match_pattern(target, p), || rule_message(ctx, scope.message))
+    pattern_outcome(&scope.rule.name, match_tree(target, p), || rule_message(ctx, scope.message))
 }
 
 /// A pattern check's status and message from its match, in Kyverno's words. `message` gives
@@ -389,15 +389,28 @@ pub(crate) fn pattern_outcome(name: &str, matched: Result<(), Mismatch>, message
     match matched {
         Ok(()) => (Status::Pass, format!("validation rule '{name}' passed.")),
         Err(Mismatch::Skip { message }) => (Status::Skip, message),
-        Err(Mismatch::Fail { path, .. }) => (Status::Fail, match message() {
-            None => format!("validation error: rule {name} failed at path {path}"),
-            Some(m) => format!("validation error: {} rule {name} failed at path {path}", with_period(&m)),
-        }),
-        Err(Mismatch::Error { message: error }) => (Status::Error, match message() {
-            None => format!("validation error: rule {name} execution error: {error}"),
-            Some(m) => format!("validation error: {} rule {name} execution error: {error}", with_period(&m)),
-        }),
+        Err(Mismatch::Fail { path, .. }) => (Status::Fail, rule_failure(message(), &[name, " failed at path ", &path])),
+        Err(Mismatch::Error { message: error }) => (Status::Error, rule_failure(message(), &[name, " execution error: ", &error])),
     }
+}
+
+/// `validation error: [M.] rule {parts}`, the rule's message `M` given a closing period.
+fn rule_failure(message: Option<String>, parts: &[&str]) -> String {
+    let m = message.as_deref().unwrap_or_default();
+    let mut out = String::with_capacity(24 + m.len() + parts.iter().map(|p| p.len()).sum::<usize>());
+    out.push_str("validation error: ");
+    if message.is_some() {
+        out.push_str(m);
+        if !m.ends_with('.') {
+            out.push('.');
+        }
+        out.push(' ');
+    }
+    out.push_str("rule ");
+    for part in parts {
+        out.push_str(part);
+    }
+    out
 }
 
 /// An anyPattern check's status and message. `items` gives each item's match in order (or the
@@ -408,31 +421,47 @@ pub(crate) fn any_pattern_outcome(
     items: impl Iterator<Item = Result<Result<(), Mismatch>, (Status, String)>>,
     message: impl FnOnce() -> Option<String>,
 ) -> (Status, String) {
-    let mut failed = Vec::new();
-    let mut skipped = Vec::new();
+    use std::fmt::Write as _;
+    // Each item's words are written straight into the list they join, one space apart; none
+    // is empty, so an empty list means no item of its kind.
+    let mut failed = String::new();
+    let mut skipped = String::new();
+    let start = |list: &mut String| {
+        if !list.is_empty() {
+            list.push(' ');
+        }
+    };
     for (i, item) in items.enumerate() {
         match item {
             Err(decided) => return decided,
             Ok(Ok(())) => return (Status::Pass, format!("validation rule '{name}' anyPattern[{i}] passed.")),
-            Ok(Err(Mismatch::Skip { message })) => skipped.push(format!("rule {name}[{i}] skipped: {message}")),
-            Ok(Err(Mismatch::Error { message })) => failed.push(format!("rule {name}[{i}] failed: {message}")),
-            Ok(Err(Mismatch::Fail { path, .. })) => failed.push(format!("rule {name}[{i}] failed at path {path}")),
+            Ok(Err(Mismatch::Skip { message })) => {
+                start(&mut skipped);
+                let _ = write!(skipped, "rule {name}[{i}] skipped: {message}");
+            }
+            Ok(Err(Mismatch::Error { message })) => {
+                start(&mut failed);
+                let _ = write!(failed, "rule {name}[{i}] failed: {message}");
+            }
+            Ok(Err(Mismatch::Fail { path, .. })) => {
+                start(&mut failed);
+                let _ = write!(failed, "rule {name}[{i}] failed at path {path}");
+            }
         }
     }
     if failed.is_empty() && !skipped.is_empty() {
-        return (Status::Skip, skipped.join(" "));
+        return (Status::Skip, skipped);
     }
-    let errs = failed.join(" ");
-    let msg = match message() {
-        None => format!("validation error: {errs}"),
-        Some(m) if m.ends_with('.') => format!("validation error: {m} {errs}"),
-        Some(m) => format!("validation error: {m}. {errs}"),
-    };
+    let m = message();
+    let m = m.as_deref();
+    let mut msg = String::with_capacity(20 + m.map_or(0, str::len) + failed.len());
+    msg.push_str("validation error: ");
+    if let Some(m) = m {
+        msg.push_str(m);
+        msg.push_str(if m.ends_with('.') { " " } else { ". " });
+    }
+    msg.push_str(&failed);
     (Status::Fail, msg)
-}
-
-fn with_period(m: &str) -> String {
-    if m.ends_with('.') { m.to_owned() } else { format!("{m}.") }
 }
 
 /// The rule message with its variables substituted. A message without `{{` is taken as it is,

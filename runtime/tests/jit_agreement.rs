@@ -17,7 +17,7 @@ use palisade_compiler::ir::pattern::Pattern;
 use palisade_compiler::ir::policy::{Check, PatternItem, PolicyIr, RuleBody};
 use palisade_runtime::cli::runner;
 use palisade_runtime::doc::{Doc, KeyTable};
-use palisade_runtime::interp::pattern::{DocNode, Mismatch, match_pattern, match_tree};
+use palisade_runtime::interp::pattern::{DocNode, Mismatch, match_pattern, match_tree, match_tree_worded};
 use palisade_runtime::jit::{self, Verdict};
 
 fn reference(resource: &Value, pattern: &Pattern) -> Verdict {
@@ -44,10 +44,19 @@ fn agree_walk(pattern: &Pattern, resource: &Value) -> Result<(), String> {
     let bytes = serde_json::to_vec(resource).map_err(|e| e.to_string())?;
     let keys = KeyTable::default();
     let doc = Doc::parse(&bytes, &keys).map_err(|e| e.to_string())?;
-    let walked = match_tree(DocNode { doc: &doc, id: doc.root() }, pattern);
+    let walked = match_tree_worded(DocNode { doc: &doc, id: doc.root() }, pattern);
     let reference = match_pattern(resource, pattern);
     if walked != reference {
         return Err(format!("tape walk {walked:?}, interpreter {reference:?}"));
+    }
+    // The walk for a rule's outcome leaves a failure's words out and nothing else.
+    let unworded = |m: Result<(), Mismatch>| match m {
+        Err(Mismatch::Fail { path, .. }) => Err(Mismatch::Fail { path, message: String::new() }),
+        other => other,
+    };
+    let outcome = match_tree(DocNode { doc: &doc, id: doc.root() }, pattern);
+    if outcome != unworded(reference.clone()) || match_tree(resource, pattern) != outcome {
+        return Err(format!("tape walk for the outcome {outcome:?}, interpreter {reference:?}"));
     }
     Ok(())
 }

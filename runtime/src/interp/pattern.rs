@@ -144,28 +144,43 @@ fn is_array<T: Tree>(t: &T) -> bool {
 
 /// Matches `resource` against `pattern` the way Kyverno's `MatchPattern` does.
 pub fn match_pattern(resource: &Value, pattern: &Pattern) -> Result<(), Mismatch> {
-    match_tree(resource, pattern)
+    match_tree_worded(resource, pattern)
 }
 
-/// [`match_pattern`] over any [`Tree`].
+/// [`match_pattern`] over any [`Tree`], for callers that report a failure by its path alone,
+/// as a rule's status and message do: the failure's own words are not written, so the
+/// `message` of a [`Mismatch::Fail`] is empty. Skips and errors are worded in full.
 pub fn match_tree<T: Tree>(resource: T, pattern: &Pattern) -> Result<(), Mismatch> {
+    walk_tree(resource, pattern, false)
+}
+
+/// [`match_pattern`] over any [`Tree`], every mismatch worded.
+pub fn match_tree_worded<T: Tree>(resource: T, pattern: &Pattern) -> Result<(), Mismatch> {
+    walk_tree(resource, pattern, true)
+}
+
+fn walk_tree<T: Tree>(resource: T, pattern: &Pattern, fail_words: bool) -> Result<(), Mismatch> {
     let mut walk = Walk { pattern, anchors: Vec::new() };
     let mut path = String::from("/");
     let Err(err) = walk.element(resource, pattern.root(), &mut path, 0) else {
         return Ok(());
     };
     if err.is_skip() {
-        return Err(Mismatch::Skip { message: err.message });
+        return Err(Mismatch::Skip { message: err.into_message() });
     }
+    let fail = |err: Error<'_, T>| {
+        let message = if fail_words { err.words.render(&err.path) } else { String::new() };
+        Err(Mismatch::Fail { path: err.path, message })
+    };
     if err.is_negation() {
-        return Err(Mismatch::Fail { path: err.path, message: err.message });
+        return fail(err);
     }
     // An anchor of the pattern that never met its key anywhere in the resource makes Kyverno
     // report an error rather than a failure.
     if walk.keys_are_missing() || err.path.is_empty() {
-        return Err(Mismatch::Error { message: err.message });
+        return Err(Mismatch::Error { message: err.into_message() });
     }
-    Err(Mismatch::Fail { path: err.path, message: err.message })
+    fail(err)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,38 +197,129 @@ const CONDITIONAL: &str = "conditional anchor mismatch";
 const GLOBAL: &str = "global anchor mismatch";
 const NEGATION: &str = "negation anchor matched in resource";
 
+/// An error of the walk. Its words are kept as their parts until they are read: most
+/// failures are reported by their path alone, and the failures of an existence anchor's
+/// candidates are dropped, so the text is written only for what shows.
 #[derive(Debug)]
-struct Error {
+struct Error<'p, T> {
     kind: Kind,
     path: String,
-    message: String,
+    words: Words<'p, T>,
 }
 
-impl Error {
-    fn other(path: &str, message: String) -> Error {
-        Error { kind: Kind::Other, path: path.to_owned(), message }
+/// What an [`Error`] says. The variants that name the path print the error's own path.
+#[derive(Debug)]
+enum Words<'p, T> {
+    Text(String),
+    Fixed(&'static str),
+    /// `pattern and resource have different structures. Path: {path}. Expected
+    /// map[string]interface {}, found {type}`.
+    Structure(&'static str),
+    /// `validation rule failed at path {path}, resource does not satisfy the expected overlay
+    /// pattern`.
+    Overlay,
+    /// `resource value '{value}' does not match '{pattern}' at path {path}`.
+    Value(T, &'p Node),
+    /// `negation anchor matched in resource: {path} is not allowed`.
+    Negation,
+    /// `existence anchor validation failed at path {path}`.
+    Existence,
+    /// `invalid resource type {type}: Existence ^ () anchor can be used only on list/array type
+    /// resource`.
+    ExistenceResource(&'static str),
+    /// `invalid pattern type {type}: Pattern has to be of list to compare against resource`.
+    ExistencePattern(&'static str),
+}
+
+impl<T: Tree> Words<'_, T> {
+    /// The text, for an error at `path`.
+    fn render(&self, path: &str) -> String {
+        match self {
+            Words::Text(text) => text.clone(),
+            Words::Fixed(text) => (*text).to_owned(),
+            Words::Structure(found) => {
+                format!("pattern and resource have different structures. Path: {path}. Expected map[string]interface {{}}, found {found}")
+            }
+            Words::Overlay => format!("validation rule failed at path {path}, resource does not satisfy the expected overlay pattern"),
+            Words::Value(value, node) => {
+                format!("resource value '{}' does not match '{}' at path {path}", value.gofmt(), scalar_text(node))
+            }
+            Words::Negation => format!("{NEGATION}: {path} is not allowed"),
+            Words::Existence => format!("existence anchor validation failed at path {path}"),
+            Words::ExistenceResource(found) => {
+                format!("invalid resource type {found}: Existence ^ () anchor can be used only on list/array type resource")
+            }
+            Words::ExistencePattern(found) => format!("invalid pattern type {found}: Pattern has to be of list to compare against resource"),
+        }
+    }
+
+    /// Whether the text (for an error at `path`) contains `phrase`, one of the anchor phrases,
+    /// reading the parts where that is the same: the fixed words around a part begin and end
+    /// with characters (`'`, `.`, `,`, `:` and the space after them) that no anchor phrase
+    /// holds at that end, so a phrase cannot start or end inside them and must lie within
+    /// one part.
+    fn mentions(&self, path: &str, phrase: &str) -> bool {
+        match self {
+            Words::Text(text) => mentions(text, phrase),
+            Words::Fixed(text) => mentions(text, phrase),
+            Words::Structure(_) | Words::Overlay | Words::Existence => mentions(path, phrase),
+            Words::Value(value, node) => {
+                let value_mentions = match value.scalar() {
+                    Scalar::Str(s) => mentions(s, phrase),
+                    Scalar::Null | Scalar::Bool(_) | Scalar::Float(_) | Scalar::Int(_) | Scalar::UInt(_) => false,
+                    // A list or map prints its items with spaces between them, which a phrase
+                    // may span.
+                    Scalar::Array | Scalar::Object => mentions(&value.gofmt(), phrase),
+                };
+                value_mentions || matches!(node, Node::Str(p) if mentions(&p.raw, phrase)) || mentions(path, phrase)
+            }
+            Words::Negation | Words::ExistenceResource(_) | Words::ExistencePattern(_) => mentions(&self.render(path), phrase),
+        }
+    }
+}
+
+impl<'p, T: Tree> Error<'p, T> {
+    fn other(path: &str, words: Words<'p, T>) -> Self {
+        Error { kind: Kind::Other, path: path.to_owned(), words }
+    }
+
+    fn message(&self) -> String {
+        self.words.render(&self.path)
+    }
+
+    fn into_message(self) -> String {
+        match self.words {
+            Words::Text(text) => text,
+            words => words.render(&self.path),
+        }
     }
 
     fn is_skip(&self) -> bool {
         matches!(self.kind, Kind::Conditional | Kind::Global)
-            || (self.kind == Kind::Other && (mentions(&self.message, CONDITIONAL) || mentions(&self.message, GLOBAL)))
+            || (self.kind == Kind::Other && (self.words.mentions(&self.path, CONDITIONAL) || self.words.mentions(&self.path, GLOBAL)))
     }
 
     fn is_negation(&self) -> bool {
-        self.kind == Kind::Negation || (self.kind == Kind::Other && mentions(&self.message, NEGATION))
+        self.kind == Kind::Negation || (self.kind == Kind::Other && self.words.mentions(&self.path, NEGATION))
     }
 }
 
 /// Whether `message` contains `prefix`. Messages are short and most hold no anchor text at
 /// all, so comparing at each offset is cheaper than preparing a substring searcher on every
 /// classification, which happens once per failing array element.
+///
+/// Every anchor phrase holds a space, which paths (made of keys and indexes) and most values
+/// do not, so a text without one is answered by one quick scan.
 fn mentions(message: &str, prefix: &str) -> bool {
     let (text, prefix) = (message.as_bytes(), prefix.as_bytes());
+    if prefix.contains(&b' ') && !text.contains(&b' ') {
+        return false;
+    }
     let Some((&first, rest)) = prefix.split_first() else { return true };
     text.iter().enumerate().any(|(i, &b)| b == first && text.get(i + 1..i + 1 + rest.len()) == Some(rest))
 }
 
-type Res = Result<(), Error>;
+type Res<'p, T> = Result<(), Error<'p, T>>;
 
 struct Walk<'p> {
     pattern: &'p Pattern,
@@ -227,20 +333,14 @@ impl<'p> Walk<'p> {
         self.anchors.iter().any(|&(_, kind, found)| !found && kind != AnchorKind::Negation)
     }
 
-    fn element<T: Tree>(&mut self, resource: T, id: NodeId, path: &mut String, depth: usize) -> Res {
+    fn element<T: Tree>(&mut self, resource: T, id: NodeId, path: &mut String, depth: usize) -> Res<'p, T> {
         if depth > palisade_compiler::ir::pattern::MAX_DEPTH {
-            return Err(Error::other(path, "pattern nests too deeply".into()));
+            return Err(Error::other(path, Words::Fixed("pattern nests too deeply")));
         }
         match self.pattern.node(id) {
             Node::Map { start, len, anchors, wildcard_keys } => {
                 if !is_object(&resource) {
-                    return Err(Error::other(
-                        path,
-                        format!(
-                            "pattern and resource have different structures. Path: {path}. Expected map[string]interface {{}}, found {}",
-                            resource.go_type()
-                        ),
-                    ));
+                    return Err(Error::other(path, Words::Structure(resource.go_type())));
                 }
                 let map = resource;
                 let entries = self.pattern.entries(*start, *len);
@@ -256,10 +356,7 @@ impl<'p> Walk<'p> {
             }
             Node::Seq { start, len } => {
                 if !is_array(&resource) {
-                    return Err(Error::other(
-                        path,
-                        format!("validation rule failed at path {path}, resource does not satisfy the expected overlay pattern"),
-                    ));
+                    return Err(Error::other(path, Words::Overlay));
                 }
                 self.array(resource, self.pattern.items(*start, *len), path, depth)
             }
@@ -273,20 +370,13 @@ impl<'p> Walk<'p> {
                 if ok {
                     Ok(())
                 } else {
-                    Err(Error::other(
-                        path,
-                        format!(
-                            "resource value '{}' does not match '{}' at path {path}",
-                            resource.gofmt(),
-                            scalar_text(scalar_node)
-                        ),
-                    ))
+                    Err(Error::other(path, Words::Value(resource, scalar_node)))
                 }
             }
         }
     }
 
-    fn entry<T: Tree>(&mut self, map: T, entry: &Entry, path: &mut String, depth: usize) -> Res {
+    fn entry<T: Tree>(&mut self, map: T, entry: &Entry, path: &mut String, depth: usize) -> Res<'p, T> {
         let base = path.len();
         let result = match entry.anchor {
             Some(AnchorKind::Condition) => match map.get(&entry.key) {
@@ -294,8 +384,8 @@ impl<'p> Walk<'p> {
                     push_key(path, &entry.key);
                     self.element(v, entry.value, path, depth + 1).map_err(|e| Error {
                         kind: Kind::Conditional,
+                        words: Words::Text(format!("{CONDITIONAL}: {}", e.message())),
                         path: e.path,
-                        message: format!("{CONDITIONAL}: {}", e.message),
                     })
                 }
                 None => {
@@ -303,7 +393,7 @@ impl<'p> Walk<'p> {
                     Err(Error {
                         kind: Kind::Conditional,
                         path: path.clone(),
-                        message: format!("{CONDITIONAL}: conditional anchor key doesn't exist in the resource"),
+                        words: Words::Fixed("conditional anchor mismatch: conditional anchor key doesn't exist in the resource"),
                     })
                 }
             },
@@ -312,8 +402,8 @@ impl<'p> Walk<'p> {
                     push_key(path, &entry.key);
                     self.element(v, entry.value, path, depth + 1).map_err(|e| Error {
                         kind: Kind::Global,
+                        words: Words::Text(format!("{GLOBAL}: {}", e.message())),
                         path: e.path,
-                        message: format!("{GLOBAL}: {}", e.message),
                     })
                 }
                 None => Ok(()),
@@ -328,11 +418,7 @@ impl<'p> Walk<'p> {
             Some(AnchorKind::Negation) => {
                 if map.get(&entry.key).is_some() {
                     push_key(path, &entry.key);
-                    Err(Error {
-                        kind: Kind::Negation,
-                        path: path.clone(),
-                        message: format!("{NEGATION}: {path} is not allowed"),
-                    })
+                    Err(Error { kind: Kind::Negation, path: path.clone(), words: Words::Negation })
                 } else {
                     Ok(())
                 }
@@ -350,7 +436,7 @@ impl<'p> Walk<'p> {
                 let value = map.get(lookup).unwrap_or(map.null());
                 if is_star(self.pattern.node(entry.value)) {
                     if matches!(value.scalar(), Scalar::Null) {
-                        Err(Error::other(path, format!("{path}/{lookup} not found")))
+                        Err(Error::other(path, Words::Text(format!("{path}/{lookup} not found"))))
                     } else {
                         Ok(())
                     }
@@ -364,28 +450,19 @@ impl<'p> Walk<'p> {
         result
     }
 
-    fn existence<T: Tree>(&mut self, resource: T, id: NodeId, path: &mut String, depth: usize) -> Res {
+    fn existence<T: Tree>(&mut self, resource: T, id: NodeId, path: &mut String, depth: usize) -> Res<'p, T> {
         if !is_array(&resource) {
-            return Err(Error::other(
-                path,
-                format!(
-                    "invalid resource type {}: Existence ^ () anchor can be used only on list/array type resource",
-                    resource.go_type()
-                ),
-            ));
+            return Err(Error::other(path, Words::ExistenceResource(resource.go_type())));
         }
 
         let Node::Seq { start, len } = self.pattern.node(id) else {
-            return Err(Error::other(
-                path,
-                format!("invalid pattern type {}: Pattern has to be of list to compare against resource", node_go_type(self.pattern.node(id))),
-            ));
+            return Err(Error::other(path, Words::ExistencePattern(node_go_type(self.pattern.node(id)))));
         };
         for &pattern_item in self.pattern.items(*start, *len) {
             if !matches!(self.pattern.node(pattern_item), Node::Map { .. }) {
                 return Err(Error::other(
                     path,
-                    "invalid pattern type []interface {}: Pattern has to be of type map to compare against items in resource".into(),
+                    Words::Fixed("invalid pattern type []interface {}: Pattern has to be of type map to compare against items in resource"),
                 ));
             }
             let base = path.len();
@@ -400,16 +477,16 @@ impl<'p> Walk<'p> {
                 }
             }
             if !found {
-                return Err(Error::other(path, format!("existence anchor validation failed at path {path}")));
+                return Err(Error::other(path, Words::Existence));
             }
         }
         Ok(())
     }
 
     /// `array` is the resource array the pattern array is matched against.
-    fn array<T: Tree>(&mut self, array: T, pattern_items: &[NodeId], path: &mut String, depth: usize) -> Res {
+    fn array<T: Tree>(&mut self, array: T, pattern_items: &[NodeId], path: &mut String, depth: usize) -> Res<'p, T> {
         let Some(&first) = pattern_items.first() else {
-            return Err(Error::other(path, "pattern Array empty".into()));
+            return Err(Error::other(path, Words::Fixed("pattern Array empty")));
         };
         match self.pattern.node(first) {
             Node::Map { .. } => {
@@ -421,11 +498,11 @@ impl<'p> Walk<'p> {
                 if array.len() < pattern_items.len() {
                     return Err(Error::other(
                         "",
-                        format!(
+                        Words::Text(format!(
                             "validate Array failed, array length mismatch, resource Array len is {} and pattern Array len is {}",
                             array.len(),
                             pattern_items.len()
-                        ),
+                        )),
                     ));
                 }
                 self.each(pattern_items.iter().copied().zip(elements(array)), path, depth)
@@ -437,7 +514,7 @@ impl<'p> Walk<'p> {
 
     /// Matches `(pattern, resource)` pairs at indices 0, 1, ...: a failure stops the walk, and
     /// when every pair was skipped by an anchor the whole array is skipped.
-    fn each<T: Tree>(&mut self, pairs: impl Iterator<Item = (NodeId, T)>, path: &mut String, depth: usize) -> Res {
+    fn each<T: Tree>(&mut self, pairs: impl Iterator<Item = (NodeId, T)>, path: &mut String, depth: usize) -> Res<'p, T> {
         let mut applied = 0;
         let mut skipped = Vec::new();
         let base = path.len();
@@ -447,7 +524,7 @@ impl<'p> Walk<'p> {
             path.truncate(base);
             match r {
                 Ok(()) => applied += 1,
-                Err(e) if e.is_skip() => skipped.push(e.message),
+                Err(e) if e.is_skip() => skipped.push(e.into_message()),
                 Err(e) => return Err(e),
             }
         }
@@ -456,7 +533,7 @@ impl<'p> Walk<'p> {
 
     /// Kyverno expands wildcard keys of a pattern map under `metadata.labels` or
     /// `metadata.annotations` into the resource keys they match, then validates the result.
-    fn wildcard_map<T: Tree>(&mut self, map: T, entries: &'p [Entry], path: &mut String, depth: usize) -> Res {
+    fn wildcard_map<T: Tree>(&mut self, map: T, entries: &'p [Entry], path: &mut String, depth: usize) -> Res<'p, T> {
         for entry in entries {
             if !entry.key.contains(['*', '?']) {
                 self.entry(map, entry, path, depth)?;
@@ -494,9 +571,9 @@ impl<'p> Walk<'p> {
 
 /// When every element of an array was skipped by a conditional anchor, the array as a whole is
 /// skipped; Kyverno joins the element errors the way `multierr` does.
-fn all_skipped(applied: usize, skipped: Vec<String>, path: &str) -> Res {
+fn all_skipped<'p, T>(applied: usize, skipped: Vec<String>, path: &str) -> Res<'p, T> {
     if applied == 0 && !skipped.is_empty() {
-        return Err(Error { kind: Kind::Conditional, path: path.to_owned(), message: skipped.join("; ") });
+        return Err(Error { kind: Kind::Conditional, path: path.to_owned(), words: Words::Text(skipped.join("; ")) });
     }
     Ok(())
 }
@@ -551,5 +628,58 @@ fn scalar_text(node: &Node) -> String {
         Node::Number(f) => gofmt::float_g(*f),
         Node::Str(s) => s.raw.to_string(),
         Node::Seq { .. } | Node::Map { .. } => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+    use serde_json::json;
+
+    use super::*;
+
+    /// Reading an error's parts for an anchor phrase gives what searching its written text
+    /// gives, with the phrases inside, across and at the edges of every part.
+    #[test]
+    fn mentions_by_parts_agrees_with_the_text() {
+        let phrases = [CONDITIONAL, GLOBAL, NEGATION];
+        let mut texts: Vec<String> = vec![String::new(), "x".into(), "conditional".into(), "anchor mismatch".into(), "/a b/".into()];
+        for p in phrases {
+            let (head, tail) = p.split_at(p.len() / 2);
+            texts.extend([p.to_owned(), format!("/{p}/"), head.to_owned(), tail.to_owned(), format!(" {head}"), format!("{tail}. ")]);
+        }
+        let mut values: Vec<Value> = vec![json!(null), json!(true), json!(1.5), json!(-3), json!({"a": "conditional anchor", "b": "mismatch"})];
+        for t in &texts {
+            values.push(json!(t));
+            values.push(json!([t, "x"]));
+            values.push(json!({ t.as_str(): 1 }));
+        }
+        let patterns: Vec<Pattern> = texts.iter().map(|t| Pattern::lower(&json!(t)).unwrap()).chain([Pattern::lower(&json!(2)).unwrap()]).collect();
+        let mut checked = 0;
+        for path in &texts {
+            let mut words: Vec<Words<'_, &Value>> = vec![
+                Words::Fixed("pattern Array empty"),
+                Words::Structure("string"),
+                Words::Overlay,
+                Words::Negation,
+                Words::Existence,
+                Words::ExistenceResource("<nil>"),
+                Words::ExistencePattern("bool"),
+            ];
+            words.extend(texts.iter().map(|t| Words::Text(t.clone())));
+            for v in &values {
+                for p in &patterns {
+                    words.push(Words::Value(v, p.node(p.root())));
+                }
+            }
+            for w in &words {
+                for phrase in phrases {
+                    assert_eq!(w.mentions(path, phrase), mentions(&w.render(path), phrase), "{w:?} at {path:?} for {phrase:?}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 1000);
     }
 }
