@@ -10,6 +10,7 @@ pub mod engine;
 pub mod images;
 pub mod interp;
 pub mod jit;
+pub mod json_text;
 pub mod mutate;
 pub mod oci;
 pub mod podsecurity;

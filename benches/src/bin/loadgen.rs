@@ -12,7 +12,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -22,7 +22,6 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::pem::PemObject;
-use serde_json::{Value, json};
 
 struct Args {
     addr: String,
@@ -68,46 +67,6 @@ fn parse_args() -> Args {
         }
     }
     a
-}
-
-fn collect(dir: &Path, out: &mut Vec<Value>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    let mut paths: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
-    paths.sort();
-    for p in paths {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
-        if p.is_dir() {
-            collect(&p, out);
-        } else if name.starts_with("resource") && name.ends_with(".yaml") {
-            let Ok(text) = std::fs::read_to_string(&p) else { continue };
-            for doc in serde_yaml_ng::Deserializer::from_str(&text) {
-                let Ok(v) = <Value as serde::Deserialize>::deserialize(doc) else { continue };
-                if v.get("kind").and_then(Value::as_str).is_some() && v.get("metadata").is_some() {
-                    out.push(v);
-                }
-            }
-        }
-    }
-}
-
-fn review(i: usize, object: &Value) -> Bytes {
-    let kind = object["kind"].as_str().unwrap_or_default();
-    let api = object["apiVersion"].as_str().unwrap_or("v1");
-    let (group, version) = api.split_once('/').unwrap_or(("", api));
-    let mut object = object.clone();
-    if object["metadata"]["namespace"].is_null() {
-        object["metadata"]["namespace"] = json!("default");
-    }
-    let body = json!({
-        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-        "request": {
-            "uid": format!("load-{i}"), "kind": {"group": group, "version": version, "kind": kind},
-            "namespace": object["metadata"]["namespace"], "name": object["metadata"]["name"],
-            "operation": "CREATE", "userInfo": {"username": "load", "groups": ["system:authenticated"]},
-            "object": object, "dryRun": false,
-        }
-    });
-    Bytes::from(serde_json::to_vec(&body).unwrap())
 }
 
 type Sender = http2::SendRequest<Full<Bytes>>;
@@ -218,12 +177,12 @@ async fn main() {
     let args = Arc::new(parse_args());
     let mut objects = Vec::new();
     for r in &args.resources {
-        collect(r, &mut objects);
+        palisade_benches::corpus_resources(r, &mut objects);
     }
     assert!(!objects.is_empty(), "no resource*.yaml found under {:?}", args.resources);
     // Each review with the uid its answer must carry, as the answer writes it.
     let bodies: Arc<Vec<(Bytes, Vec<u8>)>> =
-        Arc::new(objects.iter().enumerate().map(|(i, o)| (review(i, o), format!("\"uid\":\"load-{i}\"").into_bytes())).collect());
+        Arc::new(objects.iter().enumerate().map(|(i, o)| (Bytes::from(palisade_benches::admission_review(i, o)), format!("\"uid\":\"load-{i}\"").into_bytes())).collect());
     let uri: Arc<hyper::Uri> = Arc::new(format!("https://{}{}", args.addr, args.path).parse().unwrap());
     let mut senders = Vec::new();
     for _ in 0..args.connections.max(1) {

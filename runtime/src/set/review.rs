@@ -162,8 +162,9 @@ pub fn response_json(uid: &str, allowed: bool, message: Option<&str>, warnings: 
 }
 
 fn json_string(out: &mut Vec<u8>, s: &str) {
-    // Writing a string into a vector cannot fail; serde_json's escaping keeps the bytes equal.
-    let _ = serde_json::to_writer(&mut *out, s);
+    // serde_json's escaping, byte for byte, a word at a time (the denial text and warnings run
+    // to kilobytes).
+    crate::json_text::write(out, s);
 }
 
 /// A YAML scalar: plain when safe, else single-quoted with `''` escaping, as yaml.v3 writes

@@ -224,7 +224,13 @@ fn tally_one(
         reasons.insert(rule.to_owned(), message.to_owned());
     }
     if policy.meta.emit_warning || !blocks {
-        warnings.push(format!("policy {policy_name}.{rule}: {message}"));
+        // Written piece by piece into a string of the right size: a resource that fails many
+        // audited rules gets kilobytes of warnings.
+        let mut warning = String::with_capacity(9 + policy_name.len() + rule.len() + message.len());
+        for piece in ["policy ", policy_name, ".", rule, ": ", message] {
+            warning.push_str(piece);
+        }
+        warnings.push(warning);
     }
 }
 
@@ -435,9 +441,24 @@ pub fn response_bytes(uid: &str, verdict: &Verdict) -> Vec<u8> {
 }
 
 /// Kyverno's denial text: a header naming the resource, then the failures as YAML (keys sorted,
-/// as Go marshals maps).
+/// as Go marshals maps). The text runs to kilobytes for a resource that fails many rules, so it
+/// is written into one buffer sized up front.
 pub fn block_message(kind: &str, namespace: &str, name: &str, failures: &BTreeMap<String, BTreeMap<String, String>>) -> String {
-    let mut out = format!("\n\nresource {kind}/{namespace}/{name} was blocked due to the following policies \n\n");
+    const HEAD: &str = "\n\nresource ";
+    const TAIL: &str = " was blocked due to the following policies \n\n";
+    // Each scalar may gain quotes and, per folded line, the indentation of the next one; a
+    // sixteenth of its length covers that for lines of eighty columns and the odd doubled quote.
+    let scalar = |s: &String| s.len() + 2 + s.len() / 16;
+    let size = HEAD.len() + kind.len() + namespace.len() + name.len() + 2 + TAIL.len()
+        + failures.iter().map(|(p, rules)| scalar(p) + 2 + rules.iter().map(|(r, m)| 5 + scalar(r) + scalar(m)).sum::<usize>()).sum::<usize>();
+    let mut out = String::with_capacity(size);
+    out.push_str(HEAD);
+    out.push_str(kind);
+    out.push('/');
+    out.push_str(namespace);
+    out.push('/');
+    out.push_str(name);
+    out.push_str(TAIL);
     for (policy, rules) in failures {
         yaml_value(&mut out, policy, 0, 2);
         out.push_str(":\n");
@@ -457,6 +478,27 @@ pub fn block_message(kind: &str, namespace: &str, name: &str, failures: &BTreeMa
 /// The width at which the Go YAML emitter folds long scalars.
 const BEST_WIDTH: usize = 80;
 
+/// `0x01` in every byte of a word.
+const ONES: u64 = 0x0101_0101_0101_0101;
+/// The high bit of every byte of a word.
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Whether every byte of the text is printable ASCII (0x20..=0x7E): no control character, no
+/// DEL, nothing beyond ASCII. Eight bytes at a time; a word passes when no byte is below 0x20
+/// (subtracting 0x20 from each would borrow) and none above 0x7E (adding 1 would reach the high
+/// bit, or it is set already). Denial text is nearly always printable ASCII.
+fn printable_ascii(bytes: &[u8]) -> bool {
+    let chunks = bytes.chunks_exact(8);
+    let tail = chunks.remainder();
+    let word_ok = |w: u64| ((w.wrapping_sub(ONES * 0x20) & !w) | w.wrapping_add(ONES) | w) & HIGHS == 0;
+    chunks.map(|c| c.try_into().map_or(0, u64::from_le_bytes)).all(word_ok) && tail.iter().all(|&b| (0x20..0x7f).contains(&b))
+}
+
+thread_local! {
+    /// A quoted scalar's text with its quotes doubled, reused by the thread's next one.
+    static DOUBLED: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
 /// One scalar as Go's YAML emitter writes it, appended to `out`: plain when that reads back as
 /// the same string, else single-quoted (`''` for a quote), else double-quoted for text with line
 /// breaks or control characters. Plain and single-quoted scalars fold at a space once the line
@@ -464,10 +506,10 @@ const BEST_WIDTH: usize = 80;
 /// scalar starts.
 fn yaml_value(out: &mut String, text: &str, column: usize, indent: usize) {
     let bytes = text.as_bytes();
-    let ascii = text.is_ascii();
+    let ascii = printable_ascii(bytes);
     // `char::is_control`: C0 controls, DEL, and the C1 controls (U+0080..U+009F, two bytes).
-    if bytes.iter().any(|&b| b < 0x20 || b == 0x7f) || (!ascii && bytes.windows(2).any(|w| matches!(w, [0xC2, 0x80..=0x9F]))) {
-        out.push_str(&serde_json::to_string(text).unwrap_or_default());
+    if !ascii && (bytes.iter().any(|&b| b < 0x20 || b == 0x7f) || bytes.windows(2).any(|w| matches!(w, [0xC2, 0x80..=0x9F]))) {
+        crate::json_text::push(out, text);
         return;
     }
     let quoted = !plain_allowed(text);
@@ -477,14 +519,26 @@ fn yaml_value(out: &mut String, text: &str, column: usize, indent: usize) {
         col += 1;
     }
     // A space folds when the line has passed the width, it is not the first character, and
-    // neither neighbour is a space. Denials run to kilobytes (this was a tenth of the server's
-    // time when it went through characters), so ASCII text, nearly all of it, has its quotes
-    // doubled first (which moves no space next to another), after which the column of a byte is
-    // its offset and folding jumps straight to where a line can fold; other text takes one pass
-    // over its bytes.
+    // neither neighbour is a space. ASCII text, nearly all of it, has its quotes doubled first
+    // (which moves no space next to another), after which the column of a byte is its offset
+    // and folding jumps straight to where a line can fold; other text takes one pass over its
+    // bytes.
     if ascii {
-        let doubled = if quoted && bytes.contains(&b'\'') { std::borrow::Cow::Owned(text.replace('\'', "''")) } else { std::borrow::Cow::Borrowed(text) };
-        fold_ascii(out, &doubled, col, indent);
+        if quoted && bytes.contains(&b'\'') {
+            DOUBLED.with(|d| {
+                let Ok(mut doubled) = d.try_borrow_mut() else { return fold_ascii(out, &text.replace('\'', "''"), col, indent) };
+                doubled.clear();
+                let mut pieces = text.split('\'');
+                doubled.push_str(pieces.next().unwrap_or_default());
+                for piece in pieces {
+                    doubled.push_str("''");
+                    doubled.push_str(piece);
+                }
+                fold_ascii(out, &doubled, col, indent);
+            });
+        } else {
+            fold_ascii(out, text, col, indent);
+        }
         if quoted {
             out.push('\'');
         }
@@ -526,6 +580,7 @@ fn yaml_value(out: &mut String, text: &str, column: usize, indent: usize) {
 /// [`yaml_value`]'s folding for ASCII text (its quotes already doubled), where the column of a
 /// byte is its offset from the line's start plus that start's column.
 fn fold_ascii(out: &mut String, text: &str, column: usize, indent: usize) {
+    const SPACES: &str = "                                ";
     let bytes = text.as_bytes();
     let (mut start, mut col) = (0, column);
     loop {
@@ -548,7 +603,10 @@ fn fold_ascii(out: &mut String, text: &str, column: usize, indent: usize) {
         };
         out.push_str(text.get(start..at).unwrap_or_default());
         out.push('\n');
-        out.extend(std::iter::repeat_n(' ', indent));
+        match SPACES.get(..indent) {
+            Some(spaces) => out.push_str(spaces),
+            None => out.extend(std::iter::repeat_n(' ', indent)),
+        }
         start = at + 1;
         col = indent;
     }
@@ -557,18 +615,25 @@ fn fold_ascii(out: &mut String, text: &str, column: usize, indent: usize) {
 /// Whether Go's YAML emitter writes the string plain: it must not be empty, start or end with a
 /// space, start with an indicator, contain `: ` or ` #`, end with `:`, or read as another type.
 fn plain_allowed(text: &str) -> bool {
-    let Some(first) = text.chars().next() else { return false };
-    if text.starts_with(' ') || text.ends_with(' ') || text.ends_with(':') {
+    let bytes = text.as_bytes();
+    let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) else { return false };
+    if first == b' ' || last == b' ' || last == b':' {
         return false;
     }
-    if "-?:,[]{}#&*!|>'\"%@`".contains(first) {
+    // The indicators are all ASCII, so a first byte that is not one starts no indicator.
+    if b"-?:,[]{}#&*!|>'\"%@`".contains(&first) {
         return false;
     }
-    if text.contains(": ") || text.contains(" #") || text.contains(",") && text.starts_with('[') {
+    if text.contains(": ") || text.contains(" #") {
         return false;
     }
+    // The longest special word has five letters; only a sign, a digit, a dot or the start of
+    // `inf`/`nan` can begin a float.
     let special = ["true", "false", "null", "~", "yes", "no", "on", "off", "y", "n", ".inf", "-.inf", ".nan"];
-    if special.iter().any(|w| w.eq_ignore_ascii_case(text)) || text.parse::<f64>().is_ok() {
+    if text.len() <= 5 && special.iter().any(|w| w.eq_ignore_ascii_case(text)) {
+        return false;
+    }
+    if b"+.0123456789iInN".contains(&first) && text.parse::<f64>().is_ok() {
         return false;
     }
     true
@@ -624,6 +689,25 @@ mod tests {
         assert_eq!(scalar(&folded, 0), format!("{} é\n    {}", "x".repeat(80), "y".repeat(10)));
     }
 
+    /// Whether the string is written plain, as first written (the reference of [`plain_allowed`]).
+    fn reference_plain(text: &str) -> bool {
+        let Some(first) = text.chars().next() else { return false };
+        if text.starts_with(' ') || text.ends_with(' ') || text.ends_with(':') {
+            return false;
+        }
+        if "-?:,[]{}#&*!|>'\"%@`".contains(first) {
+            return false;
+        }
+        if text.contains(": ") || text.contains(" #") {
+            return false;
+        }
+        let special = ["true", "false", "null", "~", "yes", "no", "on", "off", "y", "n", ".inf", "-.inf", ".nan"];
+        if special.iter().any(|w| w.eq_ignore_ascii_case(text)) || text.parse::<f64>().is_ok() {
+            return false;
+        }
+        true
+    }
+
     /// The folding rule one character at a time, as first written: the reference the word-wise
     /// [`yaml_value`] is checked against.
     fn reference(text: &str, column: usize, indent: usize) -> String {
@@ -631,7 +715,7 @@ mod tests {
         if text.chars().any(char::is_control) {
             return serde_json::to_string(text).unwrap_or_default();
         }
-        let quoted = !plain_allowed(text);
+        let quoted = !reference_plain(text);
         let mut col = column;
         if quoted {
             out.push('\'');
@@ -669,10 +753,20 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn folding_agrees_with_the_reference(text in "[a' é:#\u{100}]{0,240}(\u{85})?", column in 0usize..12) {
+        fn folding_agrees_with_the_reference(text in "[a' é:#\u{100}]{0,240}(\u{85}|\u{7f}|\t)?", column in 0usize..12) {
             let mut out = String::new();
             yaml_value(&mut out, &text, column, 4);
             proptest::prop_assert_eq!(out, reference(&text, column, 4));
+        }
+
+        #[test]
+        fn printable_ascii_is_bytes_0x20_to_0x7e(text in "[ -~]{0,40}[\u{0}-\u{ff}]?[ -~]{0,40}|\\PC{0,20}") {
+            proptest::prop_assert_eq!(printable_ascii(text.as_bytes()), text.bytes().all(|b| (0x20..0x7f).contains(&b)));
+        }
+
+        #[test]
+        fn plain_agrees_with_the_reference(text in "[-+.0-9eEiInNfFaAtTyY ~:#']{0,10}|[a :#é]{0,20}") {
+            proptest::prop_assert_eq!(plain_allowed(&text), reference_plain(&text));
         }
 
         #[test]

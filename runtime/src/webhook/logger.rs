@@ -178,7 +178,7 @@ impl Line {
 
 /// A JSON string literal, escaped as serde_json escapes it.
 fn push_str(buf: &mut Vec<u8>, s: &str) {
-    let _ = serde_json::to_writer(&mut *buf, s);
+    crate::json_text::write(buf, s);
 }
 
 #[cfg(test)]
