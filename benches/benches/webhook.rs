@@ -92,11 +92,11 @@ fn webhook(c: &mut Criterion) {
             }
         }
         if block && !blocked.is_empty() {
-            let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+            let text = |at: &str| object.pointer(at).and_then(Value::as_str).map(str::to_owned);
             denials.push(Denial {
-                kind: text(&object["kind"]),
-                namespace: object["metadata"]["namespace"].as_str().unwrap_or("default").to_owned(),
-                name: text(&object["metadata"]["name"]),
+                kind: text("/kind").unwrap_or_default(),
+                namespace: text("/metadata/namespace").unwrap_or_else(|| "default".into()),
+                name: text("/metadata/name").unwrap_or_default(),
                 blocked,
             });
         }
