@@ -236,6 +236,7 @@ impl CompiledSet {
         let request: OnceCell<Request> = OnceCell::new();
         let mut evaluation: Option<engine::Evaluation> = None;
         let memo = tape::Memo::default();
+        let subject = select::Subject::new(req);
         let inputs = conds::Inputs {
             doc,
             operation: req.operation,
@@ -268,7 +269,7 @@ impl CompiledSet {
                     continue;
                 }
             }
-            if self.native_policy(policy_index, policy, group, req, &inputs, &pod, out) {
+            if self.native_policy(policy_index, policy, group, req, &subject, &inputs, &pod, out) {
                 continue;
             }
             // The slow path: the interpreter evaluates the whole policy.
@@ -305,12 +306,12 @@ impl CompiledSet {
     /// Answers a policy natively when every selected rule runs natively and passes. Returns
     /// false (and leaves `out` untouched) when the interpreter has to take over.
     #[allow(clippy::too_many_arguments)]
-    fn native_policy(&self, pi: usize, policy: &PolicyIr, group: &[u32], req: &SetRequest, inputs: &conds::Inputs, pod: &OnceCell<((u32, u32), CheckCache)>, out: &mut Vec<SetResult>) -> bool {
+    fn native_policy(&self, pi: usize, policy: &PolicyIr, group: &[u32], req: &SetRequest, subject: &select::Subject, inputs: &conds::Inputs, pod: &OnceCell<((u32, u32), CheckCache)>, out: &mut Vec<SetResult>) -> bool {
         let mark = out.len();
         for &plan_index in group {
             let Some(plan) = self.plans.get(plan_index as usize) else { continue };
             let Some(rule) = policy.rules.get(plan.rule) else { continue };
-            if !select::selected(rule, req) {
+            if !select::selected(rule, req, subject) {
                 continue;
             }
             let outcome = match &plan.plan {

@@ -9,48 +9,66 @@ use palisade_compiler::ir::policy::{Filter, LabelSelector, Match, RuleIr};
 use super::SetRequest;
 use crate::doc::{Doc, TAG_OBJECT};
 
-pub(super) fn selected(rule: &RuleIr, req: &SetRequest) -> bool {
-    if !match_block(&rule.matcher, req) {
+/// What selection reads of the resource, found once per request: every candidate rule has a
+/// `match` block, and each used to look these fields up again.
+pub(super) struct Subject<'d> {
+    group: &'d str,
+    version: &'d str,
+    kind: &'d str,
+    /// `metadata.name`, or `metadata.generateName` when the name is empty.
+    name: &'d str,
+    /// `metadata.namespace`, or for a Namespace its name.
+    namespace: &'d str,
+    meta: Option<u32>,
+}
+
+impl<'d> Subject<'d> {
+    pub(super) fn new(req: &SetRequest<'d, '_>) -> Subject<'d> {
+        let doc = req.doc;
+        let r = req.resource;
+        let api = doc.get_str(r, &["apiVersion"]).unwrap_or_default();
+        let (group, version) = api.rsplit_once('/').unwrap_or(("", api));
+        let kind = doc.get_str(r, &["kind"]).unwrap_or_default();
+        let meta = doc.get(r, "metadata");
+        let str_at = |p: &str| meta.and_then(|m| doc.get_str(m, &[p])).unwrap_or_default();
+        let name = str_at("name");
+        let namespace = if kind == "Namespace" { name } else { str_at("namespace") };
+        let name = if name.is_empty() { str_at("generateName") } else { name };
+        Subject { group, version, kind, name, namespace, meta }
+    }
+}
+
+pub(super) fn selected(rule: &RuleIr, req: &SetRequest, subject: &Subject) -> bool {
+    if !match_block(&rule.matcher, req, subject) {
         return false;
     }
     match &rule.exclude {
-        Some(ex) if !(ex.any.is_empty() && ex.all.is_empty()) => !match_block(ex, req),
+        Some(ex) if !(ex.any.is_empty() && ex.all.is_empty()) => !match_block(ex, req, subject),
         _ => true,
     }
 }
 
-fn match_block(m: &Match, req: &SetRequest) -> bool {
+fn match_block(m: &Match, req: &SetRequest, subject: &Subject) -> bool {
     if !m.any.is_empty() {
-        return m.any.iter().any(|f| filter_matches(f, req));
+        return m.any.iter().any(|f| filter_matches(f, req, subject));
     }
     if !m.all.is_empty() {
-        return m.all.iter().all(|f| filter_matches(f, req));
+        return m.all.iter().all(|f| filter_matches(f, req, subject));
     }
     false
 }
 
-fn filter_matches(f: &Filter, req: &SetRequest) -> bool {
+fn filter_matches(f: &Filter, req: &SetRequest, subject: &Subject) -> bool {
     let doc = req.doc;
-    let r = req.resource;
-    let api = doc.get_str(r, &["apiVersion"]).unwrap_or_default();
-    let (group, version) = api.rsplit_once('/').unwrap_or(("", api));
-    let kind = doc.get_str(r, &["kind"]).unwrap_or_default();
+    let Subject { group, version, kind, name, namespace, meta } = *subject;
     if !f.kinds.is_empty() && !f.kinds.iter().any(|k| k.matches(group, version, kind, "")) {
         return false;
     }
-    let meta = doc.get(r, "metadata");
-    let str_at = |p: &str| meta.and_then(|m| doc.get_str(m, &[p])).unwrap_or_default();
-    if !f.names.is_empty() {
-        let name = if str_at("name").is_empty() { str_at("generateName") } else { str_at("name") };
-        if !f.names.iter().any(|w| w.matches(name)) {
-            return false;
-        }
+    if !f.names.is_empty() && !f.names.iter().any(|w| w.matches(name)) {
+        return false;
     }
-    if !f.namespaces.is_empty() {
-        let ns = if kind == "Namespace" { str_at("name") } else { str_at("namespace") };
-        if !f.namespaces.iter().any(|w| w.matches(ns)) {
-            return false;
-        }
+    if !f.namespaces.is_empty() && !f.namespaces.iter().any(|w| w.matches(namespace)) {
+        return false;
     }
     if !f.operations.is_empty() && !f.operations.iter().any(|o| o == req.operation) {
         return false;
