@@ -94,3 +94,23 @@ fn set_engine_agrees_with_interpreter_on_corpus() {
     assert!(tape > 500, "the tape should answer many preconditions, deny and foreach rules, got {tape}");
     assert!(failures.is_empty(), "{} divergences:\n{}", failures.len(), failures.iter().take(20).cloned().collect::<Vec<_>>().join("\n"));
 }
+
+/// `benches/data/compliant-pod-review.json` is the load test's and the benches' passing case: a
+/// Pod that every rule of the pod-security and best-practices sets passes or skips, so its
+/// review is allowed with no warnings. This keeps it so when either set changes.
+#[test]
+fn the_compliant_pod_review_passes_both_sets() {
+    let root = corpus::root();
+    let (policies, problems) = palisade_runtime::set::load_policies(&[root.join("pod-security"), root.join("best-practices")]);
+    assert!(policies.len() > 30, "both sets load: {} policies, problems {problems:?}", policies.len());
+    let set = CompiledSet::new(policies).expect("the sets compile");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/data/compliant-pod-review.json");
+    let bytes = std::fs::read(&path).expect("the review is in benches/data");
+    let mut results = Vec::new();
+    let response: Value = serde_json::from_slice(&palisade_runtime::set::admit(&set, &bytes, &mut results)).expect("a JSON response");
+    let failing: Vec<RuleResult> = results.iter().filter(|r| !matches!(r.status, engine::Status::Pass | engine::Status::Skip)).map(|r| set.rule_result(r)).collect();
+    assert!(failing.is_empty(), "rules that do not pass: {failing:?}");
+    assert!(results.iter().filter(|r| r.status == engine::Status::Pass).count() > 30, "most rules apply to a Pod: {results:?}");
+    assert_eq!(response["response"]["allowed"], json!(true), "{response}");
+    assert!(response["response"].get("warnings").is_none(), "{response}");
+}
