@@ -226,7 +226,8 @@ fn decode_base64(text: &str) -> Vec<u8> {
 fn hostile_requests_are_refused_and_the_server_keeps_serving() {
     let dir = scratch("hostile");
     let policies = example_policies();
-    let mut args = vec!["--read-timeout-ms", "700", "--policies"];
+    // One worker (the current-thread runtime): a slow client must not hold up the others.
+    let mut args = vec!["--read-timeout-ms", "700", "--workers", "1", "--policies"];
     args.extend(policies.iter().map(String::as_str));
     let server = Server::start(&dir, &args);
     runtime().block_on(async {
@@ -314,7 +315,8 @@ fn hot_reload_swaps_bundles_and_survives_a_broken_one() {
         std::fs::rename(&tmp, &bundle).unwrap();
     };
     compile(&["require-team-label.yaml"]);
-    let server = Server::start(&dir, &["--bundle", bundle.to_str().unwrap(), "--watch-interval-ms", "100"]);
+    // One worker: the current-thread runtime reloads as the multi-threaded one does.
+    let server = Server::start(&dir, &["--bundle", bundle.to_str().unwrap(), "--watch-interval-ms", "100", "--workers", "1"]);
     runtime().block_on(async {
         let client = server.client();
         let url = server.url("/validate/fail");

@@ -133,9 +133,18 @@ impl State {
 
 /// Runs the webhook until SIGTERM or Ctrl-C, then drains in-flight requests.
 pub fn run(config: Config) -> Result<(), String> {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if config.workers > 0 {
-        builder.worker_threads(config.workers);
+    // One worker (one core, or `--workers 1`) gets a current-thread runtime: a stream's task
+    // that finishes its response wakes the connection's task, which a multi-threaded runtime
+    // runs next (its LIFO slot), writing and flushing every response alone; on one thread the
+    // wake-up queues behind the streams already ready, and their responses go out in one write.
+    // On one core under the load test that was 116 instead of 148 us of server CPU per review.
+    let workers = match config.workers {
+        0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        n => n,
+    };
+    let mut builder = if workers == 1 { tokio::runtime::Builder::new_current_thread() } else { tokio::runtime::Builder::new_multi_thread() };
+    if workers > 1 {
+        builder.worker_threads(workers);
     }
     let rt = builder.enable_all().build().map_err(|e| format!("cannot start the runtime: {e}"))?;
     // The verifier owns a runtime of its own, which must not be dropped inside an async
@@ -434,16 +443,30 @@ async fn admit(state: &State, endpoint: Endpoint, req: Request<Incoming>) -> Res
     let (adm, verdict) = match fast {
         Some(answer) => answer,
         None => {
-            let adm = match admission::parse(&bytes) {
-                Ok(a) => a,
+            let general = move |engine: Option<Arc<Engine>>, bytes: Bytes, named: Option<Vec<String>>| {
+                let adm = admission::parse(&bytes)?;
+                let verdict = match engine.as_deref() {
+                    Some(engine) if endpoint.is_cel() => cel::review(engine, endpoint, &adm, deadline, named.as_deref()),
+                    Some(engine) => admission::review(engine, endpoint, &adm, deadline),
+                    None => admission::unavailable(endpoint, "no policy bundle is loaded".into()),
+                };
+                Ok::<_, admission::BadRequest>((adm, verdict))
+            };
+            // Image verification waits on registries. On the current-thread runtime nothing
+            // else would run meanwhile, so those reviews go to the blocking pool (on the
+            // multi-threaded one, `images` moves the worker's other tasks away instead).
+            let current_thread = tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread;
+            let answer = if current_thread && engine.as_deref().is_some_and(|e| e.image_policies(endpoint).is_some()) {
+                tokio::task::spawn_blocking(move || general(engine, bytes, named))
+                    .await
+                    .unwrap_or_else(|e| Err(admission::BadRequest(format!("the review failed: {e}"))))
+            } else {
+                general(engine, bytes, named)
+            };
+            match answer {
+                Ok(answer) => answer,
                 Err(e) => return reject(state, endpoint, StatusCode::BAD_REQUEST, e.0),
-            };
-            let verdict = match engine.as_deref() {
-                Some(engine) if endpoint.is_cel() => cel::review(engine, endpoint, &adm, deadline, named.as_deref()),
-                Some(engine) => admission::review(engine, endpoint, &adm, deadline),
-                None => admission::unavailable(endpoint, "no policy bundle is loaded".into()),
-            };
-            (adm, verdict)
+            }
         }
     };
     let elapsed = started.elapsed();
