@@ -309,12 +309,12 @@ fn print_explain(set: &CompiledSet) {
 /// most first.
 fn print_routes(routes: &std::collections::BTreeMap<(String, String), [usize; 4]>) {
     let mut rows: Vec<_> = routes.iter().collect();
-    rows.sort_by_key(|(_, n)| std::cmp::Reverse((n[3], n[0] + n[1] + n[2])));
+    rows.sort_by_key(|(_, [native, tape, walk, interpreter])| std::cmp::Reverse((interpreter, native + tape + walk)));
     let total: usize = routes.values().map(|n| n.iter().sum::<usize>()).sum();
-    let interpreted: usize = routes.values().map(|n| n[3]).sum();
+    let interpreted: usize = routes.values().map(|&[.., interpreter]| interpreter).sum();
     println!("{total} results on these requests, {interpreted} answered by the interpreter; by rule (native, tape, walk, interpreter):");
-    for ((policy, rule), n) in rows {
-        println!("  {:>6} {:>6} {:>6} {:>6}  {policy}/{rule}", n[0], n[1], n[2], n[3]);
+    for ((policy, rule), [native, tape, walk, interpreter]) in rows {
+        println!("  {native:>6} {tape:>6} {walk:>6} {interpreter:>6}  {policy}/{rule}");
     }
 }
 
