@@ -8,7 +8,8 @@
 //! how many the server executed.
 //!
 //! The requests are the corpus' own test resources (`resource*.yaml` beside the policies) of
-//! the folders given, each wrapped in a CREATE AdmissionReview, sent round-robin.
+//! the folders given (`--resources`), and the objects of the AdmissionReview files given
+//! (`--review`), each wrapped in a CREATE AdmissionReview, sent round-robin.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
@@ -34,6 +35,7 @@ struct Args {
     reload_pid: Option<u32>,
     reloads: u32,
     resources: Vec<PathBuf>,
+    reviews: Vec<PathBuf>,
 }
 
 fn parse_args() -> Args {
@@ -48,6 +50,7 @@ fn parse_args() -> Args {
         reload_pid: None,
         reloads: 0,
         resources: Vec::new(),
+        reviews: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -63,6 +66,7 @@ fn parse_args() -> Args {
             "--reload-pid" => a.reload_pid = Some(val().parse().unwrap()),
             "--reloads" => a.reloads = val().parse().unwrap(),
             "--resources" => a.resources.push(PathBuf::from(val())),
+            "--review" => a.reviews.push(PathBuf::from(val())),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -179,7 +183,11 @@ async fn main() {
     for r in &args.resources {
         palisade_benches::corpus_resources(r, &mut objects);
     }
-    assert!(!objects.is_empty(), "no resource*.yaml found under {:?}", args.resources);
+    for r in &args.reviews {
+        let review: serde_json::Value = serde_json::from_slice(&std::fs::read(r).unwrap()).unwrap();
+        objects.push(review["request"]["object"].clone());
+    }
+    assert!(!objects.is_empty(), "no resource*.yaml found under {:?} and no --review", args.resources);
     // Each review with the uid its answer must carry, as the answer writes it.
     let bodies: Arc<Vec<(Bytes, Vec<u8>)>> =
         Arc::new(objects.iter().enumerate().map(|(i, o)| (Bytes::from(palisade_benches::admission_review(i, o)), format!("\"uid\":\"load-{i}\"").into_bytes())).collect());
