@@ -544,6 +544,11 @@ fn write_field(out: &mut String, field: &str, spec_prefix: Option<&str>) {
 /// copying its field paths.
 fn write_check_for_kind(out: &mut String, r: &CheckResult, kind: &str) {
     let prefix = spec_prefix(kind);
+    write_check(out, r, |out, field| write_field(out, field, prefix));
+}
+
+/// One check in Kyverno's words, each field path written by `field`.
+fn write_check(out: &mut String, r: &CheckResult, field: impl Fn(&mut String, &str)) {
     out.push_str("(Forbidden reason: ");
     out.push_str(&r.reason);
     out.push_str(", field error list: [");
@@ -551,7 +556,7 @@ fn write_check_for_kind(out: &mut String, r: &CheckResult, kind: &str) {
         if i > 0 {
             out.push_str(", ");
         }
-        write_field(out, &e.field, prefix);
+        field(out, &e.field);
         write_error_tail(out, e);
     }
     out.push_str("])");
@@ -612,16 +617,7 @@ pub fn format_checks(results: &[CheckResult]) -> String {
 /// [`format_checks`] appended to `out`, with no string per error.
 fn write_checks(out: &mut String, results: &[CheckResult]) {
     for r in results {
-        out.push_str("(Forbidden reason: ");
-        out.push_str(&r.reason);
-        out.push_str(", field error list: [");
-        for (i, e) in r.errs.iter().enumerate() {
-            if i > 0 {
-                out.push_str(", ");
-            }
-            write_error(out, e);
-        }
-        out.push_str("])");
+        write_check(out, r, |out, field| out.push_str(field));
     }
 }
 
