@@ -4,29 +4,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use palisade_compiler::bundle::{self, Bundle, Input};
-
-fn inputs(dir: &Path, out: &mut Vec<Input>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
-    entries.sort();
-    for p in entries {
-        let hidden = p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
-        if p.is_dir() && !hidden {
-            inputs(&p, out);
-        } else if p.extension().is_some_and(|e| e == "yaml") {
-            out.push(Input { name: p.display().to_string(), text: std::fs::read_to_string(&p).unwrap(), explicit: false });
-        }
-    }
-}
+use palisade_compiler::bundle::{self, Bundle};
 
 fn bench(c: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/kyverno-policies");
     let mut files = Vec::new();
-    inputs(&root.join("pod-security"), &mut files);
-    inputs(&root.join("best-practices"), &mut files);
+    palisade_benches::policy_inputs(&root.join("pod-security"), &mut files);
+    palisade_benches::policy_inputs(&root.join("best-practices"), &mut files);
     let bytes = bundle::compile(&files).bundle.unwrap().encode().unwrap();
     let mut group = c.benchmark_group("bundle");
     group.sample_size(20);

@@ -19,27 +19,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::Value;
 
-use palisade_compiler::bundle::{self, Input};
+use palisade_compiler::bundle;
 use palisade_runtime::engine::Status;
 use palisade_runtime::set::Review;
 use palisade_runtime::webhook::{Endpoint, Engine, admission};
 
 fn corpus(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/kyverno-policies").join(rel)
-}
-
-fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for p in entries.filter_map(Result::ok).map(|e| e.path()) {
-        if p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')) {
-            continue;
-        }
-        if p.is_dir() {
-            yaml_files(&p, out);
-        } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-            out.push(p);
-        }
-    }
 }
 
 type Blocked = BTreeMap<String, BTreeMap<String, String>>;
@@ -53,15 +39,10 @@ struct Denial {
 
 fn webhook(c: &mut Criterion) {
     let dirs = [corpus("pod-security"), corpus("best-practices")];
-    let mut files = Vec::new();
+    let mut inputs = Vec::new();
     for d in &dirs {
-        yaml_files(d, &mut files);
+        palisade_benches::policy_inputs(d, &mut inputs);
     }
-    files.sort();
-    let inputs: Vec<Input> = files
-        .iter()
-        .filter_map(|p| Some(Input { name: p.display().to_string(), text: std::fs::read_to_string(p).ok()?, explicit: false }))
-        .collect();
     let Some(bundle) = bundle::compile(&inputs).bundle else { return };
     let engine = Engine::new(bundle, "bench".into(), Duration::ZERO);
     let endpoint = Endpoint::ValidateFail;

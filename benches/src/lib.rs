@@ -6,6 +6,26 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
+/// Every YAML file under `dir` (recursively, in path order, hidden folders such as
+/// `.kyverno-test` skipped) as a bundle input: the policy sets the benchmarks compile.
+pub fn policy_inputs(dir: &Path, out: &mut Vec<palisade_compiler::bundle::Input>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut paths: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+    paths.sort();
+    for p in paths {
+        if p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')) {
+            continue;
+        }
+        if p.is_dir() {
+            policy_inputs(&p, out);
+        } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml")
+            && let Ok(text) = std::fs::read_to_string(&p)
+        {
+            out.push(palisade_compiler::bundle::Input { name: p.display().to_string(), text, explicit: false });
+        }
+    }
+}
+
 /// The corpus' own test resources (`resource*.yaml` beside the policies) under `dir`, in path
 /// order: the objects the load generator and the webhook benchmark wrap in reviews.
 pub fn corpus_resources(dir: &Path, out: &mut Vec<Value>) {
