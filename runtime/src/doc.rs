@@ -15,6 +15,7 @@
 use serde_json::{Map, Number, Value};
 
 use crate::interp::scalar::Scalar;
+use crate::json_text::plain_run;
 
 /// The key id of a key no policy looks up.
 pub const NO_KEY: u32 = u32::MAX;
@@ -414,33 +415,6 @@ impl<'a> Doc<'a> {
             _ => Value::Null,
         }
     }
-}
-
-/// The end of the run of string bytes from `at` that need no attention: the position of the
-/// first `"`, `\` or control character (or the end of the input). Eight bytes at a time, with
-/// the classic bit tricks: a byte of `w ^ 0x22..22` is zero exactly where `w` holds a quote, and
-/// `x - 0x01..01 & !x & 0x80..80` marks zero bytes (borrows can mark bytes above the first zero
-/// too, never below it, so the lowest mark is exact). Bytes below 0x20 are found the same way
-/// against 0x20; UTF-8 bytes (0x80 and up) are never marked.
-fn plain_run(src: &[u8], mut at: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    while let Some(chunk) = src.get(at..).and_then(<[u8]>::first_chunk::<8>) {
-        let w = u64::from_le_bytes(*chunk);
-        let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-        let marks = zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\'))) | (w.wrapping_sub(ONES * 0x20) & !w & HIGH);
-        if marks != 0 {
-            return at + (marks.trailing_zeros() / 8) as usize;
-        }
-        at += 8;
-    }
-    while let Some(&c) = src.get(at) {
-        if c == b'"' || c == b'\\' || c < 0x20 {
-            break;
-        }
-        at += 1;
-    }
-    at
 }
 
 fn bits(n: DNode) -> u64 {

@@ -8,11 +8,6 @@
 //! bytes is tested for any byte that needs escaping at once, and the runs between such bytes
 //! (in denial text, newlines every line or so) are copied whole.
 
-/// `0x01` in every byte.
-const ONES: u64 = 0x0101_0101_0101_0101;
-/// The high bit of every byte.
-const HIGHS: u64 = 0x8080_8080_8080_8080;
-
 /// The escapes of the C0 controls, by byte.
 const CONTROL: [&str; 32] = [
     "\\u0000", "\\u0001", "\\u0002", "\\u0003", "\\u0004", "\\u0005", "\\u0006", "\\u0007", "\\b", "\\t", "\\n", "\\u000b", "\\f", "\\r",
@@ -20,17 +15,33 @@ const CONTROL: [&str; 32] = [
     "\\u001a", "\\u001b", "\\u001c", "\\u001d", "\\u001e", "\\u001f",
 ];
 
-/// The high bit of the bytes of `w` (little-endian) that may need escaping. The lowest bit set
-/// is exact (borrows only run towards higher bytes, so a false mark can only follow a true
-/// one), which is all the scan needs: it finds the first byte to escape and goes on from there.
-#[inline]
-fn marks(w: u64) -> u64 {
-    let control = w.wrapping_sub(ONES * 0x20) & !w;
-    let quote = w ^ (ONES * u64::from(b'"'));
-    let quote = quote.wrapping_sub(ONES) & !quote;
-    let backslash = w ^ (ONES * u64::from(b'\\'));
-    let backslash = backslash.wrapping_sub(ONES) & !backslash;
-    (control | quote | backslash) & HIGHS
+/// The end of the run of string bytes from `at` that need no attention: the position of the
+/// first `"`, `\` or control character (or the end of the input). These are the bytes a JSON
+/// string cannot hold as they are, so the document parser ([`crate::doc`]) and the writer below
+/// share this scan. Eight bytes at a time, with the classic bit tricks: a byte of `w ^ 0x22..22`
+/// is zero exactly where `w` holds a quote, and `x - 0x01..01 & !x & 0x80..80` marks zero bytes
+/// (borrows can mark bytes above the first zero too, never below it, so the lowest mark is
+/// exact). Bytes below 0x20 are found the same way against 0x20; UTF-8 bytes (0x80 and up) are
+/// never marked.
+pub(crate) fn plain_run(src: &[u8], mut at: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = src.get(at..).and_then(<[u8]>::first_chunk::<8>) {
+        let w = u64::from_le_bytes(*chunk);
+        let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+        let marks = zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\'))) | (w.wrapping_sub(ONES * 0x20) & !w & HIGH);
+        if marks != 0 {
+            return at + (marks.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    while let Some(&c) = src.get(at) {
+        if c == b'"' || c == b'\\' || c < 0x20 {
+            break;
+        }
+        at += 1;
+    }
+    at
 }
 
 /// The escape of one byte, or `None` when it is written as it is.
@@ -48,32 +59,15 @@ fn escape_of(b: u8) -> Option<&'static str> {
 #[inline]
 fn escape(s: &str, mut push: impl FnMut(&str)) {
     let bytes = s.as_bytes();
-    let (mut start, mut i) = (0, 0);
-    while i < bytes.len() {
-        let word: Option<[u8; 8]> = bytes.get(i..i + 8).and_then(|c| c.try_into().ok());
-        let escaped = match word {
-            Some(word) => {
-                let m = marks(u64::from_le_bytes(word));
-                if m == 0 {
-                    i += 8;
-                    continue;
-                }
-                i += (m.trailing_zeros() / 8) as usize;
-                bytes.get(i).copied().and_then(escape_of)
-            }
-            None => bytes.get(i).copied().and_then(escape_of),
-        };
-        match escaped {
-            Some(e) => {
-                push(s.get(start..i).unwrap_or_default());
-                push(e);
-                i += 1;
-                start = i;
-            }
-            None => i += 1,
-        }
+    let mut start = 0;
+    loop {
+        let end = plain_run(bytes, start);
+        push(s.get(start..end).unwrap_or_default());
+        // Past the run is a byte to escape, or the end.
+        let Some(e) = bytes.get(end).copied().and_then(escape_of) else { break };
+        push(e);
+        start = end + 1;
     }
-    push(s.get(start..).unwrap_or_default());
 }
 
 /// Appends `s` as a JSON string literal, quotes included.
