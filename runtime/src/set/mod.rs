@@ -228,15 +228,14 @@ impl CompiledSet {
     pub fn evaluate(&self, req: &SetRequest, out: &mut Vec<SetResult>) -> usize {
         let doc = req.doc;
         let object = req.resource;
-        let kind = doc.get_str(object, &["kind"]).unwrap_or_default();
-        let candidates = self.candidates(kind);
+        let subject = select::Subject::new(req);
+        let candidates = self.candidates(subject.kind);
         // The interpreter's inputs, built on the first policy that needs them and shared by the
         // rest: the resource as a `Value`, the request, and one evaluation (one JMESPath context).
         let values: OnceCell<(Value, Option<Value>)> = OnceCell::new();
         let request: OnceCell<Request> = OnceCell::new();
         let mut evaluation: Option<engine::Evaluation> = None;
         let memo = tape::Memo::default();
-        let subject = select::Subject::new(req);
         let inputs = conds::Inputs {
             doc,
             operation: req.operation,
@@ -317,7 +316,7 @@ impl CompiledSet {
             let outcome = match &plan.plan {
                 Plan::Native(ids) => self.pattern_rule(rule, ids, req),
                 Plan::Walk(_) => walk_rule(rule, req.doc, req.resource),
-                Plan::PodSecurity => pod_security(rule, req, pod),
+                Plan::PodSecurity => pod_security(rule, req, subject.kind, pod),
                 Plan::Conditions(cp) => conds::run(cp, rule, inputs).map(|(status, message)| (status, message, Route::Tape)),
                 Plan::Interpreter(_) => None,
             };
@@ -419,7 +418,7 @@ fn plain(rule: &RuleIr) -> bool {
 /// A podSecurity rule, as the interpreter runs it, on the pod read in place on the tape (its
 /// nodes found, and its checks run, once per request and version, shared by every podSecurity
 /// rule).
-fn pod_security(rule: &RuleIr, req: &SetRequest, pod: &OnceCell<((u32, u32), CheckCache)>) -> Option<(Status, Option<String>, Route)> {
+fn pod_security(rule: &RuleIr, req: &SetRequest, kind: &str, pod: &OnceCell<((u32, u32), CheckCache)>) -> Option<(Status, Option<String>, Route)> {
     let RuleBody::Validate(v) = &rule.body else { return None };
     let Check::PodSecurity(ps) = &v.check else { return None };
     // Kyverno skips Pod Security checks on DELETE requests.
@@ -427,7 +426,6 @@ fn pod_security(rule: &RuleIr, req: &SetRequest, pod: &OnceCell<((u32, u32), Che
         return Some((Status::Skip, Some("rule skipped".to_owned()), Route::Tape));
     }
     let doc = req.doc;
-    let kind = doc.get_str(req.resource, &["kind"]).unwrap_or_default();
     // Node 0 of the tape is a null, which stands for a missing part.
     let ((meta, spec), cache) = pod.get_or_init(|| {
         let fetch = |path: &[&str]| doc.path(req.resource, path).unwrap_or(0);

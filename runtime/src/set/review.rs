@@ -134,11 +134,11 @@ pub fn response_json(uid: &str, allowed: bool, message: Option<&str>, warnings: 
     let size = 128 + uid.len() + message.map_or(0, |m| m.len() + 64) + warnings.iter().map(|w| w.len() + 8).sum::<usize>();
     let mut out = Vec::with_capacity(size + patch.map_or(0, |p| p.len() * 4 / 3 + 64));
     out.extend_from_slice(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"#);
-    json_string(&mut out, uid);
+    crate::json_text::write(&mut out, uid);
     out.extend_from_slice(if allowed { br#","allowed":true"# } else { br#","allowed":false"# });
     if let Some(m) = message {
         out.extend_from_slice(br#","status":{"status":"Failure","message":"#);
-        json_string(&mut out, m);
+        crate::json_text::write(&mut out, m);
         out.push(b'}');
     }
     if !warnings.is_empty() {
@@ -147,7 +147,7 @@ pub fn response_json(uid: &str, allowed: bool, message: Option<&str>, warnings: 
             if i > 0 {
                 out.push(b',');
             }
-            json_string(&mut out, w);
+            crate::json_text::write(&mut out, w);
         }
         out.push(b']');
     }
@@ -159,12 +159,6 @@ pub fn response_json(uid: &str, allowed: bool, message: Option<&str>, warnings: 
     }
     out.extend_from_slice(b"}}");
     out
-}
-
-fn json_string(out: &mut Vec<u8>, s: &str) {
-    // serde_json's escaping, byte for byte, a word at a time (the denial text and warnings run
-    // to kilobytes).
-    crate::json_text::write(out, s);
 }
 
 /// A YAML scalar: plain when safe, else single-quoted with `''` escaping, as yaml.v3 writes

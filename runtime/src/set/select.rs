@@ -14,7 +14,7 @@ use crate::doc::{Doc, TAG_OBJECT};
 pub(super) struct Subject<'d> {
     group: &'d str,
     version: &'d str,
-    kind: &'d str,
+    pub(super) kind: &'d str,
     /// `metadata.name`, or `metadata.generateName` when the name is empty.
     name: &'d str,
     /// `metadata.namespace`, or for a Namespace its name.
