@@ -283,18 +283,28 @@ async fn reload(state: &Arc<State>, reason: &str) -> Result<(), String> {
     let fingerprint = fingerprint(state).await;
     let started = Instant::now();
     let st = state.clone();
-    // Loading and building the engine (native code for the compiled sets included) runs on a
-    // blocking thread: on a worker it would stall the requests that worker serves.
-    let loaded = tokio::task::spawn_blocking(move || {
-        st.source.load().map(|(bundle, digest)| {
+    let (done, answer) = tokio::sync::oneshot::channel();
+    // Loading and building the engine (native code for the compiled sets included) takes tens
+    // of milliseconds of CPU. It runs on a thread of its own, never on a worker (it would stall
+    // the requests that worker serves), and at the lowest scheduling priority, so on a core the
+    // server shares with it (one core, or all cores busy) requests keep theirs and the reload
+    // takes the time they leave. The start-up load runs at normal priority: nothing waits.
+    let background = reason != "start";
+    let spawned = std::thread::Builder::new().name("palisade-reload".into()).spawn(move || {
+        if background {
+            lower_priority();
+        }
+        let engine = st.source.load().map(|(bundle, digest)| {
             let mut engine = Engine::new(bundle, digest, started.elapsed()).with_images(st.images.clone()).with_metrics(&st.metrics);
             engine.load_time = started.elapsed();
             engine
-        })
-    })
-    .await
-    .map_err(|e| format!("loading the bundle failed: {e}"))
-    .and_then(|r| r);
+        });
+        let _ = done.send(engine);
+    });
+    let loaded = match spawned {
+        Ok(_) => answer.await.unwrap_or_else(|_| Err("loading the bundle failed: the loading thread stopped".into())),
+        Err(e) => Err(format!("loading the bundle failed: no thread to load it on: {e}")),
+    };
     match loaded {
         Ok(engine) => {
             log(
@@ -317,6 +327,19 @@ async fn reload(state: &Arc<State>, reason: &str) -> Result<(), String> {
             // Remember the fingerprint anyway so a broken file is not retried in a loop.
             *last = fingerprint;
             Err(e)
+        }
+    }
+}
+
+/// Gives the calling thread the lowest scheduling priority (nice 19). On Linux the nice value
+/// belongs to the thread, not the process. Failing to lower it is harmless: the reload then
+/// competes with requests as an equal, as it did before.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        let tid = rustix::thread::gettid();
+        if let Err(e) = rustix::process::setpriority_process(Some(tid), 19) {
+            log("warn", "reload thread priority not lowered", json!({"error": e.to_string()}));
         }
     }
 }
