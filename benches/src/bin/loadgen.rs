@@ -210,26 +210,49 @@ async fn main() {
     };
 
     if args.rate > 0 {
-        // Open loop: request i is due at start + i / rate.
-        let interval = Duration::from_secs_f64(1.0 / args.rate as f64);
-        let mut i: u64 = 0;
-        loop {
-            let due = start + interval.mul_f64(i as f64);
-            if due >= end {
-                break;
-            }
-            tokio::time::sleep_until(due.into()).await;
-            let bodies = bodies.clone();
-            let sender = senders[i as usize % senders.len()].clone();
-            let (tx, failed, uri) = (tx.clone(), failed.clone(), uri.clone());
-            tokio::spawn(async move {
-                let (body, uid) = &bodies[i as usize % bodies.len()];
-                if !send(sender, &uri, body.clone(), uid).await {
-                    failed.fetch_add(1, Ordering::Relaxed);
+        // Open loop: request i is due at start + i / rate, and its latency counts from then. The
+        // due times come from a pacing thread rather than tokio's timer: that timer ticks once a
+        // millisecond, so requests would leave in bursts of rate / 1000, up to a millisecond
+        // late, and the generator would measure its own timer. The thread sleeps on the
+        // system's high-resolution timer, at least PACE at a time so it does not wake the
+        // runtime for every request, and hands over the indices of the requests that are due.
+        const PACE: Duration = Duration::from_micros(100);
+        let rate = args.rate as f64;
+        let interval = Duration::from_secs_f64(1.0 / rate);
+        let (due_tx, mut due_rx) = tokio::sync::mpsc::unbounded_channel::<std::ops::Range<u64>>();
+        std::thread::spawn(move || {
+            let mut next: u64 = 0;
+            loop {
+                let due = start + interval.mul_f64(next as f64);
+                if due >= end {
+                    break;
                 }
-                let _ = tx.send(due.elapsed().as_micros() as u64);
-            });
-            i += 1;
+                std::thread::sleep(due.saturating_duration_since(Instant::now()).max(PACE));
+                let now = Instant::now().min(end);
+                let upto = (now.duration_since(start).as_secs_f64() * rate).floor() as u64 + 1;
+                if upto > next && due_tx.send(next..upto).is_err() {
+                    break;
+                }
+                next = next.max(upto);
+            }
+        });
+        while let Some(batch) = due_rx.recv().await {
+            for i in batch {
+                let due = start + interval.mul_f64(i as f64);
+                if due >= end {
+                    break;
+                }
+                let bodies = bodies.clone();
+                let sender = senders[i as usize % senders.len()].clone();
+                let (tx, failed, uri) = (tx.clone(), failed.clone(), uri.clone());
+                tokio::spawn(async move {
+                    let (body, uid) = &bodies[i as usize % bodies.len()];
+                    if !send(sender, &uri, body.clone(), uid).await {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let _ = tx.send(due.elapsed().as_micros() as u64);
+                });
+            }
         }
     } else {
         // Closed loop: `concurrency` workers, each sending as soon as its last answer came.
