@@ -1,10 +1,21 @@
 //! Conditions of `preconditions` and `deny`: `{any: [...], all: [...]}` or a legacy list, each
 //! condition `{key, operator, value, message}` with `{{ }}` variables in key and value.
+//!
+//! The operators are written once, over [`CondValue`]: a read-only view of a value that gives
+//! its scalar ([`Shape`]) and its array elements without copying. `serde_json::Value` is one
+//! such view (the interpreter's context answers with values); the set engine's tape results are
+//! another, so a condition on the tape compares the request's own text and numbers where they
+//! sit. Only what the semantics need as a whole value (deep equality of maps and arrays, Go's
+//! formatting of a container) is converted to a `Value`, through [`CondValue::to_json`].
+//!
+//! Where the operands come from is a [`Source`]: the interpreter's is a query by expression
+//! text; the set engine also answers by a slot it gave each whole-template operand at load
+//! ([`Conditions::assign_slots`]), so evaluating a condition looks nothing up by text.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
-use serde_json::Value;
+use serde_json::{Number, Value};
 
 use palisade_stdlib::duration::Duration;
 use palisade_stdlib::quantity::Quantity;
@@ -13,10 +24,114 @@ use palisade_stdlib::wildcard;
 
 use crate::interp::gofmt;
 
+/// The slot of a whole-template operand no source has resolved.
+pub const NO_SLOT: u32 = u32::MAX;
+
 /// Evaluates conditions; returns whether they hold and the messages of the conditions that
 /// decided it (the failed ones when false, the holding ones when true).
 pub fn evaluate(conds: &Value, query: &dyn Fn(&str) -> Result<Value, String>) -> Result<(bool, String), String> {
     Conditions::new(conds).evaluate(query)
+}
+
+/// What an operator sees of a value: its scalar, or which kind of container it is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Shape<'a> {
+    Null,
+    Bool(bool),
+    Number(Number),
+    Str(&'a str),
+    Array,
+    Object,
+}
+
+/// A value as the operators read it. Implementations must agree with the `Value` they stand
+/// for: [`CondValue::shape`] is its scalar or container kind, [`CondValue::elems`] its array
+/// elements (nothing for anything else), [`CondValue::to_json`] the value itself.
+pub trait CondValue {
+    type Elem<'e>: CondValue
+    where
+        Self: 'e;
+
+    fn shape(&self) -> Shape<'_>;
+
+    fn elems(&self) -> impl Iterator<Item = Self::Elem<'_>>;
+
+    fn to_json(&self) -> Cow<'_, Value>;
+}
+
+impl CondValue for Value {
+    type Elem<'e> = &'e Value;
+
+    fn shape(&self) -> Shape<'_> {
+        match self {
+            Value::Null => Shape::Null,
+            Value::Bool(b) => Shape::Bool(*b),
+            Value::Number(n) => Shape::Number(n.clone()),
+            Value::String(s) => Shape::Str(s),
+            Value::Array(_) => Shape::Array,
+            Value::Object(_) => Shape::Object,
+        }
+    }
+
+    fn elems(&self) -> impl Iterator<Item = &Value> {
+        self.as_array().into_iter().flatten()
+    }
+
+    fn to_json(&self) -> Cow<'_, Value> {
+        Cow::Borrowed(self)
+    }
+}
+
+impl<T: CondValue + ?Sized> CondValue for &T {
+    type Elem<'e>
+        = T::Elem<'e>
+    where
+        Self: 'e;
+
+    fn shape(&self) -> Shape<'_> {
+        (**self).shape()
+    }
+
+    fn elems(&self) -> impl Iterator<Item = Self::Elem<'_>> {
+        (**self).elems()
+    }
+
+    fn to_json(&self) -> Cow<'_, Value> {
+        (**self).to_json()
+    }
+}
+
+/// Where conditions get the values of their expressions.
+pub trait Source {
+    /// The value of a whole-template operand.
+    type Out<'s>: CondValue
+    where
+        Self: 's;
+
+    /// The value of the operand `{{ expr }}`; `slot` is what [`Conditions::assign_slots`] gave
+    /// it ([`NO_SLOT`] when nothing did).
+    fn operand(&self, expr: &str, slot: u32) -> Result<Self::Out<'_>, String>;
+
+    /// The value of an expression by its text, for templates inside text, lists and maps.
+    fn query(&self, expr: &str) -> Result<Value, String>;
+}
+
+/// The interpreter's source: every expression answered by text, as a `Value`.
+struct Query<'q>(&'q dyn Fn(&str) -> Result<Value, String>);
+
+impl Source for Query<'_> {
+    type Out<'s>
+        = Value
+    where
+        Self: 's;
+
+    fn operand(&self, expr: &str, _slot: u32) -> Result<Value, String> {
+        (self.0)(expr)
+    }
+
+    fn query(&self, expr: &str) -> Result<Value, String> {
+        (self.0)(expr)
+    }
 }
 
 /// Conditions read once: each operand classified (a constant, one whole `{{ }}` expression, or
@@ -41,9 +156,65 @@ enum Form<'c> {
 struct Condition<'c> {
     key: Operand<'c>,
     value: Operand<'c>,
-    /// The operator, lower-cased as Kyverno compares it.
-    op: String,
+    op: Op,
     message: Option<Cow<'c, str>>,
+}
+
+/// An operator, named case-insensitively as Kyverno reads it (with its deprecated aliases).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Op {
+    Equals,
+    NotEquals,
+    AnyIn,
+    AllIn,
+    AnyNotIn,
+    AllNotIn,
+    In,
+    NotIn,
+    GreaterThan,
+    GreaterThanOrEquals,
+    LessThan,
+    LessThanOrEquals,
+    /// Not an operator: the lower-cased name, for the error.
+    Unknown(String),
+}
+
+impl Op {
+    fn new(name: &str) -> Op {
+        match name.to_ascii_lowercase().as_str() {
+            "equals" | "equal" => Op::Equals,
+            "notequals" | "notequal" => Op::NotEquals,
+            "anyin" => Op::AnyIn,
+            "allin" => Op::AllIn,
+            "anynotin" => Op::AnyNotIn,
+            "allnotin" => Op::AllNotIn,
+            "in" => Op::In,
+            "notin" => Op::NotIn,
+            "greaterthan" | "durationgreaterthan" => Op::GreaterThan,
+            "greaterthanorequals" | "durationgreaterthanorequals" => Op::GreaterThanOrEquals,
+            "lessthan" | "durationlessthan" => Op::LessThan,
+            "lessthanorequals" | "durationlessthanorequals" => Op::LessThanOrEquals,
+            other => Op::Unknown(other.to_owned()),
+        }
+    }
+
+    /// Whether `key <op> value` holds.
+    fn apply<K: CondValue, W: CondValue>(&self, key: &K, value: &W) -> Result<bool, String> {
+        Ok(match self {
+            Op::Equals => equals(key, value),
+            Op::NotEquals => !equals(key, value),
+            Op::AnyIn => set_op(key, value, true, true).unwrap_or(false),
+            Op::AllIn | Op::In => set_op(key, value, false, true).unwrap_or(false),
+            Op::AnyNotIn => set_op(key, value, true, false).unwrap_or(false),
+            Op::AllNotIn => set_op(key, value, false, false).unwrap_or(false),
+            Op::NotIn => set_op(key, value, false, true).is_some_and(|inside| !inside),
+            Op::GreaterThan => order(key, value) == Some(Ordering::Greater),
+            Op::GreaterThanOrEquals => matches!(order(key, value), Some(Ordering::Greater | Ordering::Equal)),
+            Op::LessThan => order(key, value) == Some(Ordering::Less),
+            Op::LessThanOrEquals => matches!(order(key, value), Some(Ordering::Less | Ordering::Equal)),
+            Op::Unknown(other) => return Err(format!("unknown operator `{other}`")),
+        })
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -51,9 +222,16 @@ enum Operand<'c> {
     /// No template anywhere: used as it is.
     Const(Cow<'c, Value>),
     /// A string that is exactly one template: the expression's value, with its JSON type.
-    Whole { expr: Cow<'c, str>, raw: Cow<'c, Value> },
+    /// `slot` is the source's own name for the expression ([`Conditions::assign_slots`]).
+    Whole { expr: Cow<'c, str>, raw: Cow<'c, Value>, slot: u32 },
     /// Templates inside text, lists or maps: substituted as a document.
     Template(Cow<'c, Value>),
+}
+
+/// A resolved operand: a `Value` (a constant or a substituted document) or the source's view.
+enum Arg<'a, T> {
+    Json(Cow<'a, Value>),
+    Src(T),
 }
 
 impl<'c> Conditions<'c> {
@@ -83,18 +261,38 @@ impl<'c> Conditions<'c> {
         Conditions { form }
     }
 
+    /// Gives each whole-template operand the slot `slot` names for its expression, so that a
+    /// [`Source`] answers it without looking its text up.
+    pub fn assign_slots(&mut self, slot: &mut dyn FnMut(&str) -> Option<u32>) {
+        let Form::Lists { any, all } = &mut self.form else { return };
+        for c in any.iter_mut().chain(all.iter_mut()) {
+            for operand in [&mut c.key, &mut c.value] {
+                if let Operand::Whole { expr, slot: s, .. } = operand {
+                    *s = slot(expr).unwrap_or(NO_SLOT);
+                }
+            }
+        }
+    }
+
     /// Whether the conditions hold, and the messages of the conditions that decided it.
     pub fn evaluate(&self, query: &dyn Fn(&str) -> Result<Value, String>) -> Result<(bool, String), String> {
+        self.evaluate_in(&Query(query))
+    }
+
+    /// [`Conditions::evaluate`] with the operands' values from `source`.
+    pub fn evaluate_in<S: Source>(&self, source: &S) -> Result<(bool, String), String> {
         let (any, all) = match &self.form {
             Form::Always => return Ok((true, String::new())),
             Form::Invalid => return Err("conditions must be a list or a map of any/all".into()),
             Form::Lists { any, all } => (any, all),
         };
-        let mut held = Vec::new();
-        let mut failed = Vec::new();
+        // Messages are borrowed from the conditions and joined once, at the end.
+        let mut held: Vec<&str> = Vec::new();
+        let mut failed: Vec<&str> = Vec::new();
         let mut any_ok = any.is_empty();
         for c in any {
-            let (ok, msg) = c.evaluate(query)?;
+            let ok = c.evaluate(source)?;
+            let msg = c.message.as_deref();
             if ok {
                 any_ok = true;
                 held.extend(msg);
@@ -105,7 +303,8 @@ impl<'c> Conditions<'c> {
         let mut all_ok = true;
         if any_ok {
             for c in all {
-                let (ok, msg) = c.evaluate(query)?;
+                let ok = c.evaluate(source)?;
+                let msg = c.message.as_deref();
                 if ok {
                     held.extend(msg);
                 } else {
@@ -126,7 +325,7 @@ impl<'c> Condition<'c> {
         Condition {
             key: Operand::new(c.get("key").unwrap_or(&Value::Null)),
             value: Operand::new(c.get("value").unwrap_or(&Value::Null)),
-            op: c.get("operator").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase(),
+            op: Op::new(c.get("operator").and_then(Value::as_str).unwrap_or_default()),
             message: c.get("message").and_then(Value::as_str).map(Cow::Borrowed),
         }
     }
@@ -140,30 +339,16 @@ impl<'c> Condition<'c> {
         }
     }
 
-    fn evaluate(&self, query: &dyn Fn(&str) -> Result<Value, String>) -> Result<(bool, Option<String>), String> {
-        let key = self.key.resolve(query)?;
-        let value = self.value.resolve(query)?;
-        let (key, value) = (key.as_ref(), value.as_ref());
-        let ok = match self.op.as_str() {
-            "equals" | "equal" => equals(key, value),
-            "notequals" | "notequal" => !equals(key, value),
-            "anyin" => set_op(key, value, true, true).unwrap_or(false),
-            "allin" => set_op(key, value, false, true).unwrap_or(false),
-            "anynotin" => set_op(key, value, true, false).unwrap_or(false),
-            "allnotin" => set_op(key, value, false, false).unwrap_or(false),
-            "in" => set_op(key, value, false, true).unwrap_or(false),
-            "notin" => set_op(key, value, false, true).is_some_and(|inside| !inside),
-            "greaterthan" | "durationgreaterthan" => order(key, value) == Some(Ordering::Greater),
-            "greaterthanorequals" | "durationgreaterthanorequals" => {
-                matches!(order(key, value), Some(Ordering::Greater | Ordering::Equal))
-            }
-            "lessthan" | "durationlessthan" => order(key, value) == Some(Ordering::Less),
-            "lessthanorequals" | "durationlessthanorequals" => {
-                matches!(order(key, value), Some(Ordering::Less | Ordering::Equal))
-            }
-            other => return Err(format!("unknown operator `{other}`")),
-        };
-        Ok((ok, self.message.as_ref().map(|m| m.clone().into_owned())))
+    fn evaluate<S: Source>(&self, source: &S) -> Result<bool, String> {
+        let key = self.key.resolve(source)?;
+        let value = self.value.resolve(source)?;
+        // Each pairing of a `Value` and the source's view is its own instance of the operators.
+        match (&key, &value) {
+            (Arg::Json(k), Arg::Json(v)) => self.op.apply(k.as_ref(), v.as_ref()),
+            (Arg::Json(k), Arg::Src(v)) => self.op.apply(k.as_ref(), v),
+            (Arg::Src(k), Arg::Json(v)) => self.op.apply(k, v.as_ref()),
+            (Arg::Src(k), Arg::Src(v)) => self.op.apply(k, v),
+        }
     }
 }
 
@@ -176,7 +361,7 @@ impl<'c> Operand<'c> {
             let templates = template::find_templates(s);
             if let [t] = templates.as_slice() {
                 if t.span.start == 0 && t.span.end == s.len() {
-                    return Operand::Whole { expr: Cow::Borrowed(t.expression_in(s)), raw: Cow::Borrowed(v) };
+                    return Operand::Whole { expr: Cow::Borrowed(t.expression_in(s)), raw: Cow::Borrowed(v), slot: NO_SLOT };
                 }
             }
         }
@@ -186,7 +371,7 @@ impl<'c> Operand<'c> {
     fn into_owned(self) -> Operand<'static> {
         match self {
             Operand::Const(v) => Operand::Const(Cow::Owned(v.into_owned())),
-            Operand::Whole { expr, raw } => Operand::Whole { expr: Cow::Owned(expr.into_owned()), raw: Cow::Owned(raw.into_owned()) },
+            Operand::Whole { expr, raw, slot } => Operand::Whole { expr: Cow::Owned(expr.into_owned()), raw: Cow::Owned(raw.into_owned()), slot },
             Operand::Template(v) => Operand::Template(Cow::Owned(v.into_owned())),
         }
     }
@@ -194,14 +379,14 @@ impl<'c> Operand<'c> {
     /// The operand's value with its templates substituted. A whole-string template is the
     /// expression's value (what substitution gives); when the query fails, substitution runs
     /// as usual so the error reads the same.
-    fn resolve(&self, query: &dyn Fn(&str) -> Result<Value, String>) -> Result<Cow<'_, Value>, String> {
+    fn resolve<'s, S: Source>(&'s self, source: &'s S) -> Result<Arg<'s, S::Out<'s>>, String> {
         let substitute = |raw: &Value| {
-            template::substitute_document(raw, |_, expr| query(expr)).map(Cow::Owned).map_err(|e| format!("{e:?}"))
+            template::substitute_document(raw, |_, expr| source.query(expr)).map(|v| Arg::Json(Cow::Owned(v))).map_err(|e| format!("{e:?}"))
         };
         match self {
-            Operand::Const(v) => Ok(Cow::Borrowed(v.as_ref())),
-            Operand::Whole { expr, raw } => match query(expr) {
-                Ok(v) => Ok(Cow::Owned(v)),
+            Operand::Const(v) => Ok(Arg::Json(Cow::Borrowed(v.as_ref()))),
+            Operand::Whole { expr, raw, slot } => match source.operand(expr, *slot) {
+                Ok(v) => Ok(Arg::Src(v)),
                 Err(_) => substitute(raw),
             },
             Operand::Template(raw) => substitute(raw),
@@ -220,68 +405,80 @@ fn has_template(v: &Value) -> bool {
     }
 }
 
-fn duration(v: &Value) -> Option<Duration> {
+fn duration(s: &str) -> Option<Duration> {
+    // A duration starts with a digit or a point after an optional sign. Most strings compared
+    // in conditions (names, capabilities, images) do not, and are answered here without the
+    // parser building its error message. `"0"` is not a duration for Kyverno.
+    if s != "0" && s.strip_prefix(['+', '-']).unwrap_or(s).starts_with(|c: char| c == '.' || c.is_ascii_digit()) {
+        return Duration::parse(s).ok();
+    }
+    None
+}
+
+fn duration_of(v: &Shape) -> Option<Duration> {
     match v {
-        // A duration starts with a digit or a point after an optional sign. Most strings
-        // compared in conditions (names, capabilities, images) do not, and are answered here
-        // without the parser building its error message.
-        Value::String(s) if s != "0" && s.strip_prefix(['+', '-']).unwrap_or(s).starts_with(|c: char| c == '.' || c.is_ascii_digit()) => {
-            Duration::parse(s).ok()
-        }
+        Shape::Str(s) => duration(s),
         _ => None,
     }
 }
 
-fn quantity(v: &Value) -> Option<Quantity> {
+fn quantity(v: &Shape) -> Option<Quantity> {
     match v {
-        Value::String(s) => Quantity::parse(s).ok(),
-        Value::Number(n) => Quantity::parse(&n.to_string()).ok(),
+        Shape::Str(s) => Quantity::parse(s).ok(),
+        Shape::Number(n) => Quantity::parse(&n.to_string()).ok(),
         _ => None,
     }
 }
 
-fn equals(key: &Value, value: &Value) -> bool {
-    match (key, value) {
-        (Value::String(k), Value::String(v)) => {
-            if let (Some(a), Some(b)) = (duration(key), duration(value)) {
+fn equals<K: CondValue, W: CondValue>(key: &K, value: &W) -> bool {
+    let (k, v) = (key.shape(), value.shape());
+    match (&k, &v) {
+        (Shape::Str(ks), Shape::Str(vs)) => {
+            if let (Some(a), Some(b)) = (duration(ks), duration(vs)) {
                 return a.nanos() == b.nanos();
             }
-            if let (Some(a), Some(b)) = (quantity(key), quantity(value)) {
+            if let (Some(a), Some(b)) = (quantity(&k), quantity(&v)) {
                 return a.cmp(&b) == Ordering::Equal;
             }
-            wildcard::matches(v, k)
+            wildcard::matches(vs, ks)
         }
-        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
-        (Value::Number(_), Value::String(_)) | (Value::String(_), Value::Number(_)) => {
-            match (quantity(key), quantity(value)) {
-                (Some(a), Some(b)) => a.cmp(&b) == Ordering::Equal,
-                _ => false,
-            }
-        }
-        (a, b) => a == b,
+        (Shape::Number(a), Shape::Number(b)) => a.as_f64() == b.as_f64(),
+        (Shape::Number(_), Shape::Str(_)) | (Shape::Str(_), Shape::Number(_)) => match (quantity(&k), quantity(&v)) {
+            (Some(a), Some(b)) => a.cmp(&b) == Ordering::Equal,
+            _ => false,
+        },
+        (Shape::Null, Shape::Null) => true,
+        (Shape::Bool(a), Shape::Bool(b)) => a == b,
+        // Lists and maps compare as JSON values (serde_json's equality, numbers by kind).
+        (Shape::Array, Shape::Array) | (Shape::Object, Shape::Object) => key.to_json() == value.to_json(),
+        _ => false,
     }
 }
 
 /// The text Kyverno compares set members by (`fmt.Sprint`).
-fn sprint(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => gofmt::v(other),
+fn sprint<T: CondValue>(v: &T) -> Cow<'_, str> {
+    match v.shape() {
+        Shape::Str(s) => Cow::Borrowed(s),
+        Shape::Null => Cow::Borrowed("<nil>"),
+        Shape::Bool(b) => Cow::Borrowed(if b { "true" } else { "false" }),
+        Shape::Number(n) => Cow::Owned(gofmt::number_v(&n)),
+        Shape::Array | Shape::Object => Cow::Owned(gofmt::v(&v.to_json())),
     }
 }
 
-/// The members of a condition value: a list, a JSON-array string, or a scalar.
-fn members(v: &Value) -> Vec<String> {
-    match v {
-        Value::Array(items) => items.iter().map(sprint).collect(),
+/// Whether `f` holds for some member of a condition value: the elements of a list, of a
+/// JSON-array string, or the value itself.
+fn any_member<T: CondValue>(v: &T, f: &mut dyn FnMut(&str) -> bool) -> bool {
+    match v.shape() {
+        Shape::Array => v.elems().any(|e| f(&sprint(&e))),
         // Only a string that opens like an array can parse as one; most members are plain
         // words, which skip the parser (and the error it would build).
-        Value::String(s) if s.trim_start_matches([' ', '\t', '\n', '\r']).starts_with('[') => match serde_json::from_str::<Vec<Value>>(s) {
-            Ok(items) => items.iter().map(sprint).collect(),
-            Err(_) => vec![s.clone()],
+        Shape::Str(s) if s.trim_start_matches([' ', '\t', '\n', '\r']).starts_with('[') => match serde_json::from_str::<Vec<Value>>(s) {
+            Ok(items) => items.iter().any(|i| f(&sprint(i))),
+            Err(_) => f(s),
         },
-        Value::String(s) => vec![s.clone()],
-        other => vec![sprint(other)],
+        Shape::Str(s) => f(s),
+        _ => f(&sprint(v)),
     }
 }
 
@@ -291,43 +488,40 @@ fn in_range(key: &str, range: &str) -> Option<bool> {
     Some(k >= lo && k <= hi)
 }
 
-fn member_of(key: &str, set: &[String]) -> bool {
-    set.iter().any(|s| {
-        in_range(key, s).unwrap_or(false) || wildcard::matches(s, key) || wildcard::matches(key, s)
-    })
+fn member_of<W: CondValue>(key: &str, set: &W) -> bool {
+    any_member(set, &mut |s| in_range(key, s).unwrap_or(false) || wildcard::matches(s, key) || wildcard::matches(key, s))
 }
 
 /// AnyIn / AllIn / AnyNotIn / AllNotIn. `None` when Kyverno rejects the operand types (a key
 /// that is a map, a boolean or null; a value that is neither a list nor a string): every set
 /// operator is then false, whatever its polarity.
-fn set_op(key: &Value, value: &Value, any: bool, inside: bool) -> Option<bool> {
-    if matches!(key, Value::Object(_) | Value::Bool(_) | Value::Null) || !matches!(value, Value::Array(_) | Value::String(_)) {
+fn set_op<K: CondValue, W: CondValue>(key: &K, value: &W, any: bool, inside: bool) -> Option<bool> {
+    if matches!(key.shape(), Shape::Object | Shape::Bool(_) | Shape::Null) || !matches!(value.shape(), Shape::Array | Shape::Str(_)) {
         return None;
     }
-    let keys = members(key);
-    let set = members(value);
-    let test = |k: &String| member_of(k, &set) == inside;
-    Some(if any { keys.iter().any(test) } else { keys.iter().all(test) })
+    let mut test = |k: &str| member_of(k, value) == inside;
+    Some(if any { any_member(key, &mut test) } else { !any_member(key, &mut |k| !test(k)) })
 }
 
-fn order(key: &Value, value: &Value) -> Option<Ordering> {
-    if let (Value::Number(a), Value::Number(b)) = (key, value) {
+fn order<K: CondValue, W: CondValue>(key: &K, value: &W) -> Option<Ordering> {
+    let (k, v) = (key.shape(), value.shape());
+    if let (Shape::Number(a), Shape::Number(b)) = (&k, &v) {
         return a.as_f64()?.partial_cmp(&b.as_f64()?);
     }
     // Durations (a plain number counts as seconds when the other side is a duration).
-    let as_duration = |v: &Value, other: &Value| -> Option<Duration> {
-        match v {
-            Value::Number(n) if duration(other).is_some() => Some(Duration::from_nanos_f64(n.as_f64()? * 1e9)),
-            _ => duration(v),
+    let as_duration = |s: &Shape, other: &Shape| -> Option<Duration> {
+        match s {
+            Shape::Number(n) if duration_of(other).is_some() => Some(Duration::from_nanos_f64(n.as_f64()? * 1e9)),
+            _ => duration_of(s),
         }
     };
-    if let (Some(a), Some(b)) = (as_duration(key, value), as_duration(value, key)) {
+    if let (Some(a), Some(b)) = (as_duration(&k, &v), as_duration(&v, &k)) {
         return Some(a.nanos().cmp(&b.nanos()));
     }
-    if let (Some(a), Some(b)) = (quantity(key), quantity(value)) {
+    if let (Some(a), Some(b)) = (quantity(&k), quantity(&v)) {
         return Some(a.cmp(&b));
     }
-    if let (Value::String(a), Value::String(b)) = (key, value) {
+    if let (Shape::Str(a), Shape::Str(b)) = (&k, &v) {
         let (a, b) = (palisade_stdlib::semver::Version::parse(a).ok()?, palisade_stdlib::semver::Version::parse(b).ok()?);
         return Some(a.compare(&b));
     }
@@ -339,6 +533,15 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    fn members(v: &Value) -> Vec<String> {
+        let mut out = Vec::new();
+        any_member(v, &mut |m| {
+            out.push(m.to_owned());
+            false
+        });
+        out
+    }
 
     #[test]
     fn members_of_a_string_parse_only_an_array() {
@@ -352,9 +555,29 @@ mod tests {
             (json!("CREATE"), vec!["CREATE"]),
             (json!(""), vec![""]),
             (json!(3), vec!["3"]),
+            (json!([null, 1.5, [1, "x"], {"b": 1, "a": 2}]), vec!["<nil>", "1.5", "[1 x]", "map[a:2 b:1]"]),
         ];
         for (value, expected) in cases {
             assert_eq!(members(&value), expected, "{value}");
+        }
+    }
+
+    /// Operator names are case-insensitive, with Kyverno's deprecated aliases; anything else is
+    /// an error that names the operator as read.
+    #[test]
+    fn operator_names() {
+        let cases = [
+            ("Equals", Ok(true)),
+            ("equal", Ok(true)),
+            ("NOTEQUALS", Ok(false)),
+            ("DurationGreaterThanOrEquals", Ok(true)),
+            ("durationlessthan", Ok(false)),
+            ("Matches", Err("unknown operator `matches`".to_owned())),
+        ];
+        for (op, expected) in cases {
+            let conds = json!([{"key": "1h", "operator": op, "value": "60m"}]);
+            let got = evaluate(&conds, &|_| Err("no context".to_owned())).map(|(held, _)| held);
+            assert_eq!(got, expected, "{op}");
         }
     }
 }

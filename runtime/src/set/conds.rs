@@ -4,9 +4,10 @@
 //! set's [`Programs`], its patterns (the rule's own after preconditions, or each `foreach`
 //! entry's) compiled to native matchers. Per request the plan runs the interpreter's steps in
 //! the interpreter's order ([`crate::engine`]'s `run_rule`, `foreach_result`, `run_entry`), with
-//! the conditions evaluated by the same [`Conditions::evaluate`] over a query that reads the
-//! tape. So operators, substitution and condition messages are shared code, not a second
-//! implementation.
+//! the conditions evaluated by the same [`Conditions::evaluate_in`] over a [`Source`] that reads
+//! the tape. So operators, substitution and condition messages are shared code, not a second
+//! implementation. Each whole-template operand knows its expression by id (given at load), and
+//! its value is compared where it sits on the document: a passing condition copies nothing.
 //!
 //! A plan answers only what it can answer exactly: a pass, a skip by preconditions, a `deny`
 //! failure, and a pattern that does not pass (walked on the tape by the interpreter's pattern
@@ -17,10 +18,12 @@
 
 use std::cell::Cell;
 
+use serde_json::Value;
+
 use palisade_compiler::ir::policy::{Check, Foreach, RuleIr, RuleBody};
 
-use super::tape::{Memo, Programs, Scope, Stop, V, elements};
-use crate::conditions::Conditions;
+use super::tape::{Answer, Memo, Programs, Scope, Stop, V, elements};
+use crate::conditions::{Conditions, NO_SLOT, Source};
 use crate::doc::{Doc, KeyTable, TAG_NULL, TAG_OBJECT};
 use crate::engine::Status;
 use crate::jit::{CompiledPattern, Jit, Verdict};
@@ -42,6 +45,8 @@ enum CondCheck {
 
 #[derive(Debug)]
 struct EntryPlan {
+    /// The `list` expression's id in [`Programs`].
+    list: u32,
     preconditions: Option<Conditions<'static>>,
     check: EntryCheck,
 }
@@ -74,7 +79,7 @@ pub(super) fn plan(rule: &RuleIr, jit: &mut Jit, keys: &mut KeyTable, programs: 
         }
         Check::Deny(conds) => {
             programs.add_templates(conds, false)?;
-            CondCheck::Deny(Conditions::new(conds).into_owned())
+            CondCheck::Deny(conditions(conds, programs))
         }
         Check::Foreach(entries) => CondCheck::Foreach(entries.iter().map(|e| entry_plan(e, jit, keys, programs)).collect::<Result<_, _>>()?),
         Check::DynamicPattern(_) => return Err("the pattern holds {{ }} variables, substituted per request".into()),
@@ -82,14 +87,22 @@ pub(super) fn plan(rule: &RuleIr, jit: &mut Jit, keys: &mut KeyTable, programs: 
         Check::PodSecurity(_) => return Err("validate.podSecurity runs the Pod Security checks table (interpreter)".into()),
         Check::Unsupported(what) => return Err(format!("{what} is not compiled")),
     };
-    Ok(CondPlan { preconditions: rule.preconditions.as_ref().map(|p| Conditions::new(p).into_owned()), check })
+    Ok(CondPlan { preconditions: rule.preconditions.as_ref().map(|p| conditions(p, programs)), check })
+}
+
+/// Conditions whose whole-template operands name their expressions by id in `programs` (where
+/// `add_templates` put them).
+fn conditions(conds: &Value, programs: &Programs) -> Conditions<'static> {
+    let mut c = Conditions::new(conds).into_owned();
+    c.assign_slots(&mut |expr| programs.id(expr));
+    c
 }
 
 fn entry_plan(entry: &Foreach, jit: &mut Jit, keys: &mut KeyTable, programs: &mut Programs) -> Result<EntryPlan, String> {
     if !entry.context.is_empty() {
         return Err("foreach context entries (interpreter)".into());
     }
-    programs.add(&entry.list, false)?;
+    let list = programs.add(&entry.list, false)?;
     if let Some(pre) = &entry.preconditions {
         programs.add_templates(pre, true)?;
     }
@@ -100,12 +113,12 @@ fn entry_plan(entry: &Foreach, jit: &mut Jit, keys: &mut KeyTable, programs: &mu
         }
         Check::Deny(conds) => {
             programs.add_templates(conds, true)?;
-            EntryCheck::Deny(Conditions::new(conds).into_owned())
+            EntryCheck::Deny(conditions(conds, programs))
         }
         Check::Foreach(_) => return Err("a nested foreach (interpreter)".into()),
         _ => return Err("a foreach check other than pattern, anyPattern or deny (interpreter)".into()),
     };
-    Ok(EntryPlan { preconditions: entry.preconditions.as_ref().map(|p| Conditions::new(p).into_owned()), check })
+    Ok(EntryPlan { list, preconditions: entry.preconditions.as_ref().map(|p| conditions(p, programs)), check })
 }
 
 fn patterns(check: &Check, jit: &mut Jit, keys: &mut KeyTable) -> Result<(Vec<usize>, bool), String> {
@@ -168,7 +181,7 @@ fn foreach(plans: &[EntryPlan], entries: &[Foreach], rule: &RuleIr, message: Opt
     let delete = inputs.operation == "DELETE";
     let mut applied = 0usize;
     for (plan, entry) in plans.iter().zip(entries) {
-        let elements = match inputs.programs.eval(&entry.list, scope) {
+        let elements = match inputs.programs.eval_id(plan.list, scope) {
             // A list that is not an array is one element, as the interpreter takes it.
             Ok(list) => match elements(list, inputs.doc) {
                 Ok(Ok(items)) => items,
@@ -284,18 +297,46 @@ fn first_pass(ids: &[usize], inputs: &Inputs, target: u32) -> Option<Option<usiz
     Some(None)
 }
 
-/// Conditions through [`conditions::evaluate`] with a query that reads the tape; `None` when
-/// any expression needed the interpreter, or the conditions errored.
+/// The tape as a [`Source`] of condition operands. Any expression the tape cannot answer (or an
+/// unknown key, whose error the interpreter words) marks the evaluation as the interpreter's.
+struct Tape<'s, 'd, 'a> {
+    programs: &'s Programs,
+    scope: &'s Scope<'d, 'a>,
+    bailed: Cell<bool>,
+}
+
+impl<'d> Tape<'_, 'd, '_> {
+    fn bail<T>(&self) -> Result<T, String> {
+        self.bailed.set(true);
+        Err("evaluated by the interpreter".to_owned())
+    }
+}
+
+impl<'d> Source for Tape<'_, 'd, '_> {
+    type Out<'o>
+        = Answer<'d>
+    where
+        Self: 'o;
+
+    fn operand(&self, expr: &str, slot: u32) -> Result<Answer<'d>, String> {
+        let id = if slot == NO_SLOT { self.programs.id(expr) } else { Some(slot) };
+        match id.map(|id| self.programs.value(id, self.scope)) {
+            Some(Ok(value)) => Ok(Answer { doc: self.scope.doc, value }),
+            _ => self.bail(),
+        }
+    }
+
+    fn query(&self, expr: &str) -> Result<Value, String> {
+        self.programs.query(expr, self.scope).or_else(|_| self.bail())
+    }
+}
+
+/// Conditions through [`Conditions::evaluate_in`] on the tape; `None` when any expression
+/// needed the interpreter, or the conditions errored.
 fn evaluate(conds: &Conditions, programs: &Programs, scope: &Scope) -> Option<(bool, String)> {
-    let bailed = Cell::new(false);
-    let query = |expr: &str| -> Result<serde_json::Value, String> {
-        programs.query(expr, scope).map_err(|_| {
-            bailed.set(true);
-            "evaluated by the interpreter".to_owned()
-        })
-    };
-    let result = conds.evaluate(&query);
-    if bailed.get() {
+    let tape = Tape { programs, scope, bailed: Cell::new(false) };
+    let result = conds.evaluate_in(&tape);
+    if tape.bailed.get() {
         return None;
     }
     result.ok()
@@ -310,4 +351,95 @@ fn deny_message(name: &str, message: Option<&str>, conditions: &str) -> Option<S
     }
     let parts: Vec<&str> = message.into_iter().chain((!conditions.is_empty()).then_some(conditions)).collect();
     Some(if parts.is_empty() { format!("validation error: rule {name} failed") } else { parts.join("; ") })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The condition operators on the tape against the same operators on `Value`s.
+
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::doc::{Doc, KeyTable};
+
+    /// Every case of `tests/data/condition_operators.jsonl` (operator, key, value, expected):
+    /// with both operands as JSON values, and with the key, the value or both read from a
+    /// request on the tape (as document nodes, and as a list an expression builds).
+    #[test]
+    fn operators_on_the_tape_agree_with_values() {
+        let text = include_str!("../../tests/data/condition_operators.jsonl");
+        let mut cases = 0;
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() || line.starts_with('#') {
+                continue;
+            }
+            cases += 1;
+            let case: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("line {}: {e}", i + 1));
+            let [Value::String(op), key, value, Value::Bool(expected)] = case.as_array().map(Vec::as_slice).unwrap_or_default() else {
+                panic!("line {}: not [operator, key, value, expected]", i + 1);
+            };
+            let condition = |key: &Value, value: &Value| json!([{"key": key, "operator": op, "value": value}]);
+            let no_context = |_: &str| -> Result<Value, String> { Err("no context".to_owned()) };
+            let held = evaluate_values(&condition(key, value), &no_context);
+            assert_eq!(held, *expected, "line {}: {line} on values", i + 1);
+
+            let bytes = serde_json::to_vec(&json!({"object": {"k": key, "v": value}})).unwrap_or_default();
+            let doc = Doc::parse(&bytes, &KeyTable::default()).unwrap_or_else(|e| panic!("line {}: {e}", i + 1));
+            let object = doc.get(doc.root(), "object");
+            let (k, v) = (json!("{{ request.object.k }}"), json!("{{ request.object.v }}"));
+            let mut forms = vec![("key on the tape", condition(&k, value)), ("value on the tape", condition(key, &v)), ("both on the tape", condition(&k, &v))];
+            // A list of scalars read through a projection is a list the evaluation builds.
+            let scalars = |x: &Value| x.as_array().is_some_and(|a| a.iter().all(|e| !e.is_array() && !e.is_null()));
+            if scalars(value) {
+                forms.push(("value projected", condition(key, &json!("{{ request.object.v[] }}"))));
+            }
+            if scalars(key) {
+                forms.push(("key projected", condition(&json!("{{ request.object.k[*] }}"), value)));
+            }
+            for (form, conds) in forms {
+                let mut programs = Programs::default();
+                programs.add_templates(&conds, false).unwrap_or_else(|e| panic!("line {}: {e}", i + 1));
+                // A memo belongs to one set's programs (it knows expressions by id).
+                let memo = Memo::default();
+                let scope = Scope { doc: &doc, operation: "CREATE", object, old_object: None, element: None, memo: Some(&memo) };
+                let got = evaluate(&conditions(&conds, &programs), &programs, &scope).map(|(held, _)| held);
+                assert_eq!(got, Some(*expected), "line {}: {line} with the {form}", i + 1);
+            }
+        }
+        assert!(cases >= 60, "{cases} cases");
+    }
+
+    fn evaluate_values(conds: &Value, query: &dyn Fn(&str) -> Result<Value, String>) -> bool {
+        crate::conditions::evaluate(conds, query).map(|(held, _)| held).unwrap_or_else(|e| panic!("{conds}: {e}"))
+    }
+
+    /// Messages and errors read as the interpreter's: the messages of the conditions that
+    /// decided, an unknown key on the tape left to the interpreter.
+    #[test]
+    fn messages_and_unknown_keys() {
+        let bytes = br#"{"object": {"spec": {"containers": [{"name": "a"}]}}}"#;
+        let doc = Doc::parse(bytes, &KeyTable::default()).unwrap_or_else(|e| panic!("{e}"));
+        let object = doc.get(doc.root(), "object");
+        let scope = Scope { doc: &doc, operation: "CREATE", object, old_object: None, element: None, memo: None };
+        let cases = [
+            (
+                json!({"any": [{"key": "{{ request.operation }}", "operator": "Equals", "value": "DELETE", "message": "not a delete"},
+                               {"key": "{{ request.object.spec.containers[].name }}", "operator": "AnyIn", "value": ["a"], "message": "named a"}]}),
+                Some((true, "named a".to_owned())),
+            ),
+            (
+                json!({"all": [{"key": "{{ request.operation }}", "operator": "NotEquals", "value": "DELETE", "message": "one"},
+                               {"key": "{{ request.operation }}", "operator": "Equals", "value": "UPDATE", "message": "two"}]}),
+                Some((false, "two".to_owned())),
+            ),
+            (json!([{"key": "{{ request.object.spec.missing }}", "operator": "Equals", "value": "x"}]), None),
+            (json!([{"key": "{{ request.object.spec.missing || '' }}", "operator": "Equals", "value": ""}]), Some((true, String::new()))),
+            (json!([{"key": "{{ request.operation }}-x", "operator": "Equals", "value": "CREATE-x"}]), Some((true, String::new()))),
+        ];
+        for (conds, expected) in cases {
+            let mut programs = Programs::default();
+            programs.add_templates(&conds, false).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(evaluate(&conditions(&conds, &programs), &programs, &scope), expected, "{conds}");
+        }
+    }
 }

@@ -15,12 +15,15 @@
 //! interpreter. Kyverno's "unknown key" error is modelled, because where it is absorbed into
 //! `null` decides results.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::rc::Rc;
 
-use serde_json::Value;
+use serde_json::{Number, Value};
 
 use palisade_stdlib::jmespath::{self, Comparator, EvalConfig, Expr, ExprKind};
 
+use crate::conditions::{CondValue, Shape};
 use crate::doc::{Doc, TAG_ARRAY, TAG_FALSE, TAG_NULL, TAG_OBJECT, TAG_STR, TAG_STR_OWNED, TAG_TRUE};
 
 /// Steps (expression nodes evaluated, elements visited, nodes converted) after which the tape
@@ -95,10 +98,11 @@ pub(crate) struct Memo {
 
 #[derive(Debug)]
 struct MemoEntry {
-    expr: usize,
+    expr: u32,
     /// The element's node and index, or `u32::MAX` twice at the top level.
     element: (u32, u32),
-    value: Value,
+    /// Shared, so a hit hands out the value without copying it.
+    value: Rc<V>,
 }
 
 /// Requests rarely query more distinct (expression, element) pairs than this; past it, values
@@ -106,27 +110,31 @@ struct MemoEntry {
 const MEMO_CAPACITY: usize = 256;
 
 impl Memo {
-    fn get(&self, expr: usize, element: (u32, u32)) -> Option<Value> {
+    fn get(&self, expr: u32, element: (u32, u32)) -> Option<Rc<V>> {
         let entries = self.entries.borrow();
-        entries.iter().find(|e| e.expr == expr && e.element == element).map(|e| e.value.clone())
+        entries.iter().find(|e| e.expr == expr && e.element == element).map(|e| Rc::clone(&e.value))
     }
 
-    fn put(&self, expr: usize, element: (u32, u32), value: &Value) {
+    fn put(&self, expr: u32, element: (u32, u32), value: &Rc<V>) {
         let mut entries = self.entries.borrow_mut();
         if entries.len() < MEMO_CAPACITY {
-            entries.push(MemoEntry { expr, element, value: value.clone() });
+            entries.push(MemoEntry { expr, element, value: Rc::clone(value) });
         }
     }
 }
 
-/// The expressions a policy set evaluates on the tape, parsed once at load, by source text.
+/// The expressions a policy set evaluates on the tape, parsed once at load. Each has an id
+/// (its index), which plans keep so that evaluation looks nothing up; the text index serves
+/// loading and the rare template inside text.
 #[derive(Debug, Default)]
 pub(crate) struct Programs {
-    exprs: HashMap<Box<str>, Expr, std::hash::BuildHasherDefault<WordHasher>>,
+    exprs: Vec<Expr>,
+    ids: HashMap<Box<str>, u32, std::hash::BuildHasherDefault<WordHasher>>,
 }
 
-/// The hasher of [`Programs`]: every condition looks its expression up by source text, once
-/// per evaluation, so the lookup hashes eight bytes per multiply instead of running SipHash.
+/// The hasher of [`Programs`]' text index: a template inside text looks its expression up by
+/// source text per evaluation, so the lookup hashes eight bytes per multiply instead of
+/// running SipHash.
 /// The keys are the policies' own expressions, fixed at load; nothing a request sends is
 /// hashed, so there is no flooding to defend against.
 #[derive(Default)]
@@ -148,16 +156,23 @@ impl std::hash::Hasher for WordHasher {
 }
 
 impl Programs {
-    /// Parses and admits an expression; `Err` says why the tape cannot answer it.
-    pub(crate) fn add(&mut self, source: &str, in_foreach: bool) -> Result<(), String> {
+    /// Parses and admits an expression; its id, or why the tape cannot answer it.
+    pub(crate) fn add(&mut self, source: &str, in_foreach: bool) -> Result<u32, String> {
         let source = source.trim();
-        if self.exprs.contains_key(source) {
-            return Ok(());
+        if let Some(&id) = self.ids.get(source) {
+            return Ok(id);
         }
         let expr = jmespath::parse(source).map_err(|e| format!("`{source}` does not parse: {e}"))?;
         supported(&expr, true, in_foreach).map_err(|why| format!("`{source}`: {why}"))?;
-        self.exprs.insert(source.into(), expr);
-        Ok(())
+        let id = u32::try_from(self.exprs.len()).map_err(|_| "too many expressions".to_owned())?;
+        self.exprs.push(expr);
+        self.ids.insert(source.into(), id);
+        Ok(id)
+    }
+
+    /// The id of an admitted expression.
+    pub(crate) fn id(&self, source: &str) -> Option<u32> {
+        self.ids.get(source.trim()).copied()
     }
 
     /// Adds every `{{ }}` expression in the strings (and map keys) of a conditions document.
@@ -182,34 +197,42 @@ impl Programs {
 
     /// Evaluates the expression with this source text, as `jmespath::search` on the
     /// interpreter's context would, converted to a `Value`.
-    /// Results are kept in the scope's [`Memo`] when it has one.
     pub(crate) fn query(&self, source: &str, scope: &Scope) -> Result<Value, Stop> {
-        let expr = self.exprs.get(source.trim()).ok_or(Stop::Bail)?;
+        let v = self.value(self.id(source).ok_or(Stop::Bail)?, scope)?;
+        let mut steps = 0;
+        to_value(&v, scope.doc, &mut steps)
+    }
+
+    /// Evaluates expression `id`, leaving document nodes as nodes. Results are kept in the
+    /// scope's [`Memo`] when it has one. A result that holds a context level (`request`, the
+    /// root), which has no value on the tape, stops with [`Stop::Bail`].
+    pub(crate) fn value(&self, id: u32, scope: &Scope) -> Result<Rc<V>, Stop> {
         // The memo knows the element by its node; an element built during evaluation is not kept.
         let key = match scope.element {
             None => Some((u32::MAX, u32::MAX)),
-            Some((V::Node(id), index)) => u32::try_from(index).ok().map(|i| (*id, i)),
+            Some((V::Node(node), index)) => u32::try_from(index).ok().map(|i| (*node, i)),
             Some(_) => None,
         };
-        let memo = scope.memo.zip(key).map(|(memo, element)| (memo, std::ptr::from_ref(expr) as usize, element));
-        if let Some((memo, expr, element)) = memo
-            && let Some(value) = memo.get(expr, element)
+        let memo = scope.memo.zip(key);
+        if let Some((memo, element)) = memo
+            && let Some(value) = memo.get(id, element)
         {
             return Ok(value);
         }
-        let v = Self::run(expr, scope)?;
-        let mut steps = 0;
-        let value = to_value(&v, scope.doc, &mut steps)?;
-        if let Some((memo, expr, element)) = memo {
-            memo.put(expr, element, &value);
+        let v = self.eval_id(id, scope)?;
+        if !has_value(&v) {
+            return Err(Stop::Bail);
+        }
+        let value = Rc::new(v);
+        if let Some((memo, element)) = memo {
+            memo.put(id, element, &value);
         }
         Ok(value)
     }
 
-    /// Evaluates the expression with this source text, leaving document nodes as nodes.
-    pub(crate) fn eval(&self, source: &str, scope: &Scope) -> Result<V, Stop> {
-        let expr = self.exprs.get(source.trim()).ok_or(Stop::Bail)?;
-        Self::run(expr, scope)
+    /// Evaluates expression `id`, leaving document nodes as nodes.
+    pub(crate) fn eval_id(&self, id: u32, scope: &Scope) -> Result<V, Stop> {
+        Self::run(self.exprs.get(id as usize).ok_or(Stop::Bail)?, scope)
     }
 
     fn run(expr: &Expr, scope: &Scope) -> Result<V, Stop> {
@@ -583,6 +606,130 @@ fn to_value(v: &V, doc: &Doc, steps: &mut u64) -> Result<Value, Stop> {
         V::List(items) => items.iter().map(|i| to_value(i, doc, steps)).collect::<Result<Vec<_>, _>>().map(Value::Array),
         V::Val(value) => Ok(value.clone()),
         V::Root | V::Request => Err(Stop::Bail),
+    }
+}
+
+/// Whether a result has a value: context levels (`request`, the root) have none on the tape.
+fn has_value(v: &V) -> bool {
+    match v {
+        V::Root | V::Request => false,
+        V::List(items) => items.iter().all(has_value),
+        V::Node(_) | V::Val(_) => true,
+    }
+}
+
+/// A query's result as the condition operators read it: on the document where it points
+/// there, so comparing it copies nothing.
+pub(crate) struct Answer<'d> {
+    pub doc: &'d Doc<'d>,
+    pub value: Rc<V>,
+}
+
+/// A part of a result: a document node, an evaluated value, or a JSON value inside one.
+#[derive(Clone, Copy)]
+enum Part<'x> {
+    Node(u32),
+    V(&'x V),
+    Json(&'x Value),
+}
+
+/// [`Part`] with its document.
+#[derive(Clone, Copy)]
+pub(crate) struct PartOf<'x> {
+    doc: &'x Doc<'x>,
+    part: Part<'x>,
+}
+
+impl<'x> PartOf<'x> {
+    fn shape(self) -> Shape<'x> {
+        use crate::interp::scalar::Scalar;
+        match self.part {
+            Part::Node(id) | Part::V(&V::Node(id)) => match self.doc.scalar(id) {
+                Scalar::Null => Shape::Null,
+                Scalar::Bool(b) => Shape::Bool(b),
+                Scalar::Int(i) => Shape::Number(Number::from(i)),
+                Scalar::UInt(u) => Shape::Number(Number::from(u)),
+                // As `Doc::to_value`: a float JSON cannot hold is null.
+                Scalar::Float(f) => Number::from_f64(f).map_or(Shape::Null, Shape::Number),
+                Scalar::Str(s) => Shape::Str(s),
+                Scalar::Array => Shape::Array,
+                Scalar::Object => Shape::Object,
+            },
+            Part::V(V::Val(v)) | Part::Json(v) => v.shape(),
+            Part::V(V::List(_)) => Shape::Array,
+            // The context levels never get here ([`has_value`]); they read as null.
+            Part::V(V::Root | V::Request) => Shape::Null,
+        }
+    }
+
+    fn elems(self) -> impl Iterator<Item = PartOf<'x>> {
+        let doc = self.doc;
+        let (nodes, items, json): (&[u32], &[V], &[Value]) = match self.part {
+            Part::Node(id) | Part::V(&V::Node(id)) => (doc.elems(id), &[], &[]),
+            Part::V(V::Val(Value::Array(values))) | Part::Json(Value::Array(values)) => (&[], &[], values.as_slice()),
+            Part::V(V::List(list)) => (&[], list.as_slice(), &[]),
+            _ => (&[], &[], &[]),
+        };
+        let nodes = nodes.iter().map(move |&n| PartOf { doc, part: Part::Node(n) });
+        let items = items.iter().map(move |v| PartOf { doc, part: Part::V(v) });
+        let json = json.iter().map(move |v| PartOf { doc, part: Part::Json(v) });
+        nodes.chain(items).chain(json)
+    }
+
+    fn to_json(self) -> Cow<'x, Value> {
+        match self.part {
+            Part::Node(id) | Part::V(&V::Node(id)) => Cow::Owned(self.doc.to_value(id)),
+            Part::V(V::Val(v)) | Part::Json(v) => Cow::Borrowed(v),
+            Part::V(v) => {
+                // Bounded by the document and by the evaluation that built the list.
+                let mut steps = 0;
+                Cow::Owned(to_value(v, self.doc, &mut steps).unwrap_or(Value::Null))
+            }
+        }
+    }
+}
+
+impl CondValue for PartOf<'_> {
+    type Elem<'e>
+        = PartOf<'e>
+    where
+        Self: 'e;
+
+    fn shape(&self) -> Shape<'_> {
+        PartOf::shape(*self)
+    }
+
+    fn elems(&self) -> impl Iterator<Item = PartOf<'_>> {
+        PartOf::elems(*self)
+    }
+
+    fn to_json(&self) -> Cow<'_, Value> {
+        PartOf::to_json(*self)
+    }
+}
+
+impl Answer<'_> {
+    fn part(&self) -> PartOf<'_> {
+        PartOf { doc: self.doc, part: Part::V(&self.value) }
+    }
+}
+
+impl CondValue for Answer<'_> {
+    type Elem<'e>
+        = PartOf<'e>
+    where
+        Self: 'e;
+
+    fn shape(&self) -> Shape<'_> {
+        self.part().shape()
+    }
+
+    fn elems(&self) -> impl Iterator<Item = PartOf<'_>> {
+        self.part().elems()
+    }
+
+    fn to_json(&self) -> Cow<'_, Value> {
+        self.part().to_json()
     }
 }
 
