@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use palisade_compiler::ir::policy::{Check, Foreach, RuleIr, RuleBody};
 
-use super::tape::{Answer, Memo, Programs, Scope, Stop, V, elements};
+use super::tape::{Answer, Items, Memo, Programs, Scope, Stop, V};
 use crate::conditions::{Conditions, NO_SLOT, Source};
 use crate::doc::{Doc, KeyTable, TAG_NULL, TAG_OBJECT};
 use crate::engine::Status;
@@ -181,18 +181,19 @@ fn foreach(plans: &[EntryPlan], entries: &[Foreach], rule: &RuleIr, message: Opt
     let delete = inputs.operation == "DELETE";
     let mut applied = 0usize;
     for (plan, entry) in plans.iter().zip(entries) {
-        let elements = match inputs.programs.eval_id(plan.list, scope) {
-            // A list that is not an array is one element, as the interpreter takes it.
-            Ok(list) => match elements(list, inputs.doc) {
-                Ok(Ok(items)) => items,
-                Ok(Err(one)) => vec![one],
-                Err(_) => return None,
-            },
+        // Rules share lists (most capability rules walk the same three container lists), so
+        // the list is the request's memoised value, and its elements are read in place.
+        let list = match inputs.programs.value(plan.list, scope) {
+            Ok(list) => list,
             // The interpreter skips an entry whose list does not evaluate.
             Err(Stop::UnknownKey) => continue,
             Err(Stop::Bail) => return None,
         };
-        for (index, element) in elements.iter().enumerate() {
+        // A list that is not an array is one element, as the interpreter takes it.
+        let elements = Items::of(&list, inputs.doc);
+        for index in 0..elements.len() {
+            let element = elements.get(index)?;
+            let element = element.as_ref();
             let is_object = match element {
                 V::Node(id) => match inputs.doc.node(*id).tag {
                     TAG_NULL => continue,

@@ -560,6 +560,46 @@ pub(crate) fn elements(v: V, doc: &Doc) -> Result<Result<Vec<V>, V>, Stop> {
     })
 }
 
+/// The elements of a `foreach` list, read where they are: a document array, a list the
+/// evaluation built, an array value, or one value that is not an array (the interpreter takes
+/// it as the one element).
+pub(crate) enum Items<'v> {
+    Nodes(&'v [u32]),
+    List(&'v [V]),
+    Json(&'v [Value]),
+    One(&'v V),
+}
+
+impl<'v> Items<'v> {
+    pub(crate) fn of(v: &'v V, doc: &'v Doc) -> Items<'v> {
+        match v {
+            V::Node(id) if doc.node(*id).tag == TAG_ARRAY => Items::Nodes(doc.elems(*id)),
+            V::List(items) => Items::List(items),
+            V::Val(Value::Array(items)) => Items::Json(items),
+            other => Items::One(other),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Items::Nodes(nodes) => nodes.len(),
+            Items::List(items) => items.len(),
+            Items::Json(items) => items.len(),
+            Items::One(_) => 1,
+        }
+    }
+
+    /// Element `i`; a document node or a built value is lent, not copied.
+    pub(crate) fn get(&self, i: usize) -> Option<Cow<'v, V>> {
+        match self {
+            Items::Nodes(nodes) => nodes.get(i).map(|&n| Cow::Owned(V::Node(n))),
+            Items::List(items) => items.get(i).map(Cow::Borrowed),
+            Items::Json(items) => items.get(i).map(|v| Cow::Owned(V::Val(v.clone()))),
+            Items::One(v) => (i == 0).then_some(Cow::Borrowed(*v)),
+        }
+    }
+}
+
 /// Whether an object node repeats a key (`serde_json` keeps one entry for it).
 fn has_repeated_key(doc: &Doc, id: u32) -> bool {
     let members = doc.members(id);
