@@ -101,8 +101,10 @@ struct MemoEntry {
     expr: u32,
     /// The element's node and index, or `u32::MAX` twice at the top level.
     element: (u32, u32),
-    /// Shared, so a hit hands out the value without copying it.
-    value: Rc<V>,
+    /// Shared, so a hit hands out the value without copying it. A stop is kept too: rules
+    /// ask for lists that are mostly absent (`initContainers`, `ephemeralContainers`), and
+    /// the unknown key is as much the answer as a value.
+    value: Result<Rc<V>, Stop>,
 }
 
 /// Requests rarely query more distinct (expression, element) pairs than this; past it, values
@@ -110,15 +112,15 @@ struct MemoEntry {
 const MEMO_CAPACITY: usize = 256;
 
 impl Memo {
-    fn get(&self, expr: u32, element: (u32, u32)) -> Option<Rc<V>> {
+    fn get(&self, expr: u32, element: (u32, u32)) -> Option<Result<Rc<V>, Stop>> {
         let entries = self.entries.borrow();
-        entries.iter().find(|e| e.expr == expr && e.element == element).map(|e| Rc::clone(&e.value))
+        entries.iter().find(|e| e.expr == expr && e.element == element).map(|e| e.value.clone())
     }
 
-    fn put(&self, expr: u32, element: (u32, u32), value: &Rc<V>) {
+    fn put(&self, expr: u32, element: (u32, u32), value: &Result<Rc<V>, Stop>) {
         let mut entries = self.entries.borrow_mut();
         if entries.len() < MEMO_CAPACITY {
-            entries.push(MemoEntry { expr, element, value: Rc::clone(value) });
+            entries.push(MemoEntry { expr, element, value: value.clone() });
         }
     }
 }
@@ -203,8 +205,8 @@ impl Programs {
         to_value(&v, scope.doc, &mut steps)
     }
 
-    /// Evaluates expression `id`, leaving document nodes as nodes. Results are kept in the
-    /// scope's [`Memo`] when it has one. A result that holds a context level (`request`, the
+    /// Evaluates expression `id`, leaving document nodes as nodes. Results (and stops) are kept
+    /// in the scope's [`Memo`] when it has one. A result that holds a context level (`request`, the
     /// root), which has no value on the tape, stops with [`Stop::Bail`].
     pub(crate) fn value(&self, id: u32, scope: &Scope) -> Result<Rc<V>, Stop> {
         // The memo knows the element by its node; an element built during evaluation is not kept.
@@ -217,17 +219,17 @@ impl Programs {
         if let Some((memo, element)) = memo
             && let Some(value) = memo.get(id, element)
         {
-            return Ok(value);
+            return value;
         }
-        let v = self.eval_id(id, scope)?;
-        if !has_value(&v) {
-            return Err(Stop::Bail);
-        }
-        let value = Rc::new(v);
+        let value = match self.eval_id(id, scope) {
+            Ok(v) if has_value(&v) => Ok(Rc::new(v)),
+            Ok(_) => Err(Stop::Bail),
+            Err(stop) => Err(stop),
+        };
         if let Some((memo, element)) = memo {
             memo.put(id, element, &value);
         }
-        Ok(value)
+        value
     }
 
     /// Evaluates expression `id`, leaving document nodes as nodes.
@@ -936,7 +938,7 @@ mod memo_tests {
         let [first, second] = items.as_slice() else { panic!("two items") };
         let (first, second) = (V::Node(*first), V::Node(*second));
         let mut programs = Programs::default();
-        for source in ["element.x", "elementIndex", "request.object.items[1].x", "request.operation"] {
+        for source in ["element.x", "elementIndex", "request.object.items[1].x", "request.operation", "request.object.missing"] {
             programs.add(source, true).expect("admitted");
         }
         let memo = Memo::default();
@@ -959,6 +961,11 @@ mod memo_tests {
         }
         // One entry per distinct (expression, element, index): the repeats were hits.
         assert_eq!(memo.entries.borrow().len(), 7);
+        // An unknown key is kept as the answer too, and given again as it was.
+        for _ in 0..2 {
+            assert_eq!(programs.query("request.object.missing", &scope(&doc, object, None, Some(&memo))), Err(Stop::UnknownKey));
+        }
+        assert_eq!(memo.entries.borrow().len(), 8);
     }
 
     fn scope<'s, 'a>(doc: &'s Doc<'a>, object: Option<u32>, element: Option<(&'s V, usize)>, memo: Option<&'s Memo>) -> Scope<'s, 'a> {
