@@ -58,6 +58,9 @@ struct RulePlan {
     policy: usize,
     rule: usize,
     plan: Plan,
+    /// The rule's selector: rules with equal `match` and `exclude` share one, and a request
+    /// decides each selector once.
+    selector: u32,
 }
 
 /// One line of `--explain`: a rule and how it runs.
@@ -120,8 +123,18 @@ impl CompiledSet {
         let mut keys = KeyTable::default();
         let mut programs = tape::Programs::default();
         let mut plans = Vec::new();
+        let mut selectors: HashMap<String, u32> = HashMap::new();
         for (pi, policy) in policies.iter().enumerate() {
             for (ri, rule) in policy.rules.iter().enumerate() {
+                // A rule whose selector cannot be written as text gets one of its own.
+                let fresh = u32::try_from(plans.len()).unwrap_or(u32::MAX) | 1 << 31;
+                let selector = match select::selector_key(rule) {
+                    Some(key) => {
+                        let next = u32::try_from(selectors.len()).unwrap_or(u32::MAX);
+                        *selectors.entry(key).or_insert(next)
+                    }
+                    None => fresh,
+                };
                 let plan = match &rule.body {
                     RuleBody::Validate(v) if plain(rule) && matches!(v.check, Check::Pattern(_) | Check::AnyPattern(_)) => {
                         match static_patterns(&v.check) {
@@ -140,7 +153,7 @@ impl CompiledSet {
                     },
                     _ => Plan::Interpreter("not a validate rule".into()),
                 };
-                plans.push(RulePlan { policy: pi, rule: ri, plan });
+                plans.push(RulePlan { policy: pi, rule: ri, plan, selector });
             }
         }
         let native = jit.finish()?;
@@ -310,7 +323,7 @@ impl CompiledSet {
         for &plan_index in group {
             let Some(plan) = self.plans.get(plan_index as usize) else { continue };
             let Some(rule) = policy.rules.get(plan.rule) else { continue };
-            if !select::selected(rule, req, subject) {
+            if !select::selected_by(rule, plan.selector, req, subject) {
                 continue;
             }
             let outcome = match &plan.plan {

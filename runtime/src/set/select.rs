@@ -4,13 +4,17 @@
 //! instead of a `serde_json::Value`; the set agreement test compares the two engines' results
 //! on the corpus.
 
+use std::cell::RefCell;
+
 use palisade_compiler::ir::policy::{Filter, LabelSelector, Match, RuleIr};
 
 use super::SetRequest;
 use crate::doc::{Doc, TAG_OBJECT};
 
 /// What selection reads of the resource, found once per request: every candidate rule has a
-/// `match` block, and each used to look these fields up again.
+/// `match` block, and each used to look these fields up again. It also keeps the request's
+/// selection results by selector: most rules of a set share their `match` and `exclude`
+/// (`kinds: [Pod]`), and each distinct pair is decided once.
 pub(super) struct Subject<'d> {
     group: &'d str,
     version: &'d str,
@@ -20,7 +24,13 @@ pub(super) struct Subject<'d> {
     /// `metadata.namespace`, or for a Namespace its name.
     namespace: &'d str,
     meta: Option<u32>,
+    /// (selector, selected) for the selectors decided so far.
+    decided: RefCell<Vec<(u32, bool)>>,
 }
+
+/// Distinct selectors one request keeps results for; a request's candidate rules rarely have
+/// more, and past it selection is still decided, just not kept.
+const DECIDED_CAPACITY: usize = 32;
 
 impl<'d> Subject<'d> {
     pub(super) fn new(req: &SetRequest<'d, '_>) -> Subject<'d> {
@@ -34,8 +44,28 @@ impl<'d> Subject<'d> {
         let name = str_at("name");
         let namespace = if kind == "Namespace" { name } else { str_at("namespace") };
         let name = if name.is_empty() { str_at("generateName") } else { name };
-        Subject { group, version, kind, name, namespace, meta }
+        Subject { group, version, kind, name, namespace, meta, decided: RefCell::new(Vec::new()) }
     }
+}
+
+/// Whether the rule selects the request. `selector` names the rule's `match` and `exclude`
+/// (rules with equal ones share it, [`selector_key`]).
+pub(super) fn selected_by(rule: &RuleIr, selector: u32, req: &SetRequest, subject: &Subject) -> bool {
+    if let Some(&(_, known)) = subject.decided.borrow().iter().find(|(s, _)| *s == selector) {
+        return known;
+    }
+    let result = selected(rule, req, subject);
+    let mut decided = subject.decided.borrow_mut();
+    if decided.len() < DECIDED_CAPACITY {
+        decided.push((selector, result));
+    }
+    result
+}
+
+/// What decides whether a rule selects a request: its `match` and `exclude`, as text. Rules
+/// with the same key select the same requests.
+pub(super) fn selector_key(rule: &RuleIr) -> Option<String> {
+    serde_json::to_string(&(&rule.matcher, &rule.exclude)).ok()
 }
 
 pub(super) fn selected(rule: &RuleIr, req: &SetRequest, subject: &Subject) -> bool {
@@ -60,7 +90,7 @@ fn match_block(m: &Match, req: &SetRequest, subject: &Subject) -> bool {
 
 fn filter_matches(f: &Filter, req: &SetRequest, subject: &Subject) -> bool {
     let doc = req.doc;
-    let Subject { group, version, kind, name, namespace, meta } = *subject;
+    let Subject { group, version, kind, name, namespace, meta, .. } = *subject;
     if !f.kinds.is_empty() && !f.kinds.iter().any(|k| k.matches(group, version, kind, "")) {
         return false;
     }
