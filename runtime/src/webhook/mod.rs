@@ -109,8 +109,11 @@ pub fn log(level: &str, msg: &str, fields: Value) {
     logger::Line::new(level, msg).fields(&fields).send_wait();
 }
 
-/// HTTP/2 flow-control window per stream: a body of the default size limit (3 MiB) and a margin.
+/// HTTP/2 flow-control window per stream: a body of the default size limit (3 MiB) and a margin,
+/// so a whole review of the largest accepted size comes without waiting for window updates.
 const H2_STREAM_WINDOW: u32 = 4 << 20;
+/// The API server multiplexes many reviews on one connection, hence a generous stream limit.
+const H2_MAX_STREAMS: u32 = 512;
 
 struct State {
     engine: RwLock<Option<Arc<Engine>>>,
@@ -123,6 +126,8 @@ struct State {
     /// Serialises reloads so a SIGHUP and the watcher do not compile twice at once.
     reload_lock: tokio::sync::Mutex<Option<u64>>,
     images: Option<Arc<Verifier>>,
+    /// Notified on every tick of the server's clock for slow bodies (see [`read_body`]).
+    tick: tokio::sync::Notify,
 }
 
 impl State {
@@ -179,6 +184,7 @@ async fn serve(config: Config) -> Result<(), String> {
         log_requests: config.log_requests,
         reload_lock: tokio::sync::Mutex::new(None),
         images: config.images.clone(),
+        tick: tokio::sync::Notify::new(),
     });
     // The first load must succeed: a webhook with no policies would allow everything.
     reload(&state, "start").await?;
@@ -197,6 +203,10 @@ async fn serve(config: Config) -> Result<(), String> {
     if let Some(auth) = authority {
         tokio::spawn(rotate(auth, store.clone()));
     }
+    // The clock of body reads that wait (see [`read_body`]), which refuses a slow body at most one
+    // tick late: a quarter of the read timeout, at least 10 ms and at most a second.
+    let tick_every = (config.read_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    tokio::spawn(tick(state.clone(), tick_every));
 
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown_signal());
@@ -218,30 +228,7 @@ async fn serve(config: Config) -> Result<(), String> {
                 let state = state.clone();
                 let watcher = graceful.watcher();
                 let handshake_timeout = config.handshake_timeout;
-                tokio::spawn(async move {
-                    let Ok(Ok(stream)) = tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await else {
-                        return;
-                    };
-                    let read_timeout = state.read_timeout;
-                    let service = hyper::service::service_fn(move |req| {
-                        let state = state.clone();
-                        async move { Ok::<_, Infallible>(handle(&state, req).await) }
-                    });
-                    let mut builder = auto::Builder::new(TokioExecutor::new());
-                    builder.http1().timer(TokioTimer::new()).header_read_timeout(read_timeout).keep_alive(true);
-                    // The windows take a whole review of the largest accepted size without
-                    // waiting for window updates; the API server multiplexes many reviews on one
-                    // connection, hence the stream limit.
-                    builder
-                        .http2()
-                        .timer(TokioTimer::new())
-                        .keep_alive_interval(Some(Duration::from_secs(30)))
-                        .max_concurrent_streams(512)
-                        .initial_stream_window_size(H2_STREAM_WINDOW)
-                        .initial_connection_window_size(H2_STREAM_WINDOW * 4);
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    let _ = watcher.watch(conn.into_owned()).await;
-                });
+                tokio::spawn(connection(tcp, acceptor, state, watcher, handshake_timeout));
             }
             _ = &mut shutdown => break,
         }
@@ -253,6 +240,81 @@ async fn serve(config: Config) -> Result<(), String> {
         Err(_) => log("warn", "stopped with connections still open after the grace period", json!({})),
     }
     Ok(())
+}
+
+/// TCP keep-alive of accepted connections: how long a connection may be idle before the kernel
+/// probes it, and how often it probes after that.
+const TCP_KEEPALIVE: (Duration, Duration) = (Duration::from_secs(30), Duration::from_secs(10));
+
+/// Serves one accepted connection: the TLS handshake, then HTTP/2 or HTTP/1.1 as ALPN agreed.
+///
+/// The protocol is known from ALPN (the API server always offers it), so the connection goes
+/// straight to hyper's HTTP/2 or HTTP/1.1 server; hyper_util's automatic builder, which reads the
+/// first bytes to tell the protocols apart and then replays them through a wrapper on every
+/// read, serves only clients that offered no ALPN. Dead peers are found by TCP keep-alive (as Go
+/// servers, Kyverno's included, do) rather than HTTP/2 pings: hyper's ping keeper takes a lock
+/// and reads the clock on every frame received and every time the connection is polled.
+async fn connection(
+    tcp: tokio::net::TcpStream,
+    acceptor: tokio_rustls::TlsAcceptor,
+    state: Arc<State>,
+    watcher: hyper_util::server::graceful::Watcher,
+    handshake_timeout: Duration,
+) {
+    let keepalive = socket2::TcpKeepalive::new().with_time(TCP_KEEPALIVE.0).with_interval(TCP_KEEPALIVE.1);
+    let _ = socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive);
+    let Ok(Ok(stream)) = tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await else {
+        return;
+    };
+    let alpn = stream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+    let read_timeout = state.read_timeout;
+    let service = hyper::service::service_fn(move |req| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(handle(&state, req).await) }
+    });
+    let io = TokioIo::new(stream);
+    match alpn.as_deref() {
+        Some(b"h2") => {
+            let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+            http2_settings(&mut builder);
+            let _ = watcher.watch(builder.serve_connection(io, service)).await;
+        }
+        Some(_) => {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.timer(TokioTimer::new()).header_read_timeout(read_timeout).keep_alive(true);
+            let _ = watcher.watch(builder.serve_connection(io, service)).await;
+        }
+        None => {
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder.http1().timer(TokioTimer::new()).header_read_timeout(read_timeout).keep_alive(true);
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .max_concurrent_streams(H2_MAX_STREAMS)
+                .initial_stream_window_size(H2_STREAM_WINDOW)
+                .initial_connection_window_size(H2_STREAM_WINDOW * 4);
+            let _ = watcher.watch(builder.serve_connection(io, service).into_owned()).await;
+        }
+    }
+}
+
+/// The HTTP/2 settings (the same on the automatic builder, for clients without ALPN).
+fn http2_settings(builder: &mut hyper::server::conn::http2::Builder<TokioExecutor>) {
+    builder
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(H2_MAX_STREAMS)
+        .initial_stream_window_size(H2_STREAM_WINDOW)
+        .initial_connection_window_size(H2_STREAM_WINDOW * 4);
+}
+
+/// Wakes the body reads that wait, every `every`, to check their deadlines.
+async fn tick(state: Arc<State>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        state.tick.notify_waiters();
+    }
 }
 
 async fn shutdown_signal() {
@@ -433,6 +495,36 @@ fn reject(state: &State, endpoint: Endpoint, status: StatusCode, message: String
     text(status, format!("{message}\n"))
 }
 
+type Collected = Result<http_body_util::Collected<Bytes>, Box<dyn std::error::Error + Send + Sync>>;
+
+/// Reads a whole body within the read timeout. A timer per request would cost a registration in
+/// tokio's timer wheel and, for a body that is not there yet, a write to the runtime's wake-up
+/// descriptor; instead a body that arrived with its headers (nearly all of them) is taken on the
+/// first poll, and one that did not waits for its data or the server's tick ([`tick`]), after
+/// which it checks its deadline. `Err` means the timeout passed.
+async fn read_body(state: &State, body: Limited<Incoming>) -> Result<Collected, ()> {
+    let mut collect = std::pin::pin!(body.collect());
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(collect.as_mut().poll(cx))).await;
+    if let std::task::Poll::Ready(collected) = first {
+        return Ok(collected);
+    }
+    let deadline = Instant::now() + state.read_timeout;
+    loop {
+        // Registered before the body is polled again, so a tick in between is not missed.
+        let mut tick = std::pin::pin!(state.tick.notified());
+        tick.as_mut().enable();
+        tokio::select! {
+            biased;
+            collected = &mut collect => return Ok(collected),
+            () = tick => {
+                if Instant::now() >= deadline {
+                    return Err(());
+                }
+            }
+        }
+    }
+}
+
 async fn admit(state: &State, endpoint: Endpoint, req: Request<Incoming>) -> Response<Full<Bytes>> {
     if let Some(ct) = req.headers().get(CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or_default();
@@ -447,8 +539,8 @@ async fn admit(state: &State, endpoint: Endpoint, req: Request<Incoming>) -> Res
         return reject(state, endpoint, StatusCode::PAYLOAD_TOO_LARGE, format!("the body is over the {} byte limit", state.max_body));
     }
     let body = Limited::new(req.into_body(), state.max_body);
-    let bytes = match tokio::time::timeout(state.read_timeout, body.collect()).await {
-        Err(_) => return reject(state, endpoint, StatusCode::REQUEST_TIMEOUT, "the body was not received in time".into()),
+    let bytes = match read_body(state, body).await {
+        Err(()) => return reject(state, endpoint, StatusCode::REQUEST_TIMEOUT, "the body was not received in time".into()),
         Ok(Err(e)) => {
             if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
                 return reject(state, endpoint, StatusCode::PAYLOAD_TOO_LARGE, format!("the body is over the {} byte limit", state.max_body));
