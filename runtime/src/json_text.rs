@@ -78,6 +78,12 @@ pub fn write(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Appends `s` escaped for the inside of a JSON string literal, without quotes: for text
+/// written in pieces into one literal (the webhook's denial text).
+pub fn write_escaped(out: &mut Vec<u8>, s: &str) {
+    escape(s, |piece| out.extend_from_slice(piece.as_bytes()));
+}
+
 /// [`write`] into a `String`.
 pub fn push(out: &mut String, s: &str) {
     out.reserve(s.len() + 2);

@@ -162,10 +162,10 @@ spec:
     let adm = admission::parse(&bytes).expect("a valid review");
     let general = admission::review(&engine, Endpoint::ValidateFail, &adm, deadline);
     assert!(!general.allowed);
-    assert!(general.message.unwrap_or_default().contains("resource Pod/team-a/web was blocked"));
+    assert!(general.message.map(|m| m.text().into_owned()).unwrap_or_default().contains("resource Pod/team-a/web was blocked"));
     // With the namespace in the object, the compiled path answers, with the same words.
     pod["metadata"]["namespace"] = json!("team-a");
     let (_, fast) = admission::review_compiled(&engine, Endpoint::ValidateFail, &review(&pod, 2), deadline).expect("answered");
     assert!(!fast.allowed);
-    assert!(fast.message.unwrap_or_default().contains("resource Pod/team-a/web was blocked"));
+    assert!(fast.message.map(|m| m.text().into_owned()).unwrap_or_default().contains("resource Pod/team-a/web was blocked"));
 }

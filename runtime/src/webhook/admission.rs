@@ -117,10 +117,41 @@ fn fill_namespace(object: &mut Value, namespace: &str) {
     }
 }
 
+/// What a refused review says.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Message {
+    /// A text as it is: an evaluation error, the CEL kinds' denials.
+    Text(String),
+    /// Kyverno's block message, kept as its parts: the response writes it JSON-escaped straight
+    /// into its buffer ([`response_bytes`]), with no text in between.
+    Blocked(Denial),
+}
+
+/// The parts of Kyverno's block message (see [`block_message`]).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Denial {
+    pub kind: String,
+    /// The object's own namespace.
+    pub namespace: String,
+    pub name: String,
+    /// Policy -> rule -> message of the rules that block.
+    pub failures: Blocked,
+}
+
+impl Message {
+    /// The message as the response carries it.
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Message::Text(text) => std::borrow::Cow::Borrowed(text),
+            Message::Blocked(d) => std::borrow::Cow::Owned(block_message(&d.kind, &d.namespace, &d.name, &d.failures)),
+        }
+    }
+}
+
 /// The outcome of one review.
 pub struct Verdict {
     pub allowed: bool,
-    pub message: Option<String>,
+    pub message: Option<Message>,
     pub warnings: Vec<String>,
     /// A JSON Patch (RFC 6902) for mutate endpoints, when there is one.
     pub patch: Option<Vec<u8>>,
@@ -174,14 +205,14 @@ pub fn review(engine: &Engine, endpoint: Endpoint, adm: &Admission, deadline: In
         warnings.extend(phase.warnings);
         results.extend(phase.results);
     }
-    validate_verdict(adm, &resource_namespace(adm), block, &blocked, warnings, results)
+    validate_verdict(adm, &resource_namespace(adm), block, blocked, warnings, results)
 }
 
 /// `namespace` is the object's own (the block message names the resource by it).
-fn validate_verdict(adm: &Admission, namespace: &str, block: bool, blocked: &Blocked, warnings: Vec<String>, results: Vec<RuleResult>) -> Verdict {
+fn validate_verdict(adm: &Admission, namespace: &str, block: bool, blocked: Blocked, warnings: Vec<String>, results: Vec<RuleResult>) -> Verdict {
     if block {
-        let message = block_message(&adm.kind, namespace, &adm.name, blocked);
-        return Verdict { allowed: false, message: Some(message), warnings, patch: None, results, error: None };
+        let denial = Denial { kind: adm.kind.clone(), namespace: namespace.to_owned(), name: adm.name.clone(), failures: blocked };
+        return Verdict { allowed: false, message: Some(Message::Blocked(denial)), warnings, patch: None, results, error: None };
     }
     Verdict { allowed: true, message: None, warnings, patch: None, results, error: None }
 }
@@ -340,7 +371,7 @@ pub fn review_compiled(engine: &Engine, endpoint: Endpoint, body: &[u8], deadlin
     }
     out.clear();
     SET_RESULTS.with(|b| *b.borrow_mut() = out);
-    let verdict = validate_verdict(&adm, object_ns, block, &blocked, warnings, results);
+    let verdict = validate_verdict(&adm, object_ns, block, blocked, warnings, results);
     Some((adm, verdict))
 }
 
@@ -394,8 +425,8 @@ fn mutate(engine: &Engine, endpoint: Endpoint, adm: &Admission, deadline: Instan
         results.extend(phase.results);
     }
     if !blocked.is_empty() {
-        let message = block_message(&adm.kind, &resource_namespace(adm), &adm.name, &blocked);
-        return Verdict { allowed: false, message: Some(message), warnings, patch: None, results, error: None };
+        let denial = Denial { kind: adm.kind.clone(), namespace: resource_namespace(adm), name: adm.name.clone(), failures: blocked };
+        return Verdict { allowed: false, message: Some(Message::Blocked(denial)), warnings, patch: None, results, error: None };
     }
     let ops = crate::mutate::jsonpatch::diff(&adm.object, &current);
     let patch = if ops.is_empty() { None } else { serde_json::to_vec(&ops).ok() };
@@ -416,7 +447,7 @@ fn resource_namespace(adm: &Admission) -> String {
 /// A verdict for an evaluation that could not finish: the endpoint's failure policy decides.
 fn failed(endpoint: Endpoint, results: Vec<RuleResult>, mut warnings: Vec<String>, error: String) -> Verdict {
     match endpoint.failure_policy() {
-        FailurePolicy::Fail => Verdict { allowed: false, message: Some(error.clone()), warnings, patch: None, results, error: Some(error) },
+        FailurePolicy::Fail => Verdict { allowed: false, message: Some(Message::Text(error.clone())), warnings, patch: None, results, error: Some(error) },
         FailurePolicy::Ignore => {
             warnings.push(format!("palisade: {error}; allowed because the failure policy is Ignore"));
             Verdict { allowed: true, message: None, warnings, patch: None, results, error: Some(error) }
@@ -435,44 +466,130 @@ pub fn response(uid: &str, verdict: &Verdict) -> Value {
 }
 
 /// The AdmissionReview response body, written directly: `uid`, `allowed`, and where there are
-/// any the denial `status`, the `warnings`, and the base64 JSON Patch with its `patchType`.
+/// any the denial `status`, the `warnings`, and the base64 JSON Patch with its `patchType`. A
+/// block message is written JSON-escaped straight into the body ([`write_block_message`]); the
+/// bytes are those of [`crate::set::response_json`] on its text (pinned by a test).
 pub fn response_bytes(uid: &str, verdict: &Verdict) -> Vec<u8> {
-    crate::set::response_json(uid, verdict.allowed, verdict.message.as_deref(), &verdict.warnings, verdict.patch.as_deref())
+    let denial = match &verdict.message {
+        Some(Message::Blocked(denial)) => denial,
+        message => {
+            let text = message.as_ref().map(|m| match m {
+                Message::Text(text) => text.as_str(),
+                Message::Blocked(_) => "",
+            });
+            return crate::set::response_json(uid, verdict.allowed, text, &verdict.warnings, verdict.patch.as_deref());
+        }
+    };
+    use base64::Engine as _;
+    let size = 160 + uid.len() + block_message_size(&denial.kind, &denial.namespace, &denial.name, &denial.failures) * 17 / 16
+        + verdict.warnings.iter().map(|w| w.len() + 8).sum::<usize>()
+        + verdict.patch.as_ref().map_or(0, |p| p.len() * 4 / 3 + 64);
+    let mut out = Vec::with_capacity(size);
+    out.extend_from_slice(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"#);
+    crate::json_text::write(&mut out, uid);
+    out.extend_from_slice(if verdict.allowed { br#","allowed":true"# } else { br#","allowed":false"# });
+    out.extend_from_slice(br#","status":{"status":"Failure","message":""#);
+    write_block_message(&mut JsonText(&mut out), &denial.kind, &denial.namespace, &denial.name, &denial.failures);
+    out.extend_from_slice(b"\"}");
+    if !verdict.warnings.is_empty() {
+        out.extend_from_slice(br#","warnings":["#);
+        for (i, w) in verdict.warnings.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            crate::json_text::write(&mut out, w);
+        }
+        out.push(b']');
+    }
+    if let Some(p) = &verdict.patch {
+        // Base64 needs no JSON escaping.
+        out.extend_from_slice(br#","patchType":"JSONPatch","patch":""#);
+        out.extend_from_slice(base64::engine::general_purpose::STANDARD.encode(p).as_bytes());
+        out.push(b'"');
+    }
+    out.extend_from_slice(b"}}");
+    out
+}
+
+/// Where denial text goes: a `String` takes it as it is, [`JsonText`] JSON-escaped.
+pub trait TextSink {
+    fn push_str(&mut self, s: &str);
+    fn push(&mut self, c: char);
+}
+
+impl TextSink for String {
+    fn push_str(&mut self, s: &str) {
+        String::push_str(self, s);
+    }
+    fn push(&mut self, c: char) {
+        String::push(self, c);
+    }
+}
+
+/// The inside of a JSON string literal being written into a buffer: text goes in escaped as
+/// serde_json escapes it ([`crate::json_text`]).
+pub struct JsonText<'a>(pub &'a mut Vec<u8>);
+
+impl TextSink for JsonText<'_> {
+    fn push_str(&mut self, s: &str) {
+        crate::json_text::write_escaped(self.0, s);
+    }
+    fn push(&mut self, c: char) {
+        match c {
+            '\n' => self.0.extend_from_slice(b"\\n"),
+            ' ' | '\'' | ':' => self.0.push(c as u8),
+            _ => crate::json_text::write_escaped(self.0, c.encode_utf8(&mut [0; 4])),
+        }
+    }
 }
 
 /// Kyverno's denial text: a header naming the resource, then the failures as YAML (keys sorted,
 /// as Go marshals maps). The text runs to kilobytes for a resource that fails many rules, so it
-/// is written into one buffer sized up front.
+/// is written into one buffer sized up front. (The webhook writes it straight into the response
+/// instead, through [`write_block_message`].)
 pub fn block_message(kind: &str, namespace: &str, name: &str, failures: &BTreeMap<String, BTreeMap<String, String>>) -> String {
-    const HEAD: &str = "\n\nresource ";
-    const TAIL: &str = " was blocked due to the following policies \n\n";
-    // Each scalar may gain quotes and, per folded line, the indentation of the next one; a
-    // sixteenth of its length covers that for lines of eighty columns and the odd doubled quote.
+    let mut out = String::with_capacity(block_message_size(kind, namespace, name, failures));
+    write_block_message(&mut out, kind, namespace, name, failures);
+    out
+}
+
+/// About the size of [`block_message`]'s text: each scalar may gain quotes and, per folded line,
+/// the indentation of the next one; a sixteenth of its length covers that for lines of eighty
+/// columns and the odd doubled quote.
+fn block_message_size(kind: &str, namespace: &str, name: &str, failures: &Blocked) -> usize {
     let scalar = |s: &String| s.len() + 2 + s.len() / 16;
-    let size = HEAD.len() + kind.len() + namespace.len() + name.len() + 2 + TAIL.len()
-        + failures.iter().map(|(p, rules)| scalar(p) + 2 + rules.iter().map(|(r, m)| 5 + scalar(r) + scalar(m)).sum::<usize>()).sum::<usize>();
-    let mut out = String::with_capacity(size);
-    out.push_str(HEAD);
+    BLOCK_HEAD.len() + kind.len() + namespace.len() + name.len() + 2 + BLOCK_TAIL.len()
+        + failures.iter().map(|(p, rules)| scalar(p) + 2 + rules.iter().map(|(r, m)| 5 + scalar(r) + scalar(m)).sum::<usize>()).sum::<usize>()
+}
+
+const BLOCK_HEAD: &str = "\n\nresource ";
+const BLOCK_TAIL: &str = " was blocked due to the following policies \n\n";
+
+/// Writes [`block_message`]'s text into `out`.
+pub fn write_block_message<S: TextSink>(out: &mut S, kind: &str, namespace: &str, name: &str, failures: &Blocked) {
+    out.push_str(BLOCK_HEAD);
     out.push_str(kind);
     out.push('/');
     out.push_str(namespace);
     out.push('/');
     out.push_str(name);
-    out.push_str(TAIL);
+    out.push_str(BLOCK_TAIL);
+    // A rule's key is written on its own first, short as it is, so the column its message
+    // starts at is counted in characters of the text (not of the escaped output).
+    let mut key = String::new();
     for (policy, rules) in failures {
-        yaml_value(&mut out, policy, 0, 2);
+        yaml_value(out, policy, 0, 2);
         out.push_str(":\n");
         for (rule, message) in rules {
-            let start = out.len();
-            out.push_str("  ");
-            yaml_value(&mut out, rule, 2, 4);
-            out.push_str(": ");
-            let column = out.get(start..).map_or(0, |line| line.chars().count());
-            yaml_value(&mut out, message, column, 4);
+            key.clear();
+            key.push_str("  ");
+            yaml_value(&mut key, rule, 2, 4);
+            key.push_str(": ");
+            out.push_str(&key);
+            yaml_value(out, message, key.chars().count(), 4);
             out.push('\n');
         }
     }
-    out
 }
 
 /// The width at which the Go YAML emitter folds long scalars.
@@ -504,12 +621,14 @@ thread_local! {
 /// breaks or control characters. Plain and single-quoted scalars fold at a space once the line
 /// passes [`BEST_WIDTH`], continuing on a new line indented by `indent`; `column` is where the
 /// scalar starts.
-fn yaml_value(out: &mut String, text: &str, column: usize, indent: usize) {
+fn yaml_value<S: TextSink>(out: &mut S, text: &str, column: usize, indent: usize) {
     let bytes = text.as_bytes();
     let ascii = printable_ascii(bytes);
     // `char::is_control`: C0 controls, DEL, and the C1 controls (U+0080..U+009F, two bytes).
     if !ascii && (bytes.iter().any(|&b| b < 0x20 || b == 0x7f) || bytes.windows(2).any(|w| matches!(w, [0xC2, 0x80..=0x9F]))) {
-        crate::json_text::push(out, text);
+        let mut quoted = String::with_capacity(text.len() + 8);
+        crate::json_text::push(&mut quoted, text);
+        out.push_str(&quoted);
         return;
     }
     let quoted = !plain_allowed(text);
@@ -555,7 +674,7 @@ fn yaml_value(out: &mut String, text: &str, column: usize, indent: usize) {
                 if !prev_space && col > BEST_WIDTH && i > 0 && !next_space {
                     out.push_str(text.get(start..i).unwrap_or_default());
                     out.push('\n');
-                    out.extend(std::iter::repeat_n(' ', indent));
+                    push_spaces(out, indent);
                     col = indent;
                     start = i + 1;
                 } else {
@@ -579,8 +698,7 @@ fn yaml_value(out: &mut String, text: &str, column: usize, indent: usize) {
 
 /// [`yaml_value`]'s folding for ASCII text (its quotes already doubled), where the column of a
 /// byte is its offset from the line's start plus that start's column.
-fn fold_ascii(out: &mut String, text: &str, column: usize, indent: usize) {
-    const SPACES: &str = "                                ";
+fn fold_ascii<S: TextSink>(out: &mut S, text: &str, column: usize, indent: usize) {
     let bytes = text.as_bytes();
     let (mut start, mut col) = (0, column);
     loop {
@@ -603,12 +721,18 @@ fn fold_ascii(out: &mut String, text: &str, column: usize, indent: usize) {
         };
         out.push_str(text.get(start..at).unwrap_or_default());
         out.push('\n');
-        match SPACES.get(..indent) {
-            Some(spaces) => out.push_str(spaces),
-            None => out.extend(std::iter::repeat_n(' ', indent)),
-        }
+        push_spaces(out, indent);
         start = at + 1;
         col = indent;
+    }
+}
+
+/// Appends `n` spaces (a folded line's indentation).
+fn push_spaces<S: TextSink>(out: &mut S, n: usize) {
+    const SPACES: &str = "                                ";
+    match SPACES.get(..n) {
+        Some(spaces) => out.push_str(spaces),
+        None => (0..n).for_each(|_| out.push(' ')),
     }
 }
 
@@ -781,7 +905,7 @@ mod tests {
     fn responses_are_admission_reviews() {
         let verdict = Verdict {
             allowed: false,
-            message: Some("no \"quotes\"".into()),
+            message: Some(Message::Text("no \"quotes\"".into())),
             warnings: vec!["w1".into(), "w2".into()],
             patch: Some(b"[]".to_vec()),
             results: Vec::new(),
@@ -798,6 +922,44 @@ mod tests {
             String::from_utf8(response_bytes("u-2", &allowed)).unwrap_or_default(),
             r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"u-2","allowed":true}}"#
         );
+    }
+
+    /// A denial as the response writes it straight from its parts, and as the set engine's
+    /// writer writes its text: the same bytes.
+    fn both_ways(uid: &str, failures: Blocked, warnings: Vec<String>, patch: Option<Vec<u8>>) -> (String, String) {
+        let denial = Denial { kind: "Pod".into(), namespace: "team-a".into(), name: "web\"1".into(), failures };
+        let text = block_message(&denial.kind, &denial.namespace, &denial.name, &denial.failures);
+        let verdict = Verdict { allowed: false, message: Some(Message::Blocked(denial)), warnings, patch, results: Vec::new(), error: None };
+        let direct = String::from_utf8(response_bytes(uid, &verdict)).unwrap_or_default();
+        let via_text = crate::set::response_json(uid, false, Some(&text), &verdict.warnings, verdict.patch.as_deref());
+        (direct, String::from_utf8(via_text).unwrap_or_default())
+    }
+
+    #[test]
+    fn denials_are_written_escaped_in_one_pass() {
+        let failures = Blocked::from([
+            ("require-labels".to_owned(), BTreeMap::from([("check \"team\"".to_owned(), format!("label `team` is required: {}", "long words ".repeat(12)))])),
+            ("p'2".to_owned(), BTreeMap::from([("r".to_owned(), "tab\there\nnew line \\ and \u{1} and \u{85} é".to_owned())])),
+        ]);
+        let (direct, via_text) = both_ways("u-1", failures, vec!["w \"1\"".into()], Some(b"[]".to_vec()));
+        assert_eq!(direct, via_text);
+        let value: Value = serde_json::from_str(&direct).unwrap_or(Value::Null);
+        assert!(value.pointer("/response/status/message").and_then(Value::as_str).unwrap_or_default().starts_with("\n\nresource Pod/team-a/web\"1 was blocked"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn denials_in_one_pass_agree_with_the_text(
+            rows in proptest::collection::vec(("[a-z' \"]{1,12}", "[a-z\\\\' :é]{1,10}", "[a-z \"'\\\\:#é\n\t\u{1}\u{7f}\u{85}]{0,200}"), 0..5),
+            warnings in proptest::collection::vec("[a \"\\\\\n]{0,12}", 0..3),
+        ) {
+            let mut failures = Blocked::new();
+            for (policy, rule, message) in rows {
+                failures.entry(policy).or_default().insert(rule, message);
+            }
+            let (direct, via_text) = both_ways("uid\"", failures, warnings, None);
+            proptest::prop_assert_eq!(direct, via_text);
+        }
     }
 
     #[test]

@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 
 use palisade_compiler::bundle::{CelIr, FailurePolicy, PolicyMeta};
 
-use super::admission::{Admission, Verdict};
+use super::admission::{Admission, Message, Verdict};
 use super::engine::{Endpoint, Engine};
 use crate::cel::CelInputs;
 use crate::engine::{Request, RuleResult, Status};
@@ -115,7 +115,7 @@ fn validate(
     if denials.is_empty() {
         Verdict { allowed: true, message: None, warnings, patch: None, results, error: None }
     } else {
-        Verdict { allowed: false, message: Some(denials.join("; ")), warnings, patch: None, results, error: None }
+        Verdict { allowed: false, message: Some(Message::Text(denials.join("; "))), warnings, patch: None, results, error: None }
     }
 }
 
@@ -157,7 +157,7 @@ fn mutate(engine: &Engine, endpoint: Endpoint, adm: &Admission, deadline: Instan
         results.push(m.result);
     }
     if !denials.is_empty() {
-        return Verdict { allowed: false, message: Some(denials.join("; ")), warnings, patch: None, results, error: None };
+        return Verdict { allowed: false, message: Some(Message::Text(denials.join("; "))), warnings, patch: None, results, error: None };
     }
     let ops = crate::mutate::jsonpatch::diff(&adm.object, &current);
     let patch = if ops.is_empty() { None } else { serde_json::to_vec(&ops).ok() };
@@ -171,7 +171,7 @@ fn timed_out(endpoint: Endpoint, results: Vec<RuleResult>, warnings: Vec<String>
 /// A verdict for an evaluation that could not finish: the endpoint's failure policy decides.
 fn failed(endpoint: Endpoint, results: Vec<RuleResult>, mut warnings: Vec<String>, error: String) -> Verdict {
     match endpoint.failure_policy() {
-        FailurePolicy::Fail => Verdict { allowed: false, message: Some(error.clone()), warnings, patch: None, results, error: Some(error) },
+        FailurePolicy::Fail => Verdict { allowed: false, message: Some(Message::Text(error.clone())), warnings, patch: None, results, error: Some(error) },
         FailurePolicy::Ignore => {
             warnings.push(format!("palisade: {error}; allowed because the failure policy is Ignore"));
             Verdict { allowed: true, message: None, warnings, patch: None, results, error: Some(error) }
