@@ -1,6 +1,7 @@
 //! The webhook's own work per review, apart from the policy engine: the denial text
-//! (`block_message`) and the response body (`response_bytes`), on what the corpus mix makes of
-//! them, and `review_compiled` end to end for scale.
+//! (`block_message`) and the response body (`response_bytes`, which writes a denial's text
+//! JSON-escaped straight into the body), on what the corpus mix makes of them, and
+//! `review_compiled` and the review with its response end to end for scale.
 //!
 //! The reviews are those of the load test (`scripts/load-test`, `loadgen`): the corpus' test
 //! resources under pod-security and best-practices, each wrapped in a CREATE review, against
@@ -107,9 +108,30 @@ fn webhook(c: &mut Criterion) {
     g.bench_function("response_bytes (all corpus reviews)", |b| {
         b.iter(|| verdicts.iter().map(|(uid, v)| admission::response_bytes(uid, v).len()).sum::<usize>())
     });
+    // The former way, for comparison: the denial text written, then escaped into the response.
+    g.bench_function("response_json on the text (all corpus reviews)", |b| {
+        b.iter(|| {
+            verdicts
+                .iter()
+                .map(|(uid, v)| {
+                    let text = v.message.as_ref().map(|m| m.text().into_owned());
+                    palisade_runtime::set::response_json(uid, v.allowed, text.as_deref(), &v.warnings, v.patch.as_deref()).len()
+                })
+                .sum::<usize>()
+        })
+    });
     g.throughput(Throughput::Elements(bodies.len() as u64));
     g.bench_function("review_compiled (all corpus reviews)", |b| {
         b.iter(|| bodies.iter().filter_map(|body| admission::review_compiled(&engine, endpoint, body, deadline)).count())
+    });
+    g.bench_function("review_compiled and response_bytes (all corpus reviews)", |b| {
+        b.iter(|| {
+            bodies
+                .iter()
+                .filter_map(|body| admission::review_compiled(&engine, endpoint, body, deadline))
+                .map(|(adm, v)| admission::response_bytes(&adm.uid, &v).len())
+                .sum::<usize>()
+        })
     });
     g.finish();
 }
