@@ -497,13 +497,13 @@ fn webhook_mutate_pins_digests_and_validate_checks_them() {
     let adm = admission::parse(&review_body(&signed)).unwrap();
     let verdict = admission::review(&engine, Endpoint::ValidateFail, &adm, deadline());
     assert!(!verdict.allowed);
-    assert!(verdict.message.as_deref().unwrap().contains(&format!("check-image: missing digest for {r}/team/app:v1")), "{:?}", verdict.message);
+    assert!(verdict.message.as_ref().unwrap().text().contains(&format!("check-image: missing digest for {r}/team/app:v1")), "{:?}", verdict.message);
 
     // An unsigned image is refused on the mutate endpoint with Kyverno's message.
     let adm = admission::parse(&review_body(&pod(&format!("{r}/team/tools:v1")))).unwrap();
     let verdict = admission::review(&engine, Endpoint::MutateFail, &adm, deadline());
     assert!(!verdict.allowed);
-    let message = verdict.message.unwrap();
+    let message = verdict.message.unwrap().text().into_owned();
     assert!(message.contains("resource Pod/default/app was blocked due to the following policies"), "{message}");
     // The message is folded as Go's YAML emitter folds it in Kyverno's block message.
     assert!(message.contains(&format!("check-image: 'failed to verify image {r}/team/tools:v1: .attestors[0].entries[0].keys:\n    no signatures found'")), "{message}");
@@ -586,7 +586,7 @@ fn webhook_image_validating_policy_honours_the_deadline_and_failure_policy() {
         assert!(started.elapsed() < std::time::Duration::from_secs(4), "the deadline bounds registry work");
         assert_eq!(verdict.allowed, allowed, "{spec}: {:?}", verdict.message);
         if !allowed {
-            let message = verdict.message.unwrap();
+            let message = verdict.message.unwrap().text().into_owned();
             assert!(message.starts_with("Policy signed error: expression"), "{message}");
             assert!(message.contains(&format!("failed to verify image {dead}/team/app:v1: registry did not answer within")), "{message}");
         }
