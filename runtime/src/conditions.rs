@@ -434,10 +434,16 @@ fn equals<K: CondValue, W: CondValue>(key: &K, value: &W) -> bool {
     let (k, v) = (key.shape(), value.shape());
     match (&k, &v) {
         (Shape::Str(ks), Shape::Str(vs)) => {
-            if let (Some(a), Some(b)) = (duration(ks), duration(vs)) {
+            // Each side is parsed only when the other is not already ruled out: most strings
+            // compared (operations, names, capabilities) are neither durations nor quantities.
+            if let Some(a) = duration(ks)
+                && let Some(b) = duration(vs)
+            {
                 return a.nanos() == b.nanos();
             }
-            if let (Some(a), Some(b)) = (quantity(&k), quantity(&v)) {
+            if let Some(a) = quantity(&k)
+                && let Some(b) = quantity(&v)
+            {
                 return a.cmp(&b) == Ordering::Equal;
             }
             wildcard::matches(vs, ks)
