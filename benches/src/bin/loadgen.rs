@@ -5,7 +5,9 @@
 //! each one sent only after the server's reload counter (`/metrics`) shows the previous one
 //! done, so no signal coalesces with a reload in progress and every reload is executed.
 //! Prints throughput, p50/p90/p99/max latency, the failed request count and, with reloads,
-//! how many the server executed.
+//! how many the server executed. `--latency-log FILE` also writes one line per request: when it
+//! was due (open loop) or sent (closed loop), in microseconds from the start, and its latency in
+//! microseconds, to see when slow requests happen (a stall of the machine shows as a run of them).
 //!
 //! The requests are the corpus' own test resources (`resource*.yaml` beside the policies) of
 //! the folders given (`--resources`), and the objects of the AdmissionReview files given
@@ -36,6 +38,7 @@ struct Args {
     reloads: u32,
     resources: Vec<PathBuf>,
     reviews: Vec<PathBuf>,
+    latency_log: Option<PathBuf>,
 }
 
 fn parse_args() -> Args {
@@ -51,6 +54,7 @@ fn parse_args() -> Args {
         reloads: 0,
         resources: Vec::new(),
         reviews: Vec::new(),
+        latency_log: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -67,6 +71,7 @@ fn parse_args() -> Args {
             "--reloads" => a.reloads = val().parse().unwrap(),
             "--resources" => a.resources.push(PathBuf::from(val())),
             "--review" => a.reviews.push(PathBuf::from(val())),
+            "--latency-log" => a.latency_log = Some(PathBuf::from(val())),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -197,7 +202,7 @@ async fn main() {
         senders.push(connect(&args).await);
     }
     let failed = Arc::new(AtomicU64::new(0));
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Duration, u64)>();
     let start = Instant::now();
     let end = start + args.duration;
 
@@ -250,7 +255,7 @@ async fn main() {
                     if !send(sender, &uri, body.clone(), uid).await {
                         failed.fetch_add(1, Ordering::Relaxed);
                     }
-                    let _ = tx.send(due.elapsed().as_micros() as u64);
+                    let _ = tx.send((due - start, due.elapsed().as_micros() as u64));
                 });
             }
         }
@@ -268,7 +273,7 @@ async fn main() {
                     if !send(sender.clone(), &uri, body.clone(), uid).await {
                         failed.fetch_add(1, Ordering::Relaxed);
                     }
-                    let _ = tx.send(t.elapsed().as_micros() as u64);
+                    let _ = tx.send((t - start, t.elapsed().as_micros() as u64));
                     i += args.concurrency;
                 }
             }));
@@ -283,8 +288,17 @@ async fn main() {
         None => None,
     };
     let mut lat = Vec::new();
-    while let Some(us) = rx.recv().await {
+    let mut log = args.latency_log.as_ref().map(|p| std::io::BufWriter::new(std::fs::File::create(p).unwrap()));
+    while let Some((at, us)) = rx.recv().await {
+        if let Some(log) = log.as_mut() {
+            use std::io::Write;
+            writeln!(log, "{} {us}", at.as_micros()).unwrap();
+        }
         lat.push(us);
+    }
+    if let Some(mut log) = log {
+        use std::io::Write;
+        log.flush().unwrap();
     }
     let elapsed = start.elapsed().as_secs_f64();
     lat.sort_unstable();
