@@ -3,6 +3,8 @@
 //! every policy of a test folder, as one compiled set, against every resource of that folder,
 //! sent as an AdmissionReview. Results, messages and paths must be identical.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 mod corpus;
 
 use serde_json::{Value, json};

@@ -920,6 +920,7 @@ mod tests {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod memo_tests {
     use serde_json::{Value, json};
 
