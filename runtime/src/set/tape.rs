@@ -89,8 +89,8 @@ pub(crate) struct Scope<'s, 'a> {
 /// Policies repeat expressions: most Pod Security policies open with the same precondition on
 /// `request.operation`, and a `deny` often tests one element expression under two conditions.
 /// An expression's value depends only on the request and the element (the tape's functions are
-/// pure), so within one request it is worked out once. An expression is known by the address of
-/// its parsed form in [`Programs`], which does not change while the set is loaded.
+/// pure), so within one request it is worked out once. An expression is known by its id in
+/// [`Programs`], so a memo belongs to one set's programs.
 #[derive(Debug, Default)]
 pub(crate) struct Memo {
     entries: std::cell::RefCell<Vec<MemoEntry>>,
@@ -233,11 +233,8 @@ impl Programs {
     }
 
     /// Evaluates expression `id`, leaving document nodes as nodes.
-    pub(crate) fn eval_id(&self, id: u32, scope: &Scope) -> Result<V, Stop> {
-        Self::run(self.exprs.get(id as usize).ok_or(Stop::Bail)?, scope)
-    }
-
-    fn run(expr: &Expr, scope: &Scope) -> Result<V, Stop> {
+    fn eval_id(&self, id: u32, scope: &Scope) -> Result<V, Stop> {
+        let expr = self.exprs.get(id as usize).ok_or(Stop::Bail)?;
         let mut eval = Eval { scope, steps: 0, depth: 0, cfg: EvalConfig::kyverno() };
         eval.eval(expr, &V::Root)
     }
@@ -552,7 +549,7 @@ impl Eval<'_, '_, '_> {
 
 /// The elements of an array value (taken, not copied, from a built list), or the value back
 /// when it is not an array. The context levels are not on the tape.
-pub(crate) fn elements(v: V, doc: &Doc) -> Result<Result<Vec<V>, V>, Stop> {
+fn elements(v: V, doc: &Doc) -> Result<Result<Vec<V>, V>, Stop> {
     Ok(match v {
         V::Node(id) if doc.node(id).tag == TAG_ARRAY => Ok(doc.elems(id).iter().map(|&e| V::Node(e)).collect()),
         V::List(items) => Ok(items),
