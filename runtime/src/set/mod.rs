@@ -21,7 +21,7 @@ mod select;
 mod tape;
 
 pub use load::{load_policies, padding};
-pub use review::{Review, ReviewError, admit, resource_value, respond, response_json};
+pub use review::{MessageWriter, Review, ReviewError, admit, resource_value, respond, response_json, response_json_with};
 
 use std::cell::{Cell, OnceCell};
 use std::collections::HashMap;

@@ -130,16 +130,29 @@ fn response(uid: &str, allowed: bool, message: Option<&str>) -> Vec<u8> {
 /// "warnings"?, "patchType"?, "patch"?}}`. The webhook writes its answers with it too; `patch`
 /// is the JSON Patch, base64-encoded here.
 pub fn response_json(uid: &str, allowed: bool, message: Option<&str>, warnings: &[String], patch: Option<&[u8]>) -> Vec<u8> {
+    match message {
+        Some(m) => response_json_with(uid, allowed, Some((m.len(), &|out: &mut Vec<u8>| crate::json_text::write_escaped(out, m))), warnings, patch),
+        None => response_json_with(uid, allowed, None, warnings, patch),
+    }
+}
+
+/// A response's denial message given as its length (about) and a writer of the inside of its
+/// JSON string literal, escaped: for a message written in pieces straight into the response
+/// (the webhook's block message) rather than built as a text first.
+pub type MessageWriter<'a> = (usize, &'a dyn Fn(&mut Vec<u8>));
+
+/// [`response_json`] with the message from a [`MessageWriter`].
+pub fn response_json_with(uid: &str, allowed: bool, message: Option<MessageWriter>, warnings: &[String], patch: Option<&[u8]>) -> Vec<u8> {
     use base64::Engine as _;
-    let size = 128 + uid.len() + message.map_or(0, |m| m.len() + 64) + warnings.iter().map(|w| w.len() + 8).sum::<usize>();
+    let size = 128 + uid.len() + message.map_or(0, |(len, _)| len + 64) + warnings.iter().map(|w| w.len() + 8).sum::<usize>();
     let mut out = Vec::with_capacity(size + patch.map_or(0, |p| p.len() * 4 / 3 + 64));
     out.extend_from_slice(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"#);
     crate::json_text::write(&mut out, uid);
     out.extend_from_slice(if allowed { br#","allowed":true"# } else { br#","allowed":false"# });
-    if let Some(m) = message {
-        out.extend_from_slice(br#","status":{"status":"Failure","message":"#);
-        crate::json_text::write(&mut out, m);
-        out.push(b'}');
+    if let Some((_, write)) = message {
+        out.extend_from_slice(br#","status":{"status":"Failure","message":""#);
+        write(&mut out);
+        out.extend_from_slice(b"\"}");
     }
     if !warnings.is_empty() {
         out.extend_from_slice(br#","warnings":["#);

@@ -470,45 +470,17 @@ pub fn response(uid: &str, verdict: &Verdict) -> Value {
 /// block message is written JSON-escaped straight into the body ([`write_block_message`]); the
 /// bytes are those of [`crate::set::response_json`] on its text (pinned by a test).
 pub fn response_bytes(uid: &str, verdict: &Verdict) -> Vec<u8> {
-    let denial = match &verdict.message {
-        Some(Message::Blocked(denial)) => denial,
-        message => {
-            let text = message.as_ref().map(|m| match m {
-                Message::Text(text) => text.as_str(),
-                Message::Blocked(_) => "",
-            });
-            return crate::set::response_json(uid, verdict.allowed, text, &verdict.warnings, verdict.patch.as_deref());
+    let (warnings, patch) = (&verdict.warnings, verdict.patch.as_deref());
+    match &verdict.message {
+        None => crate::set::response_json_with(uid, verdict.allowed, None, warnings, patch),
+        Some(Message::Text(text)) => crate::set::response_json(uid, verdict.allowed, Some(text), warnings, patch),
+        Some(Message::Blocked(d)) => {
+            // Escaping may lengthen the text a little (its line breaks become `\n`).
+            let size = block_message_size(&d.kind, &d.namespace, &d.name, &d.failures) * 17 / 16;
+            let write = |out: &mut Vec<u8>| write_block_message(&mut JsonText(out), &d.kind, &d.namespace, &d.name, &d.failures);
+            crate::set::response_json_with(uid, verdict.allowed, Some((size, &write)), warnings, patch)
         }
-    };
-    use base64::Engine as _;
-    let size = 160 + uid.len() + block_message_size(&denial.kind, &denial.namespace, &denial.name, &denial.failures) * 17 / 16
-        + verdict.warnings.iter().map(|w| w.len() + 8).sum::<usize>()
-        + verdict.patch.as_ref().map_or(0, |p| p.len() * 4 / 3 + 64);
-    let mut out = Vec::with_capacity(size);
-    out.extend_from_slice(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"#);
-    crate::json_text::write(&mut out, uid);
-    out.extend_from_slice(if verdict.allowed { br#","allowed":true"# } else { br#","allowed":false"# });
-    out.extend_from_slice(br#","status":{"status":"Failure","message":""#);
-    write_block_message(&mut JsonText(&mut out), &denial.kind, &denial.namespace, &denial.name, &denial.failures);
-    out.extend_from_slice(b"\"}");
-    if !verdict.warnings.is_empty() {
-        out.extend_from_slice(br#","warnings":["#);
-        for (i, w) in verdict.warnings.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            crate::json_text::write(&mut out, w);
-        }
-        out.push(b']');
     }
-    if let Some(p) = &verdict.patch {
-        // Base64 needs no JSON escaping.
-        out.extend_from_slice(br#","patchType":"JSONPatch","patch":""#);
-        out.extend_from_slice(base64::engine::general_purpose::STANDARD.encode(p).as_bytes());
-        out.push(b'"');
-    }
-    out.extend_from_slice(b"}}");
-    out
 }
 
 /// Where denial text goes: a `String` takes it as it is, [`JsonText`] JSON-escaped.
