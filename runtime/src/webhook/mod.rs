@@ -407,7 +407,7 @@ const RETIRE_WAIT: Duration = Duration::from_secs(30);
 /// Frees a retired engine on the calling thread once no request holds it any more. Requests that
 /// took it before the swap are polled for every millisecond; one that outlives the wait frees it
 /// itself when it answers.
-fn free_when_unshared(mut old: Arc<Engine>) {
+fn free_when_unshared<T>(mut old: Arc<T>) {
     let until = Instant::now() + RETIRE_WAIT;
     loop {
         match Arc::try_unwrap(old) {
@@ -639,4 +639,46 @@ async fn admit(state: &State, endpoint: Endpoint, req: Request<Incoming>) -> Res
     let mut r = Response::new(Full::new(Bytes::from(admission::response_bytes(&adm.uid, &verdict))));
     r.headers_mut().insert(CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
     r
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::sync::mpsc;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::free_when_unshared;
+
+    /// Records the name of the thread it is dropped on.
+    struct Retired(Arc<Mutex<Option<String>>>);
+
+    impl Drop for Retired {
+        fn drop(&mut self) {
+            *self.0.lock().unwrap() = std::thread::current().name().map(str::to_owned);
+        }
+    }
+
+    #[test]
+    fn a_retired_engine_is_freed_by_the_reload_thread_after_the_last_request_lets_go() {
+        let dropped_on = Arc::new(Mutex::new(None));
+        let engine = Arc::new(Retired(dropped_on.clone()));
+        // A request that took the engine before the swap and answers 30 ms later.
+        let (taken, started) = mpsc::channel();
+        let request = {
+            let held = engine.clone();
+            std::thread::Builder::new()
+                .name("worker".into())
+                .spawn(move || {
+                    taken.send(()).unwrap();
+                    std::thread::sleep(Duration::from_millis(30));
+                    drop(held);
+                })
+                .unwrap()
+        };
+        started.recv().unwrap();
+        std::thread::Builder::new().name("palisade-reload".into()).spawn(move || free_when_unshared(engine)).unwrap().join().unwrap();
+        request.join().unwrap();
+        assert_eq!(dropped_on.lock().unwrap().as_deref(), Some("palisade-reload"));
+    }
 }
