@@ -170,21 +170,6 @@ fn find(seg: &[Option<char>], text: &[char]) -> Option<usize> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shapes_pick_the_fast_paths() {
-        assert!(matches!(Shape::of("abc"), Shape::Literal));
-        assert!(matches!(Shape::of("**"), Shape::Any));
-        assert!(matches!(Shape::of("ab*"), Shape::Prefix(_)));
-        assert!(matches!(Shape::of("*ab"), Shape::Suffix(_)));
-        assert!(matches!(Shape::of("a*b"), Shape::Segments(_)));
-        assert!(matches!(Shape::of("a?"), Shape::Segments(_)));
-    }
-}
-
 /// A wildcard is stored (in compiled bundles) as its pattern text and recompiled on load: the
 /// compiled shape is a pure function of the text, so the text is the whole contract.
 impl serde::Serialize for Wildcard {
@@ -197,5 +182,20 @@ impl<'de> serde::Deserialize<'de> for Wildcard {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Wildcard, D::Error> {
         let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(deserializer)?;
         Ok(Wildcard::new(&text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_pick_the_fast_paths() {
+        assert!(matches!(Shape::of("abc"), Shape::Literal));
+        assert!(matches!(Shape::of("**"), Shape::Any));
+        assert!(matches!(Shape::of("ab*"), Shape::Prefix(_)));
+        assert!(matches!(Shape::of("*ab"), Shape::Suffix(_)));
+        assert!(matches!(Shape::of("a*b"), Shape::Segments(_)));
+        assert!(matches!(Shape::of("a?"), Shape::Segments(_)));
     }
 }

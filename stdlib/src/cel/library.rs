@@ -220,10 +220,8 @@ fn or_value_macro(
 fn or_value(args: &[Value]) -> Result<Value, ExecutionError> {
     let x = arg(args, 0, "orValue")?;
     let d = arg(args, 1, "orValue")?;
-    if let Value::Opaque(o) = x {
-        if let Some(opt) = o.downcast_ref::<cel::objects::OptionalValue>() {
-            return Ok(opt.value().cloned().unwrap_or_else(|| d.clone()));
-        }
+    if let Value::Opaque(o) = x && let Some(opt) = o.downcast_ref::<cel::objects::OptionalValue>() {
+        return Ok(opt.value().cloned().unwrap_or_else(|| d.clone()));
     }
     Ok(x.clone())
 }
@@ -404,10 +402,8 @@ fn list_max(args: &[Value]) -> Result<Value, ExecutionError> {
 fn list_is_sorted(args: &[Value]) -> Result<Value, ExecutionError> {
     let list = list_arg(args, 0, "isSorted")?;
     for pair in list.windows(2) {
-        if let [a, b] = pair {
-            if cel_cmp("isSorted", a, b)? == std::cmp::Ordering::Greater {
-                return Ok(Value::Bool(false));
-            }
+        if let [a, b] = pair && cel_cmp("isSorted", a, b)? == std::cmp::Ordering::Greater {
+            return Ok(Value::Bool(false));
         }
     }
     Ok(Value::Bool(true))
@@ -766,10 +762,8 @@ fn url_new(args: &[Value]) -> Result<Value, ExecutionError> {
 }
 
 fn split_host_port(host: &str) -> (&str, &str) {
-    if let Some(rest) = host.strip_prefix('[') {
-        if let Some((h, p)) = rest.split_once(']') {
-            return (h, p.strip_prefix(':').unwrap_or_default());
-        }
+    if let Some(rest) = host.strip_prefix('[') && let Some((h, p)) = rest.split_once(']') {
+        return (h, p.strip_prefix(':').unwrap_or_default());
     }
     match host.rsplit_once(':') {
         Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => (h, p),
@@ -1035,10 +1029,8 @@ fn generator_apply(args: &[Value]) -> Result<Value, ExecutionError> {
         let mut r = to_json(item).map_err(|e| err(f, e))?;
         let Some(obj) = r.as_object_mut() else { return Err(err(f, "every resource must be an object")) };
         let meta = obj.entry("metadata").or_insert_with(|| Json::Object(serde_json::Map::new()));
-        if let Some(m) = meta.as_object_mut() {
-            if !ns.is_empty() {
-                m.insert("namespace".into(), Json::String(ns.clone()));
-            }
+        if let Some(m) = meta.as_object_mut() && !ns.is_empty() {
+            m.insert("namespace".into(), Json::String(ns.clone()));
         }
         resources.push(r);
     }
