@@ -34,15 +34,11 @@ pub fn autogen_rules(policy: &Value) -> Vec<Value> {
         if !matches_pod(rule) {
             continue;
         }
-        if !template.is_empty() {
-            if let Some(r) = generate(rule, "autogen-", &template, Target::Template) {
-                out.push(r);
-            }
+        if !template.is_empty() && let Some(r) = generate(rule, "autogen-", &template, Target::Template) {
+            out.push(r);
         }
-        if cronjob {
-            if let Some(r) = generate(rule, "autogen-cronjob-", &["CronJob"], Target::CronJob) {
-                out.push(r);
-            }
+        if cronjob && let Some(r) = generate(rule, "autogen-cronjob-", &["CronJob"], Target::CronJob) {
+            out.push(r);
         }
     }
     out
@@ -177,10 +173,10 @@ fn generate(rule: &Value, prefix: &str, kinds: &[&str], target: Target) -> Optio
 fn with_kinds(block: &Value, kinds: &[&str]) -> Value {
     let mut block = block.clone();
     let set = |desc: &mut Value| {
-        if let Some(r) = desc.get_mut("resources").and_then(Value::as_object_mut) {
-            if r.get("kinds").and_then(Value::as_array).is_some_and(|k| !k.is_empty()) {
-                r.insert("kinds".into(), json!(kinds));
-            }
+        if let Some(r) = desc.get_mut("resources").and_then(Value::as_object_mut)
+            && r.get("kinds").and_then(Value::as_array).is_some_and(|k| !k.is_empty())
+        {
+            r.insert("kinds".into(), json!(kinds));
         }
     };
     set(&mut block);

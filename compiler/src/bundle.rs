@@ -295,12 +295,10 @@ impl Bundle {
     fn validate(&self) -> Result<(), LoadError> {
         for p in &self.policies {
             for rule in &p.ir.rules {
-                if let RuleBody::Validate(v) = &rule.body {
-                    if let Check::Pattern(pattern) = &v.check {
-                        pattern.validate().map_err(|e| {
-                            LoadError::Invalid(format!("policy {} rule {}: {e}", p.meta.name, rule.name))
-                        })?;
-                    }
+                if let RuleBody::Validate(v) = &rule.body && let Check::Pattern(pattern) = &v.check {
+                    pattern.validate().map_err(|e| {
+                        LoadError::Invalid(format!("policy {} rule {}: {e}", p.meta.name, rule.name))
+                    })?;
                 }
             }
         }

@@ -418,10 +418,8 @@ impl DeletingPolicyIr {
         let schedule = str_of(&spec, "schedule").unwrap_or_default().to_owned();
         check_cron(&schedule).map_err(|e| LowerError(format!("spec.schedule: {e}")))?;
         let propagation = str_of(&spec, "deletionPropagationPolicy").map(str::to_owned);
-        if let Some(p) = &propagation {
-            if !matches!(p.as_str(), "Foreground" | "Background" | "Orphan") {
-                return Err(LowerError(format!("spec.deletionPropagationPolicy: `{p}` is not one of Foreground, Background, Orphan")));
-            }
+        if let Some(p) = &propagation && !matches!(p.as_str(), "Foreground" | "Background" | "Orphan") {
+            return Err(LowerError(format!("spec.deletionPropagationPolicy: `{p}` is not one of Foreground, Background, Orphan")));
         }
         Ok(DeletingPolicyIr {
             name: doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_owned(),
@@ -474,10 +472,8 @@ pub fn check_cron(text: &str) -> Result<(), String> {
                 Some((r, s)) => (r, Some(s)),
                 None => (part, None),
             };
-            if let Some(s) = step {
-                if s.parse::<u32>().map_or(true, |n| n == 0) {
-                    return Err(format!("`{s}` is not a valid step for the {what} in `{text}`"));
-                }
+            if let Some(s) = step && s.parse::<u32>().map_or(true, |n| n == 0) {
+                return Err(format!("`{s}` is not a valid step for the {what} in `{text}`"));
             }
             if range == "*" || range == "?" {
                 continue;
