@@ -129,7 +129,7 @@ fn sibling_policy(node: &Node, offset: usize) -> Option<String> {
     let mut visit = |k: &Node, v: &Node| {
         let _ = k;
         if found.is_none() && contains(v) && v.as_map().is_some() {
-            let names_rule = v.get("rule").is_some_and(|r| contains(r)) || v.get("ruleNames").is_some_and(|r| contains(r));
+            let names_rule = v.get("rule").is_some_and(&contains) || v.get("ruleNames").is_some_and(&contains);
             if names_rule {
                 found = v.get("policy").or_else(|| v.get("policyName")).and_then(Node::as_str).map(str::to_owned);
             }
