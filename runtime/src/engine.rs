@@ -102,10 +102,8 @@ impl<'r, 'a> Evaluation<'r, 'a> {
     /// Evaluates every validate rule of `policy` that applies to the request.
     pub fn policy(&mut self, policy: &PolicyIr) -> Vec<RuleResult> {
         let (req, resource) = (self.req, self.resource);
-        if let Some(ns) = &policy.namespace {
-            if namespace_of(resource) != Some(ns.as_str()) {
-                return Vec::new();
-            }
+        if let Some(ns) = &policy.namespace && namespace_of(resource) != Some(ns.as_str()) {
+            return Vec::new();
         }
         let mut out = Vec::new();
         for rule in &policy.rules {
@@ -802,10 +800,8 @@ fn filter_matches(f: &Filter, resource: &Value, req: &Request) -> bool {
             return false;
         }
     }
-    if let Some(sel) = &f.namespace_selector {
-        if kind == "Namespace" || !selector_matches(sel, req.namespace_labels) {
-            return false;
-        }
+    if let Some(sel) = &f.namespace_selector && (kind == "Namespace" || !selector_matches(sel, req.namespace_labels)) {
+        return false;
     }
     user_matches(f, req.user)
 }

@@ -96,15 +96,11 @@ fn corpus_patterns_agree() {
     for dir in &dirs {
         let mut docs = Vec::new();
         corpus::documents(dir, &mut docs);
-        if dir.file_name().is_some_and(|n| n == ".kyverno-test") {
-            if let Some(parent) = dir.parent() {
-                let Ok(entries) = std::fs::read_dir(parent) else { continue };
-                for e in entries.filter_map(Result::ok) {
-                    if e.path().is_file() {
-                        if let Ok(d) = runner::load_documents(&e.path()) {
-                            docs.extend(d);
-                        }
-                    }
+        if dir.file_name().is_some_and(|n| n == ".kyverno-test") && let Some(parent) = dir.parent() {
+            let Ok(entries) = std::fs::read_dir(parent) else { continue };
+            for e in entries.filter_map(Result::ok) {
+                if e.path().is_file() && let Ok(d) = runner::load_documents(&e.path()) {
+                    docs.extend(d);
                 }
             }
         }

@@ -86,10 +86,8 @@ fn podsecurity_cases() {
         };
         if Some(status.as_str()) != case.expect.as_deref() {
             failures.push(format!("{}: expected {:?}, got {status}: {message}", case.name, case.expect));
-        } else if let Some(want) = &case.message {
-            if *want != message {
-                failures.push(format!("{}: message differs\n  expected: {want}\n  got:      {message}", case.name));
-            }
+        } else if let Some(want) = &case.message && *want != message {
+            failures.push(format!("{}: message differs\n  expected: {want}\n  got:      {message}", case.name));
         }
     }
     assert!(failures.is_empty(), "{} of {} cases differ:\n{}", failures.len(), cases.len(), failures.join("\n"));

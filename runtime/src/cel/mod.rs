@@ -298,10 +298,8 @@ fn exception_for<'a>(p: &CelPolicyIr, inputs: &'a CelInputs, b: &Bindings, reque
 pub fn evaluate_policy(p: &CelPolicyIr, req: &Request, b: &Bindings, inputs: &CelInputs, namespace_object: Option<&Value>) -> Vec<RuleResult> {
     let subject = if req.operation == "DELETE" { req.old_object.unwrap_or(req.object) } else { req.object };
     let request_ns = engine::namespace_of(subject).unwrap_or_default();
-    if let Some(ns) = &p.namespace {
-        if request_ns != ns {
-            return Vec::new();
-        }
+    if let Some(ns) = &p.namespace && request_ns != ns {
+        return Vec::new();
     }
     let enforce = p.actions.iter().any(|a| a == "Deny");
     let result = |rule: &str, status: Status, message: String| RuleResult { policy: p.name.clone(), rule: rule.to_owned(), status, message, enforce };

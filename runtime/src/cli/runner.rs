@@ -354,11 +354,9 @@ fn run_inner(path: &Path) -> Result<Vec<Outcome>, String> {
                 None => compare(exp, res_name, &resources, &actual, &set),
             };
             produced.check(&mut outcome, exp, res_name, dir, &resources);
-            if !outcome.ok && outcome.actual == "not found" {
-                if let Some(why) = unknown_policy(exp, &set) {
-                    let at = map.resolve(exp.span).map(|(s, _)| format!("{}:{}:{}: ", path.display(), s.line, s.column)).unwrap_or_default();
-                    outcome.reason = format!("{at}{why}");
-                }
+            if !outcome.ok && outcome.actual == "not found" && let Some(why) = unknown_policy(exp, &set) {
+                let at = map.resolve(exp.span).map(|(s, _)| format!("{}:{}:{}: ", path.display(), s.line, s.column)).unwrap_or_default();
+                outcome.reason = format!("{at}{why}");
             }
             outcomes.push(outcome);
         }
@@ -427,7 +425,7 @@ fn evaluate_all(
             let kind = current.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
             let ns_for_object = if ns.is_empty() && !crate::cel::cluster_scoped(&kind) { "default" } else { ns };
             let namespace_object = namespace_object(ns_for_object, &values.namespaces, &inputs.host.resources, values.namespace_labels.get(ns_for_object));
-            let req = Request { operation: &operation, object: &current, old_object: None, user, namespace_labels: ns_labels, variables: &vars, rule_variables: None };
+            let req = Request { operation, object: &current, old_object: None, user, namespace_labels: ns_labels, variables: &vars, rule_variables: None };
             if let Some(g) = crate::cel::generate_policy(policy, &req, namespace_object.as_ref()) {
                 actual.push((ri, g.result));
                 produced.generated.entry((ri, policy.name.clone(), String::new())).or_default().extend(g.resources);
@@ -504,10 +502,10 @@ fn evaluate_all(
             let ns_for_object = if ns.is_empty() && !crate::cel::cluster_scoped(kind) { "default" } else { ns };
             let namespace_object = namespace_object(ns_for_object, &values.namespaces, &inputs.host.resources, values.namespace_labels.get(ns_for_object));
             let mut object = resource.clone();
-            if ns.is_empty() && ns_for_object == "default" {
-                if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-                    meta.insert("namespace".into(), Value::String("default".into()));
-                }
+            if ns.is_empty() && ns_for_object == "default"
+                && let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut)
+            {
+                meta.insert("namespace".into(), Value::String("default".into()));
             }
             for policy in &set.deleting_policies {
                 actual.push((ri, crate::cel::delete::evaluate(policy, &object, inputs, namespace_object.as_ref())));
@@ -658,11 +656,11 @@ pub fn load_path(path: &Path) -> Result<Vec<Value>, String> {
 
 /// `kind: List` documents stand for their items.
 pub fn expand_list(doc: Value, out: &mut Vec<Value>) {
-    if doc.get("kind").and_then(Value::as_str).is_some_and(|k| k == "List" || k.ends_with("List")) {
-        if let Some(Value::Array(items)) = doc.get("items") {
-            out.extend(items.iter().cloned());
-            return;
-        }
+    if doc.get("kind").and_then(Value::as_str).is_some_and(|k| k == "List" || k.ends_with("List"))
+        && let Some(Value::Array(items)) = doc.get("items")
+    {
+        out.extend(items.iter().cloned());
+        return;
     }
     if doc.is_object() {
         out.push(doc);
@@ -771,24 +769,20 @@ pub fn load_userinfo(path: &Path) -> Result<UserInfo, String> {
     let file = map.add(path.display().to_string(), text.as_str());
     let (docs, mut diags) = syntax::parse(file, &text);
     let mut user = UserInfo::default();
-    if let Some(doc) = docs.first() {
-        if let Some(mut o) = Obj::new(&doc.root, "the user info file", &mut diags) {
-            let _ = o.take("apiVersion");
-            let _ = o.take("kind");
-            let _ = o.take("metadata");
-            user.roles = o.strings("roles", &mut diags);
-            user.cluster_roles = o.strings("clusterRoles", &mut diags);
-            if let Some(info) = o.take("userInfo") {
-                if let Some(mut u) = Obj::new(info, "userInfo", &mut diags) {
-                    user.username = u.string("username", &mut diags).unwrap_or_default();
-                    user.groups = u.strings("groups", &mut diags);
-                    let _ = u.take("uid");
-                    let _ = u.take("extra");
-                    u.finish(&["username", "groups", "uid", "extra"], &mut diags);
-                }
-            }
-            o.finish(&["apiVersion", "kind", "metadata", "roles", "clusterRoles", "userInfo"], &mut diags);
+    if let Some(doc) = docs.first() && let Some(mut o) = Obj::new(&doc.root, "the user info file", &mut diags) {
+        let _ = o.take("apiVersion");
+        let _ = o.take("kind");
+        let _ = o.take("metadata");
+        user.roles = o.strings("roles", &mut diags);
+        user.cluster_roles = o.strings("clusterRoles", &mut diags);
+        if let Some(info) = o.take("userInfo") && let Some(mut u) = Obj::new(info, "userInfo", &mut diags) {
+            user.username = u.string("username", &mut diags).unwrap_or_default();
+            user.groups = u.strings("groups", &mut diags);
+            let _ = u.take("uid");
+            let _ = u.take("extra");
+            u.finish(&["username", "groups", "uid", "extra"], &mut diags);
         }
+        o.finish(&["apiVersion", "kind", "metadata", "roles", "clusterRoles", "userInfo"], &mut diags);
     }
     if let Some(d) = diags.iter().find(|d| d.is_error()) {
         return Err(render(&map, d));

@@ -109,10 +109,8 @@ impl TestFile {
         if let Some(meta) = o.take("metadata") {
             t.name = meta.get("name").and_then(Node::as_str).unwrap_or_default().to_owned();
         }
-        if let Some(name) = o.string("name", errors) {
-            if t.name.is_empty() {
-                t.name = name;
-            }
+        if let Some(name) = o.string("name", errors) && t.name.is_empty() {
+            t.name = name;
         }
         t.policies = o.strings("policies", errors);
         t.resources = o.strings("resources", errors);

@@ -101,10 +101,8 @@ impl Access {
 }
 
 fn classify(image: &str, e: &OciDistributionError) -> VerifyError {
-    if let OciDistributionError::RequestError(re) = e {
-        if re.is_connect() || re.is_timeout() || re.is_request() {
-            return VerifyError::Unreachable(format!("failed to verify image {image}: {e}"));
-        }
+    if let OciDistributionError::RequestError(re) = e && (re.is_connect() || re.is_timeout() || re.is_request()) {
+        return VerifyError::Unreachable(format!("failed to verify image {image}: {e}"));
     }
     VerifyError::Failed(format!("failed to verify image {image}: {e}"))
 }
@@ -371,29 +369,21 @@ async fn verify_keyless(access: &Access, image: &ImageInfo, digest: &str, k: &Ke
             sigstore::cosign::signature_layers::CertificateSubject::Email(s) | sigstore::cosign::signature_layers::CertificateSubject::Uri(s) => s.clone(),
         };
         let issuer = cert.issuer.clone().unwrap_or_default();
-        if let Some(w) = &k.subject {
-            if !w.matches(&subject) {
-                reasons.push(format!("subject mismatch: expected {}, received {subject}", k.subject_text));
-                continue;
-            }
+        if let Some(w) = &k.subject && !w.matches(&subject) {
+            reasons.push(format!("subject mismatch: expected {}, received {subject}", k.subject_text));
+            continue;
         }
-        if let Some(re) = &k.subject_regexp {
-            if !re.0.is_match(&subject) {
-                reasons.push(format!("subject mismatch: expected {}, received {subject}", re.0.as_str()));
-                continue;
-            }
+        if let Some(re) = &k.subject_regexp && !re.0.is_match(&subject) {
+            reasons.push(format!("subject mismatch: expected {}, received {subject}", re.0.as_str()));
+            continue;
         }
-        if let Some(w) = &k.issuer {
-            if !w.matches(&issuer) {
-                reasons.push(format!("issuer mismatch: expected {}, received {issuer}", k.issuer_text));
-                continue;
-            }
+        if let Some(w) = &k.issuer && !w.matches(&issuer) {
+            reasons.push(format!("issuer mismatch: expected {}, received {issuer}", k.issuer_text));
+            continue;
         }
-        if let Some(re) = &k.issuer_regexp {
-            if !re.0.is_match(&issuer) {
-                reasons.push(format!("issuer mismatch: expected {}, received {issuer}", re.0.as_str()));
-                continue;
-            }
+        if let Some(re) = &k.issuer_regexp && !re.0.is_match(&issuer) {
+            reasons.push(format!("issuer mismatch: expected {}, received {issuer}", re.0.as_str()));
+            continue;
         }
         if let Err(r) = extensions_ok(cert, &k.additional_extensions) {
             reasons.push(r);
@@ -476,10 +466,10 @@ pub async fn fetch_attestations(
         Err(e) => {
             let failed = classify(&image.reference(), &e);
             // A missing `.att` tag is the registry's MANIFEST_UNKNOWN: no attestations at all.
-            if let VerifyError::Failed(m) = &failed {
-                if m.contains("MANIFEST_UNKNOWN") || m.contains("manifest unknown") || m.contains("not found") {
-                    return Err(VerifyError::Failed(format!("failed to verify image {}: no matching attestations", image.reference())));
-                }
+            if let VerifyError::Failed(m) = &failed
+                && (m.contains("MANIFEST_UNKNOWN") || m.contains("manifest unknown") || m.contains("not found"))
+            {
+                return Err(VerifyError::Failed(format!("failed to verify image {}: no matching attestations", image.reference())));
             }
             return Err(failed);
         }

@@ -173,10 +173,8 @@ impl Verifier {
             return out;
         }
         let resource = req.object;
-        if let Some(ns) = &policy.namespace {
-            if engine::namespace_of(resource) != Some(ns.as_str()) {
-                return out;
-            }
+        if let Some(ns) = &policy.namespace && engine::namespace_of(resource) != Some(ns.as_str()) {
+            return out;
         }
         let mut ctx = Context::new(req, resource);
         for rule in &policy.rules {
@@ -284,10 +282,8 @@ impl Verifier {
     /// What verification proves for this entry and digest, from the cache or the registry.
     async fn verified(&self, entry: &ImageVerification, image: &ImageInfo, digest: &str, access: &Access) -> Result<(Verified, bool), VerifyError> {
         let key = Cache::key(&entry.fingerprint, &format!("{}@{digest}", image.repository()));
-        if entry.use_cache {
-            if let Some(v) = self.cache.lock().ok().and_then(|c| c.get(&key, Instant::now()).cloned()) {
-                return Ok((v, true));
-            }
+        if entry.use_cache && let Some(v) = self.cache.lock().ok().and_then(|c| c.get(&key, Instant::now()).cloned()) {
+            return Ok((v, true));
         }
         let secrets = |ns: &str, name: &str| self.config.secrets.get(&(ns.to_owned(), name.to_owned())).cloned();
         for (i, set) in entry.attestors.iter().enumerate() {
@@ -331,10 +327,8 @@ impl Verifier {
             statements.push(found);
         }
         let v = Verified { digest: digest.to_owned(), statements };
-        if entry.use_cache {
-            if let Ok(mut c) = self.cache.lock() {
-                c.insert(key, v.clone(), Instant::now());
-            }
+        if entry.use_cache && let Ok(mut c) = self.cache.lock() {
+            c.insert(key, v.clone(), Instant::now());
         }
         Ok((v, false))
     }
@@ -394,10 +388,8 @@ impl Verifier {
             return out;
         }
         let resource = req.object;
-        if let Some(ns) = &policy.namespace {
-            if engine::namespace_of(resource) != Some(ns.as_str()) {
-                return out;
-            }
+        if let Some(ns) = &policy.namespace && engine::namespace_of(resource) != Some(ns.as_str()) {
+            return out;
         }
         let mut ctx = Context::new(req, resource);
         let recorded: BTreeMap<String, String> = resource

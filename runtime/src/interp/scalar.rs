@@ -128,15 +128,11 @@ pub fn compare(value: &Value, op: CompareOp, operand: &Const) -> bool {
 
 fn compare_scalar(value: Scalar, op: CompareOp, operand: &Const) -> bool {
     let as_text = number_text(value);
-    if let Some(p) = operand.duration {
-        if let Some(v) = as_text.as_deref().and_then(|t| Duration::parse(t).ok()) {
-            return holds(op, v.nanos().cmp(&p.nanos()));
-        }
+    if let Some(p) = operand.duration && let Some(v) = as_text.as_deref().and_then(|t| Duration::parse(t).ok()) {
+        return holds(op, v.nanos().cmp(&p.nanos()));
     }
-    if let Some(p) = &operand.quantity {
-        if let Some(v) = as_text.as_deref().and_then(|t| Quantity::parse(t).ok()) {
-            return holds(op, v.cmp(p));
-        }
+    if let Some(p) = &operand.quantity && let Some(v) = as_text.as_deref().and_then(|t| Quantity::parse(t).ok()) {
+        return holds(op, v.cmp(p));
     }
     let matched = match string_text(value) {
         Some(text) => operand.wildcard.matches(&text),

@@ -153,13 +153,11 @@ struct JitMemory {
 
 impl Drop for JitMemory {
     fn drop(&mut self) {
-        if let Ok(mut m) = self.module.lock() {
-            if let Some(module) = m.take() {
-                // SAFETY: every function pointer into this module is held by a
-                // `CompiledPattern`, each of which holds an `Arc` to this memory; we are in
-                // the last `Arc`'s drop, so no pointer survives.
-                unsafe { module.free_memory() };
-            }
+        if let Ok(mut m) = self.module.lock() && let Some(module) = m.take() {
+            // SAFETY: every function pointer into this module is held by a
+            // `CompiledPattern`, each of which holds an `Arc` to this memory; we are in
+            // the last `Arc`'s drop, so no pointer survives.
+            unsafe { module.free_memory() };
         }
     }
 }

@@ -110,10 +110,10 @@ fn fill_namespace(object: &mut Value, namespace: &str) {
     if namespace.is_empty() {
         return;
     }
-    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-        if meta.get("namespace").and_then(Value::as_str).is_none_or(str::is_empty) {
-            meta.insert("namespace".into(), Value::String(namespace.to_owned()));
-        }
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut)
+        && meta.get("namespace").and_then(Value::as_str).is_none_or(str::is_empty)
+    {
+        meta.insert("namespace".into(), Value::String(namespace.to_owned()));
     }
 }
 

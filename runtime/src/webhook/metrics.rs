@@ -99,10 +99,8 @@ impl Metrics {
         }
         if let Some(h) = self.latency.get(endpoint.index()) {
             let secs = elapsed.as_secs_f64();
-            if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
-                if let Some(b) = h.buckets.get(i) {
-                    b.fetch_add(1, Ordering::Relaxed);
-                }
+            if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) && let Some(b) = h.buckets.get(i) {
+                b.fetch_add(1, Ordering::Relaxed);
             }
             h.count.fetch_add(1, Ordering::Relaxed);
             h.sum_nanos.fetch_add(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);

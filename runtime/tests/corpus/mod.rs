@@ -18,10 +18,8 @@ pub fn test_folders(dir: &Path, out: &mut Vec<PathBuf>) {
     for p in entries {
         if p.is_dir() {
             test_folders(&p, out);
-        } else if p.file_name().is_some_and(|n| n == "kyverno-test.yaml") {
-            if let Some(dir) = p.parent() {
-                out.push(dir.to_owned());
-            }
+        } else if p.file_name().is_some_and(|n| n == "kyverno-test.yaml") && let Some(dir) = p.parent() {
+            out.push(dir.to_owned());
         }
     }
 }
@@ -40,11 +38,11 @@ pub fn documents(dir: &Path, out: &mut Vec<serde_json::Value>) {
     for p in entries {
         if p.is_dir() {
             documents(&p, out);
-        } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "json") {
-            if let Ok(docs) = palisade_runtime::cli::runner::load_documents(&p) {
-                for d in docs {
-                    palisade_runtime::cli::runner::expand_list(d, out);
-                }
+        } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
+            && let Ok(docs) = palisade_runtime::cli::runner::load_documents(&p)
+        {
+            for d in docs {
+                palisade_runtime::cli::runner::expand_list(d, out);
             }
         }
     }
