@@ -82,7 +82,10 @@ pub enum CelIr {
     Binding(BindingIr),
     /// MutatingPolicy, NamespacedMutatingPolicy, MutatingAdmissionPolicy.
     Mutating(MutatingPolicyIr),
-    ImageValidating(ImageValidatingPolicyIr),
+    /// Boxed: it is the largest kind by far (image rules, attestors, attestations), and a
+    /// bundle holds a vector of these. Serde encodes a box as its content, so the bundle
+    /// format is unchanged.
+    ImageValidating(Box<ImageValidatingPolicyIr>),
     Generating(GeneratingPolicyIr),
     Deleting(DeletingPolicyIr),
 }
@@ -368,7 +371,7 @@ fn lower_cel(doc: &Value) -> Option<Result<CelIr, String>> {
     let lowered = match base {
         "ValidatingPolicy" | "ValidatingAdmissionPolicy" => CelPolicyIr::lower(doc).map(CelIr::Validating),
         "MutatingPolicy" | "MutatingAdmissionPolicy" => MutatingPolicyIr::lower(doc).map(CelIr::Mutating),
-        "ImageValidatingPolicy" => ImageValidatingPolicyIr::lower(doc).map(CelIr::ImageValidating),
+        "ImageValidatingPolicy" => ImageValidatingPolicyIr::lower(doc).map(|p| CelIr::ImageValidating(Box::new(p))),
         "GeneratingPolicy" => GeneratingPolicyIr::lower(doc).map(CelIr::Generating),
         "DeletingPolicy" => DeletingPolicyIr::lower(doc).map(CelIr::Deleting),
         _ => return None,
@@ -448,7 +451,7 @@ pub fn compile(inputs: &[Input]) -> Compiled {
         // checker knows).
         for doc in docs.iter().filter(|d| is_binding_document(d)) {
             let json = syntax::to_json(&doc.root);
-            let line = sources.get(file).map(|f| f.line_col(u32::try_from(doc.root.span.start).unwrap_or(u32::MAX)).line).unwrap_or(1);
+            let line = sources.get(file).map(|f| f.line_col(doc.root.span.start).line).unwrap_or(1);
             let ir = CelIr::Binding(BindingIr::lower(&json));
             let source = PolicySource { file: input.name.clone(), line, column: 1, rules: Vec::new() };
             cel.push(BundledCelPolicy { meta: cel_meta(&json, &ir), ir, source });
@@ -464,7 +467,7 @@ pub fn compile(inputs: &[Input]) -> Compiled {
             let kind = json.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
             let name = json.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_owned();
             let at = |node: &Node| {
-                sources.get(file).map(|f| f.line_col(u32::try_from(node.span.start).unwrap_or(u32::MAX)))
+                sources.get(file).map(|f| f.line_col(node.span.start))
             };
             let (line, column) = at(&doc.root).map(|lc| (lc.line, lc.column)).unwrap_or((1, 1));
             if !KYVERNO_KINDS.contains(&kind.as_str()) {

@@ -86,7 +86,9 @@ pub struct Attestor {
 pub enum AttestorKind {
     Keys(Keys),
     Certificates(Certificates),
-    Keyless(Keyless),
+    /// Boxed: the keyless identity (wildcards, regexes, roots, transparency-log settings) is
+    /// twice the size of the other kinds, and every attestor entry would otherwise pay for it.
+    Keyless(Box<Keyless>),
     Nested(AttestorSet),
     /// An entry without keys, certificates or keyless (Kyverno adds one for attestations that
     /// name no attestors, to fetch statements without checking who signed them).
@@ -389,7 +391,7 @@ fn lower_set(v: &Value, path: &str) -> Result<AttestorSet, LowerError> {
                         .map_err(|err| LowerError(format!("{epath}.keyless.{field}: invalid regular expression: {err}"))),
                 }
             };
-            let kind = AttestorKind::Keyless(Keyless {
+            let kind = AttestorKind::Keyless(Box::new(Keyless {
                 issuer: opt_s(k, "issuer").map(|i| Wildcard::new(&i)),
                 issuer_regexp: regex("issuerRegExp")?,
                 subject: opt_s(k, "subject").map(|i| Wildcard::new(&i)),
@@ -400,7 +402,7 @@ fn lower_set(v: &Value, path: &str) -> Result<AttestorSet, LowerError> {
                 ctlog: lower_ctlog(k.get("ctlog")),
                 issuer_text: s(k, "issuer"),
                 subject_text: s(k, "subject"),
-            });
+            }));
             entries.push(Attestor { kind, annotations, repository });
         } else if let Some(nested) = e.get("attestor") {
             let kind = AttestorKind::Nested(lower_set(nested, &format!("{epath}.attestor"))?);
@@ -462,7 +464,7 @@ fn split_pem(pem: &str) -> Vec<String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
