@@ -508,12 +508,12 @@ impl Context {
         if let Some(images) = image_infos(resource) {
             doc.insert("images".into(), images);
         }
-        let mut doc = Value::Object(doc);
         let sa = req.user.username.strip_prefix("system:serviceaccount:").and_then(|s| s.split_once(':'));
         if let Some((ns, name)) = sa {
-            doc["serviceAccountNamespace"] = json!(ns);
-            doc["serviceAccountName"] = json!(name);
+            doc.insert("serviceAccountNamespace".into(), json!(ns));
+            doc.insert("serviceAccountName".into(), json!(name));
         }
+        let mut doc = Value::Object(doc);
         for (path, value) in req.variables {
             set_dotted(&mut doc, path, value.clone());
         }

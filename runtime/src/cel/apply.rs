@@ -80,7 +80,7 @@ fn merge_set(dest: Option<&Vec<Value>>, patch: &[Value]) -> Value {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
     use serde_json::json;
 

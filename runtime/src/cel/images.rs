@@ -146,11 +146,13 @@ pub fn evaluate_until(
     let failed = |e: String| Some(result(if p.ignore_failures { Status::Skip } else { Status::Error }, e));
     // Custom extractors read `request.object` as well as `object`.
     let mut extraction = super::bindings(req, namespace_object);
-    let mut request = json!({"object": subject, "operation": req.operation});
+    let mut request = Map::new();
+    request.insert("object".into(), subject.clone());
+    request.insert("operation".into(), req.operation.into());
     if let Some(o) = req.old_object {
-        request["oldObject"] = o.clone();
+        request.insert("oldObject".into(), o.clone());
     }
-    extraction.bind_json("request", &request);
+    extraction.bind_json("request", &Value::Object(request));
     let extracted = match extract(p, &extraction, subject) {
         Ok(x) => x,
         Err(e) => return failed(format!("failed to extract images: {e}")),
@@ -251,9 +253,12 @@ impl PolicyVerifier {
         }
         ctlog.insert("ignoreSCT".into(), spec.pointer("/ctlog/insecureIgnoreSCT").and_then(Value::as_bool).unwrap_or(false).into());
         if let Some(data) = s("/key/data") {
-            let mut keys = json!({"publicKeys": data, "rekor": rekor, "ctlog": ctlog});
+            let mut keys = Map::new();
+            keys.insert("publicKeys".into(), data.into());
+            keys.insert("rekor".into(), rekor.into());
+            keys.insert("ctlog".into(), ctlog.into());
             if let Some(h) = s("/key/hashAlgorithm") {
-                keys["signatureAlgorithm"] = h.into();
+                keys.insert("signatureAlgorithm".into(), h.into());
             }
             return Ok(json!({"keys": keys}));
         }
@@ -262,24 +267,28 @@ impl PolicyVerifier {
         }
         if let Some(k) = spec.get("keyless") {
             let identity = k.pointer("/identities/0").cloned().unwrap_or(Value::Null);
-            let mut keyless = json!({"rekor": rekor, "ctlog": ctlog});
+            let mut keyless = Map::new();
+            keyless.insert("rekor".into(), rekor.into());
+            keyless.insert("ctlog".into(), ctlog.into());
             for (from, to) in [("issuer", "issuer"), ("subject", "subject"), ("issuerRegExp", "issuerRegExp"), ("subjectRegExp", "subjectRegExp")] {
                 if let Some(v) = identity.get(from).and_then(Value::as_str) {
-                    keyless[to] = v.into();
+                    keyless.insert(to.into(), v.into());
                 }
             }
             if let Some(r) = k.get("roots").and_then(Value::as_str) {
-                keyless["roots"] = r.into();
+                keyless.insert("roots".into(), r.into());
             }
             return Ok(json!({"keyless": keyless}));
         }
         if let Some(c) = spec.get("certificate") {
-            let mut certs = json!({"rekor": rekor, "ctlog": ctlog});
+            let mut certs = Map::new();
+            certs.insert("rekor".into(), rekor.into());
+            certs.insert("ctlog".into(), ctlog.into());
             if let Some(v) = c.pointer("/cert/value").and_then(Value::as_str) {
-                certs["cert"] = v.into();
+                certs.insert("cert".into(), v.into());
             }
             if let Some(v) = c.pointer("/certChain/value").and_then(Value::as_str) {
-                certs["certChain"] = v.into();
+                certs.insert("certChain".into(), v.into());
             }
             return Ok(json!({"certificates": certs}));
         }

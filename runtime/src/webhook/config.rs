@@ -174,8 +174,8 @@ fn webhook(
         "timeoutSeconds": timeout,
         "namespaceSelector": {"matchExpressions": [system_namespaces(target)]},
     });
-    if mutating {
-        hook["reinvocationPolicy"] = json!("IfNeeded");
+    if mutating && let Some(hook) = hook.as_object_mut() {
+        hook.insert("reinvocationPolicy".into(), json!("IfNeeded"));
     }
     hook
 }
@@ -184,7 +184,9 @@ fn client_config(target: &Target, path: &str) -> Value {
     let mut client = json!({"service": {"name": target.service, "namespace": target.namespace, "path": path, "port": target.port}});
     if let Some(ca) = &target.ca_pem {
         use base64::Engine as _;
-        client["caBundle"] = json!(base64::engine::general_purpose::STANDARD.encode(ca));
+        if let Some(client) = client.as_object_mut() {
+            client.insert("caBundle".into(), json!(base64::engine::general_purpose::STANDARD.encode(ca)));
+        }
     }
     client
 }
