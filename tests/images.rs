@@ -248,7 +248,8 @@ fn keyless_with_own_roots_checks_subject_and_issuer() {
     let rekor = key(SigningScheme::ECDSA_P256_SHA256_ASN1);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
     let digest = push(r, "team/keyless", "v1");
-    rt().block_on(sign::sign_keyless(&access(), r, "team/keyless", &digest, &leaf, &cert.pem(), &rekor, now)).unwrap();
+    let signer = sign::KeylessSigner { leaf: &leaf, cert_pem: &cert.pem(), rekor: &rekor, integrated_time: now };
+    rt().block_on(sign::sign_keyless(&access(), r, "team/keyless", &digest, &signer)).unwrap();
 
     let entry = |subject: &str, issuer: &str| {
         format!(

@@ -117,6 +117,7 @@ fn escape(key: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::indexing_slicing)]
     use super::*;
     use serde_json::json;
 

@@ -115,8 +115,12 @@ pub struct Verifier {
     /// Registry clients for digest resolution, by registry and access settings. They are only
     /// used on `runtime`, whose connection tasks they rely on, and their number is bounded
     /// since requests name registries.
-    clients: Mutex<HashMap<(String, bool, Option<(String, String)>), oci_client::Client>>,
+    clients: Mutex<HashMap<ClientKey, oci_client::Client>>,
 }
+
+/// What a registry client is kept for: the registry, whether plain HTTP is allowed, and the
+/// basic-auth credentials (user, password), if any.
+type ClientKey = (String, bool, Option<(String, String)>);
 
 /// How many registry clients a verifier keeps before it starts over.
 const MAX_CLIENTS: usize = 64;
@@ -287,7 +291,8 @@ impl Verifier {
         }
         let secrets = |ns: &str, name: &str| self.config.secrets.get(&(ns.to_owned(), name.to_owned())).cloned();
         for (i, set) in entry.attestors.iter().enumerate() {
-            if let Err(e) = self.verify_set(set, &format!(".attestors[{i}]"), entry, image, digest, access, &secrets).await {
+            let target = EntryImage { entry, image, digest, access, secrets: &secrets };
+            if let Err(e) = verify_set(&target, set, &format!(".attestors[{i}]")).await {
                 return Err(match e {
                     VerifyError::Failed(m) => VerifyError::Failed(format!("failed to verify image {image}: {m}")),
                     unreachable => unreachable,
@@ -331,54 +336,6 @@ impl Verifier {
             c.insert(key, v.clone(), Instant::now());
         }
         Ok((v, false))
-    }
-
-    /// Verifies an attestor set: `count` entries (all by default) must verify. The error lists
-    /// every failed entry with its path, joined the way Go's multierr joins them.
-    fn verify_set<'a>(
-        &'a self,
-        set: &'a AttestorSet,
-        path: &'a str,
-        entry: &'a ImageVerification,
-        image: &'a ImageInfo,
-        digest: &'a str,
-        access: &'a Access,
-        secrets: &'a (dyn Fn(&str, &str) -> Option<String> + Sync),
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), VerifyError>> + 'a>> {
-        Box::pin(async move {
-            let required = set.required_count();
-            let mut verified = 0;
-            let mut errors = Vec::new();
-            for (i, a) in set.entries.iter().enumerate() {
-                let entry_path = format!("{path}.entries[{i}]");
-                let result = match &a.kind {
-                    AttestorKind::Nested(nested) => {
-                        let nested_path = format!("{entry_path}.attestor");
-                        self.verify_set(nested, &nested_path, entry, image, digest, access, secrets).await
-                    }
-                    _ => cosign::verify_signature(access, image, digest, a, &entry.annotations, secrets)
-                        .await
-                        .map_err(|e| match e {
-                            VerifyError::Failed(m) => VerifyError::Failed(format!("{entry_path}{}: {m}", a.kind.path_segment())),
-                            other => other,
-                        }),
-                };
-                match result {
-                    Ok(()) => {
-                        verified += 1;
-                        if verified >= required {
-                            return Ok(());
-                        }
-                    }
-                    Err(VerifyError::Unreachable(m)) => return Err(VerifyError::Unreachable(m)),
-                    Err(VerifyError::Failed(m)) => errors.push(m),
-                }
-            }
-            if errors.is_empty() {
-                errors.push(format!("image attestors verification failed, verifiedCount: {verified}, requiredCount: {required}"));
-            }
-            Err(VerifyError::Failed(errors.join("; ")))
-        })
     }
 
     /// The validate phase on the (mutated) resource: `verifyDigest` and `required`.
@@ -441,6 +398,60 @@ impl Verifier {
         }
         out
     }
+}
+
+/// One image under one `verifyImages` entry: what every attestor of the entry checks, the same
+/// through nested attestor sets.
+struct EntryImage<'a> {
+    entry: &'a ImageVerification,
+    image: &'a ImageInfo,
+    digest: &'a str,
+    access: &'a Access,
+    /// Secret lookup by (namespace, name), for attestors that name secrets.
+    secrets: &'a (dyn Fn(&str, &str) -> Option<String> + Sync),
+}
+
+/// Verifies an attestor set: `count` entries (all by default) must verify. The error lists
+/// every failed entry with its path, joined the way Go's multierr joins them.
+fn verify_set<'a>(
+    target: &'a EntryImage<'a>,
+    set: &'a AttestorSet,
+    path: &'a str,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), VerifyError>> + 'a>> {
+    Box::pin(async move {
+        let required = set.required_count();
+        let mut verified = 0;
+        let mut errors = Vec::new();
+        for (i, a) in set.entries.iter().enumerate() {
+            let entry_path = format!("{path}.entries[{i}]");
+            let result = match &a.kind {
+                AttestorKind::Nested(nested) => {
+                    let nested_path = format!("{entry_path}.attestor");
+                    verify_set(target, nested, &nested_path).await
+                }
+                _ => cosign::verify_signature(target.access, target.image, target.digest, a, &target.entry.annotations, target.secrets)
+                    .await
+                    .map_err(|e| match e {
+                        VerifyError::Failed(m) => VerifyError::Failed(format!("{entry_path}{}: {m}", a.kind.path_segment())),
+                        other => other,
+                    }),
+            };
+            match result {
+                Ok(()) => {
+                    verified += 1;
+                    if verified >= required {
+                        return Ok(());
+                    }
+                }
+                Err(VerifyError::Unreachable(m)) => return Err(VerifyError::Unreachable(m)),
+                Err(VerifyError::Failed(m)) => errors.push(m),
+            }
+        }
+        if errors.is_empty() {
+            errors.push(format!("image attestors verification failed, verifiedCount: {verified}, requiredCount: {required}"));
+        }
+        Err(VerifyError::Failed(errors.join("; ")))
+    })
 }
 
 /// Loads the rule's context and checks its preconditions; `Err` carries a skip or error result.

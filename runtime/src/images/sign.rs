@@ -157,22 +157,22 @@ pub fn rekor_bundle(rekor: &KeyPair, signature: &str, integrated_time: i64) -> R
     Ok(json!({"SignedEntryTimestamp": set, "Payload": {"body": body, "integratedTime": integrated_time, "logIndex": 1, "logID": log_id}}).to_string())
 }
 
+/// What a keyless signature is made of: the certificate and its key, and the local Rekor key
+/// that signs the bundle recording the signature at `integrated_time` (Unix seconds).
+pub struct KeylessSigner<'a> {
+    pub leaf: &'a KeyPair,
+    pub cert_pem: &'a str,
+    pub rekor: &'a KeyPair,
+    pub integrated_time: i64,
+}
+
 /// Signs an image digest keyless-style: the signature is made with the certificate's key, and
 /// carries the certificate and a Rekor bundle.
-pub async fn sign_keyless(
-    access: &Access,
-    registry: &str,
-    repository: &str,
-    digest: &str,
-    leaf: &KeyPair,
-    cert_pem: &str,
-    rekor: &KeyPair,
-    integrated_time: i64,
-) -> Result<(), String> {
+pub async fn sign_keyless(access: &Access, registry: &str, repository: &str, digest: &str, signer: &KeylessSigner<'_>) -> Result<(), String> {
     let payload = payload(registry, repository, digest, &BTreeMap::new())?;
-    let signature = leaf.sign(&payload)?;
-    let bundle = rekor_bundle(rekor, &signature, integrated_time)?;
-    let spec = SignatureSpec { payload, signature, certificate: Some(cert_pem.to_owned()), chain: None, bundle: Some(bundle) };
+    let signature = signer.leaf.sign(&payload)?;
+    let bundle = rekor_bundle(signer.rekor, &signature, signer.integrated_time)?;
+    let spec = SignatureSpec { payload, signature, certificate: Some(signer.cert_pem.to_owned()), chain: None, bundle: Some(bundle) };
     push_signatures(access, registry, repository, digest, vec![spec]).await
 }
 
