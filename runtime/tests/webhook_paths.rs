@@ -5,7 +5,7 @@
 //! `palisade compile` does, and every resource of the folder is sent to both, on both validate
 //! endpoints. Allowed, message and warnings must be identical.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod corpus;
 

@@ -40,6 +40,10 @@ pub trait Tree: Copy {
     fn null(self) -> Self;
     /// The number of elements of an array (0 for anything else).
     fn len(self) -> usize;
+    /// Whether the value has no elements: an empty array, or anything that is not an array.
+    fn is_empty(self) -> bool {
+        self.len() == 0
+    }
     /// Element `i` of an array.
     fn at(self, i: usize) -> Option<Self>;
     /// An object's keys, each once, in the order `serde_json` keeps them.

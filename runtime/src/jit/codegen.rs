@@ -48,6 +48,7 @@ pub(super) fn build(func: &mut Function, fctx: &mut FunctionBuilderContext, conf
     b.append_block_params_for_function_params(entry);
     b.switch_to_block(entry);
     let params = b.block_params(entry).to_vec();
+    #[allow(clippy::indexing_slicing, reason = "the entry block takes the parameters of the matcher signature every function of a batch is declared with, `(env pointer, node) -> i32`: always two")]
     let (env, node) = (params[0], params[1]);
     let trusted = MemFlagsData::trusted().with_readonly();
     let nodes = b.ins().load(ptr, trusted, env, offset_of!(Env, nodes) as i32);

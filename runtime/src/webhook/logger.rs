@@ -183,6 +183,7 @@ fn push_str(buf: &mut Vec<u8>, s: &str) {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::indexing_slicing)]
     use super::*;
 
     #[test]
