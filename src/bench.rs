@@ -162,11 +162,12 @@ pub fn run(args: Args) -> ExitCode {
     if args.per_policy {
         per_policy(&policies, &inputs, iterations);
     }
+    let rules_native = compiled.explain().iter().filter(|e| e.interpreter.is_none()).count();
     let report = json!({
         "requests": inputs.len(),
         "rules_loaded": compiled.rule_count(),
         "rules_evaluated": evaluated,
-        "rules_native": compiled.explain().iter().filter(|e| e.interpreter.is_none()).count(),
+        "rules_native": rules_native,
         "rules_by_engine": by_engine(&compiled),
         "parse_ns": parse_ns.round(),
         "interpreter_ns": interpreter_ns.round(),
@@ -180,7 +181,7 @@ pub fn run(args: Args) -> ExitCode {
         println!("{report}");
     } else {
         println!("requests          {}", inputs.len());
-        println!("rules loaded      {} ({} native; {})", compiled.rule_count(), report["rules_native"], by_engine(&compiled).iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "));
+        println!("rules loaded      {} ({} native; {})", compiled.rule_count(), rules_native, by_engine(&compiled).iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "));
         println!("rules evaluated   {evaluated}");
         println!("parse (serde)     {parse_ns:>10.0} ns");
         println!("interpreter       {interpreter_ns:>10.0} ns");
@@ -200,12 +201,14 @@ pub fn run(args: Args) -> ExitCode {
 /// The interpreter's answer: every policy through one [`engine::Evaluation`] of the request, as
 /// `palisade apply` does.
 fn interpret(policies: &[palisade_compiler::ir::policy::PolicyIr], review: &Value) -> Vec<RuleResult> {
-    let request = &review["request"];
-    let operation = request["operation"].as_str().unwrap_or_default();
+    // A review without a request has no object, so nothing to evaluate.
+    let Some(request) = review.get("request") else { return Vec::new() };
+    let operation = request.get("operation").and_then(Value::as_str).unwrap_or_default();
     let user = UserInfo {
-        username: request["userInfo"]["username"].as_str().unwrap_or_default().to_owned(),
-        groups: request["userInfo"]["groups"]
-            .as_array()
+        username: request.pointer("/userInfo/username").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        groups: request
+            .pointer("/userInfo/groups")
+            .and_then(Value::as_array)
             .map(|g| g.iter().filter_map(Value::as_str).map(str::to_owned).collect())
             .unwrap_or_default(),
         ..UserInfo::default()

@@ -81,7 +81,7 @@ const KNOWN_MISSES: &[(&str, &str, &str, &str)] = &[
 fn kyverno_policies_corpus() {
     let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus/kyverno-policies"));
     assert!(root.is_dir(), "the corpus is missing at {}", root.display());
-    let files = runner::discover(&[root.clone()]);
+    let files = runner::discover(std::slice::from_ref(&root));
     assert_eq!(files.len(), 492, "the corpus has 492 test files");
     let reports = runner::run_all(&files);
     let mut per: BTreeMap<String, (usize, usize)> = BTreeMap::new();
