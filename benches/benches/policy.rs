@@ -41,7 +41,7 @@ fn load(paths: &[&str], pad: usize) -> Vec<PolicyIr> {
 }
 
 fn interpret(policies: &[PolicyIr], review: &Value, user: &UserInfo) -> usize {
-    let object = &review["request"]["object"];
+    let object = review.pointer("/request/object").unwrap_or(&Value::Null);
     let req = Request { operation: "CREATE", object, old_object: None, user, namespace_labels: None, variables: &[], rule_variables: None };
     // One evaluation of the request for every policy, as `palisade apply` runs them.
     let mut evaluation = engine::Evaluation::new(&req);
