@@ -361,6 +361,26 @@ impl<'a> Doc<'a> {
         self.members(id).iter().rev().find(|m| m.key_len & !OWNED_BIT == len && self.key_of(m) == key).map(|m| m.value)
     }
 
+    /// The value of the member whose key has id `key` in the table the document was parsed
+    /// with (the last one if the key repeats): a scan comparing ids, no text. [`NO_KEY`] finds
+    /// nothing.
+    pub fn get_id(&self, id: u32, key: u32) -> Option<u32> {
+        if key == NO_KEY {
+            return None;
+        }
+        self.members(id).iter().rev().find(|m| m.key == key).map(|m| m.value)
+    }
+
+    /// Whether two members have the same key. Interned keys compare by id (an interned key's
+    /// text always gets its id, so a member without one has another text); only two keys
+    /// the table does not know compare their text.
+    pub fn same_key(&self, a: &Member, b: &Member) -> bool {
+        match (a.key, b.key) {
+            (NO_KEY, NO_KEY) => self.key_of(a) == self.key_of(b),
+            (x, y) => x == y,
+        }
+    }
+
     /// Follows a path of keys from `id`.
     pub fn path(&self, id: u32, keys: &[&str]) -> Option<u32> {
         keys.iter().try_fold(id, |at, k| self.get(at, k))

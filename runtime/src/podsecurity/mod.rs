@@ -229,10 +229,11 @@ impl Run {
 }
 
 impl CheckCache {
-    /// [`validate`] for a pod of `kind` at its pod paths, through the shared checks and texts.
-    fn validate(&self, rule: &str, ps: &PodSecurity, kind: &str, pod: &Pod<'_>) -> (Status, String) {
+    /// [`validate`] for a pod of `kind` at its pod paths, through the shared checks and texts;
+    /// `None` for a pass, whose message ([`passed`]) is written only by a caller that needs it.
+    fn validate(&self, rule: &str, ps: &PodSecurity, kind: &str, pod: &Pod<'_>) -> Option<(Status, String)> {
         if ps.level == Level::Privileged {
-            return passed(rule);
+            return None;
         }
         let mut runs = self.runs.borrow_mut();
         let index = match runs.iter().position(|r| r.version == ps.version) {
@@ -242,20 +243,22 @@ impl CheckCache {
                 runs.len() - 1
             }
         };
-        let Some(run) = runs.get_mut(index) else { return validate(rule, ps, kind, pod.meta, pod.spec, None) };
+        let Some(run) = runs.get_mut(index) else {
+            return Some(validate(rule, ps, kind, pod.meta, pod.spec, None)).filter(|(status, _)| *status != Status::Pass);
+        };
         run.complete(ps.level, pod);
         let level = ps.level;
         // The checks some exclusion of the rule may excuse; exclusions leave the others alone.
         let excusable = |id: &str| ps.exclude.iter().any(|e| ir::check_ids(&e.control_name).contains(&id));
         let failed = run.failures.iter().filter(|f| in_level(level, f.level));
         if failed.clone().next().is_none() {
-            return passed(rule);
+            return None;
         }
         if !failed.clone().any(|f| excusable(f.result.id)) {
             let text = run.level_text(level, kind);
             let mut msg = failed_prefix(rule, ps, text.len());
             msg.push_str(text);
-            return (Status::Fail, msg);
+            return Some((Status::Fail, msg));
         }
         // Only the failures an exclusion may change are copied and run through the
         // exclusions; every other failure keeps its ready words.
@@ -279,16 +282,21 @@ impl CheckCache {
             }
         }
         if words.is_empty() {
-            return passed(rule);
+            return None;
         }
         let mut msg = failed_prefix(rule, ps, words.len());
         msg.push_str(&words);
-        (Status::Fail, msg)
+        Some((Status::Fail, msg))
     }
 }
 
 fn passed(rule: &str) -> (Status, String) {
-    (Status::Pass, format!("Validation rule '{rule}' passed."))
+    (Status::Pass, passed_message(rule))
+}
+
+/// The message of a `podSecurity` rule that passes.
+pub fn passed_message(rule: &str) -> String {
+    format!("Validation rule '{rule}' passed.")
 }
 
 /// The start of a failed rule's message, with room for `more` bytes after it.
@@ -308,17 +316,27 @@ fn failed_prefix(rule: &str, ps: &PodSecurity, more: usize) -> String {
 /// [`validate_pod`] for a caller that runs several rules on the same pod: the checks are run
 /// once per version for all of them, through `cache`, which must not be used for another pod.
 pub fn validate_pod_cached(rule: &str, ps: &PodSecurity, kind: &str, meta: Node<'_>, spec: Node<'_>, cache: &CheckCache) -> (Status, String) {
-    validate(rule, ps, kind, meta, spec, Some(cache))
+    validate_pod_outcome(rule, ps, kind, meta, spec, cache).unwrap_or_else(|| passed(rule))
+}
+
+/// [`validate_pod_cached`] for a caller that does not read pass messages (the webhook answers
+/// from failures alone): `None` when the rule passes, whose message [`passed_message`] gives.
+pub fn validate_pod_outcome(rule: &str, ps: &PodSecurity, kind: &str, meta: Node<'_>, spec: Node<'_>, cache: &CheckCache) -> Option<(Status, String)> {
+    if pod_paths(kind).is_none() {
+        return Some(wrong_kind());
+    }
+    let pod = Pod::new(node_or_empty(meta), node_or_empty(spec));
+    cache.validate(rule, ps, kind, &pod)
 }
 
 fn validate(rule: &str, ps: &PodSecurity, kind: &str, meta: Node<'_>, spec: Node<'_>, cache: Option<&CheckCache>) -> (Status, String) {
+    if let Some(cache) = cache {
+        return validate_pod_cached(rule, ps, kind, meta, spec, cache);
+    }
     if pod_paths(kind).is_none() {
         return wrong_kind();
     }
     let pod = Pod::new(node_or_empty(meta), node_or_empty(spec));
-    if let Some(cache) = cache {
-        return cache.validate(rule, ps, kind, &pod);
-    }
     let mut results = run_checks(ps.level, ps.version, &pod, None);
     for exclude in &ps.exclude {
         results = apply_exclusion(ps, exclude, results, &pod);

@@ -23,6 +23,7 @@ use serde_json::Value;
 use palisade_compiler::ir::policy::{Check, Foreach, RuleIr, RuleBody};
 
 use super::tape::{Answer, Items, Memo, Programs, Scope, Stop, V};
+use super::{Fixed, Msg};
 use crate::conditions::{Conditions, NO_SLOT, Source};
 use crate::doc::{Doc, KeyTable, TAG_NULL, TAG_OBJECT};
 use crate::engine::Status;
@@ -70,7 +71,7 @@ pub(super) fn plan(rule: &RuleIr, jit: &mut Jit, keys: &mut KeyTable, programs: 
         return Err("CEL preconditions (interpreter)".into());
     }
     if let Some(pre) = &rule.preconditions {
-        programs.add_templates(pre, false)?;
+        programs.add_templates(pre, false, keys)?;
     }
     let check = match &v.check {
         Check::Pattern(_) | Check::AnyPattern(_) => {
@@ -78,7 +79,7 @@ pub(super) fn plan(rule: &RuleIr, jit: &mut Jit, keys: &mut KeyTable, programs: 
             CondCheck::Patterns { ids, any }
         }
         Check::Deny(conds) => {
-            programs.add_templates(conds, false)?;
+            programs.add_templates(conds, false, keys)?;
             CondCheck::Deny(conditions(conds, programs))
         }
         Check::Foreach(entries) => CondCheck::Foreach(entries.iter().map(|e| entry_plan(e, jit, keys, programs)).collect::<Result<_, _>>()?),
@@ -102,9 +103,9 @@ fn entry_plan(entry: &Foreach, jit: &mut Jit, keys: &mut KeyTable, programs: &mu
     if !entry.context.is_empty() {
         return Err("foreach context entries (interpreter)".into());
     }
-    let list = programs.add(&entry.list, false)?;
+    let list = programs.add(&entry.list, false, keys)?;
     if let Some(pre) = &entry.preconditions {
-        programs.add_templates(pre, true)?;
+        programs.add_templates(pre, true, keys)?;
     }
     let check = match &entry.check {
         Check::Pattern(_) | Check::AnyPattern(_) => {
@@ -112,7 +113,7 @@ fn entry_plan(entry: &Foreach, jit: &mut Jit, keys: &mut KeyTable, programs: &mu
             EntryCheck::Patterns { ids }
         }
         Check::Deny(conds) => {
-            programs.add_templates(conds, true)?;
+            programs.add_templates(conds, true, keys)?;
             EntryCheck::Deny(conditions(conds, programs))
         }
         Check::Foreach(_) => return Err("a nested foreach (interpreter)".into()),
@@ -142,7 +143,7 @@ pub(super) struct Inputs<'s, 'a> {
 
 /// A rule's status and message (`None` for Kyverno's standard pass message), or `None` when
 /// the interpreter must answer.
-pub(super) type Outcome = Option<(Status, Option<String>)>;
+pub(super) type Outcome = Option<(Status, Msg)>;
 
 pub(super) fn run(plan: &CondPlan, rule: &RuleIr, inputs: &Inputs) -> Outcome {
     let RuleBody::Validate(v) = &rule.body else { return None };
@@ -151,21 +152,21 @@ pub(super) fn run(plan: &CondPlan, rule: &RuleIr, inputs: &Inputs) -> Outcome {
         let (held, msg) = evaluate(pre, inputs.programs, &scope)?;
         if !held {
             let m = if msg.is_empty() { "preconditions not met".to_owned() } else { format!("preconditions not met; {msg}") };
-            return Some((Status::Skip, Some(m)));
+            return Some((Status::Skip, Msg::Text(m)));
         }
     }
     let name = &rule.name;
     match &plan.check {
         CondCheck::Patterns { ids, any } => match first_pass(ids, inputs, inputs.resource)? {
-            Some(k) if *any => Some((Status::Pass, Some(format!("validation rule '{name}' anyPattern[{k}] passed.")))),
-            Some(_) => Some((Status::Pass, None)),
+            Some(k) if *any => Some((Status::Pass, Msg::Fixed(Fixed::AnyPatternPassed(k as u32)))),
+            Some(_) => Some((Status::Pass, Msg::Fixed(Fixed::Passed))),
             // Not matched: the interpreter's pattern code words it, on the tape.
             None => super::walk_rule(rule, inputs.doc, inputs.resource).map(|(status, message, _)| (status, message)),
         },
         CondCheck::Deny(conds) => {
             match evaluate(conds, inputs.programs, &scope)? {
-                (false, _) => Some((Status::Pass, None)),
-                (true, msg) => Some((Status::Fail, Some(deny_message(name, v.message.as_deref(), &msg)?))),
+                (false, _) => Some((Status::Pass, Msg::Fixed(Fixed::Passed))),
+                (true, msg) => Some((Status::Fail, Msg::Text(deny_message(name, v.message.as_deref(), &msg)?))),
             }
         }
         CondCheck::Foreach(plans) => {
@@ -201,7 +202,7 @@ fn foreach(plans: &[EntryPlan], entries: &[Foreach], rule: &RuleIr, message: Opt
                 },
                 V::Val(serde_json::Value::Null) => continue,
                 V::Val(v) => v.is_object(),
-                V::List(_) => false,
+                V::List(_) | V::Key(_) => false,
                 V::Root | V::Request => return None,
             };
             let scoped = match entry.element_scope {
@@ -244,7 +245,7 @@ fn foreach(plans: &[EntryPlan], entries: &[Foreach], rule: &RuleIr, message: Opt
                                 Status::Skip => continue,
                                 Status::Pass => applied += 1,
                                 Status::Error if index + 1 < elements.len() => continue,
-                                status => return Some((status, Some(format!("validation failure: {text}")))),
+                                status => return Some((status, Msg::Text(format!("validation failure: {text}")))),
                             }
                         }
                     }
@@ -254,7 +255,7 @@ fn foreach(plans: &[EntryPlan], entries: &[Foreach], rule: &RuleIr, message: Opt
                         (false, _) => applied += 1,
                         (true, msg) => {
                             let m = deny_message(&rule.name, message, &msg)?;
-                            return Some((Status::Fail, Some(format!("validation failure: {m}"))));
+                            return Some((Status::Fail, Msg::Text(format!("validation failure: {m}"))));
                         }
                     }
                 }
@@ -262,9 +263,9 @@ fn foreach(plans: &[EntryPlan], entries: &[Foreach], rule: &RuleIr, message: Opt
         }
     }
     if applied == 0 {
-        return Some((Status::Skip, Some("rule skipped".to_owned())));
+        return Some((Status::Skip, Msg::Fixed(Fixed::RuleSkipped)));
     }
-    Some((Status::Pass, Some("rule passed".to_owned())))
+    Some((Status::Pass, Msg::Fixed(Fixed::RulePassed)))
 }
 
 enum Verdicts {
@@ -385,7 +386,12 @@ mod tests {
             assert_eq!(held, *expected, "line {}: {line} on values", i + 1);
 
             let bytes = serde_json::to_vec(&json!({"object": {"k": key, "v": value}})).unwrap_or_default();
-            let doc = Doc::parse(&bytes, &KeyTable::default()).unwrap_or_else(|e| panic!("line {}: {e}", i + 1));
+            // The programs look fields up by key id: the document is parsed with their keys.
+            let mut keys = KeyTable::default();
+            for k in ["request", "object", "k", "v"] {
+                keys.intern(k);
+            }
+            let doc = Doc::parse(&bytes, &keys).unwrap_or_else(|e| panic!("line {}: {e}", i + 1));
             let object = doc.get(doc.root(), "object");
             let (k, v) = (json!("{{ request.object.k }}"), json!("{{ request.object.v }}"));
             let mut forms = vec![("key on the tape", condition(&k, value)), ("value on the tape", condition(key, &v)), ("both on the tape", condition(&k, &v))];
@@ -399,7 +405,7 @@ mod tests {
             }
             for (form, conds) in forms {
                 let mut programs = Programs::default();
-                programs.add_templates(&conds, false).unwrap_or_else(|e| panic!("line {}: {e}", i + 1));
+                programs.add_templates(&conds, false, &mut keys.clone()).unwrap_or_else(|e| panic!("line {}: {e}", i + 1));
                 // A memo belongs to one set's programs (it knows expressions by id).
                 let memo = Memo::default();
                 let scope = Scope { doc: &doc, operation: "CREATE", object, old_object: None, element: None, memo: Some(&memo) };
@@ -419,7 +425,11 @@ mod tests {
     #[test]
     fn messages_and_unknown_keys() {
         let bytes = br#"{"object": {"spec": {"containers": [{"name": "a"}]}}}"#;
-        let doc = Doc::parse(bytes, &KeyTable::default()).unwrap_or_else(|e| panic!("{e}"));
+        let mut keys = KeyTable::default();
+        for k in ["request", "object", "spec", "containers", "name", "missing"] {
+            keys.intern(k);
+        }
+        let doc = Doc::parse(bytes, &keys).unwrap_or_else(|e| panic!("{e}"));
         let object = doc.get(doc.root(), "object");
         let scope = Scope { doc: &doc, operation: "CREATE", object, old_object: None, element: None, memo: None };
         let cases = [
@@ -439,7 +449,7 @@ mod tests {
         ];
         for (conds, expected) in cases {
             let mut programs = Programs::default();
-            programs.add_templates(&conds, false).unwrap_or_else(|e| panic!("{e}"));
+            programs.add_templates(&conds, false, &mut keys.clone()).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(evaluate(&conditions(&conds, &programs), &programs, &scope), expected, "{conds}");
         }
     }

@@ -90,17 +90,65 @@ pub struct CompiledSet {
     any_kind: Vec<u32>,
 }
 
-/// A rule result in compact form: the standard pass message is left implicit.
+/// A rule result in compact form: Kyverno's fixed pass and skip messages are left implicit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SetResult {
     pub policy: u32,
     pub rule: u32,
     pub status: Status,
-    /// `None` for a native pass, whose message is Kyverno's standard one.
+    /// `None` for a result whose message is one of Kyverno's fixed ones, `fixed`.
     pub message: Option<String>,
+    /// The message a result without `message` has, written only when asked
+    /// ([`CompiledSet::rule_result`]): the webhook reads the messages of failures alone, and
+    /// most results are passes.
+    pub fixed: Fixed,
     pub enforce: bool,
     /// Which engine answered.
     pub route: Route,
+}
+
+/// Kyverno's fixed messages, by the rule's name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fixed {
+    /// `validation rule '<rule>' passed.`
+    Passed,
+    /// `validation rule '<rule>' anyPattern[<k>] passed.`
+    AnyPatternPassed(u32),
+    /// `rule passed` (a `foreach` rule).
+    RulePassed,
+    /// `rule skipped`.
+    RuleSkipped,
+    /// `Validation rule '<rule>' passed.` (a `podSecurity` rule).
+    PodSecurityPassed,
+}
+
+impl Fixed {
+    /// The message for rule `rule`.
+    pub fn text(self, rule: &str) -> String {
+        match self {
+            Fixed::Passed => format!("validation rule '{rule}' passed."),
+            Fixed::AnyPatternPassed(k) => format!("validation rule '{rule}' anyPattern[{k}] passed."),
+            Fixed::RulePassed => "rule passed".to_owned(),
+            Fixed::RuleSkipped => "rule skipped".to_owned(),
+            Fixed::PodSecurityPassed => crate::podsecurity::passed_message(rule),
+        }
+    }
+}
+
+/// A rule's message as a plan answers it: its text, or a fixed one left unwritten.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Msg {
+    Text(String),
+    Fixed(Fixed),
+}
+
+impl Msg {
+    fn split(self) -> (Option<String>, Fixed) {
+        match self {
+            Msg::Text(text) => (Some(text), Fixed::Passed),
+            Msg::Fixed(fixed) => (None, fixed),
+        }
+    }
 }
 
 /// Which engine answered a rule.
@@ -303,6 +351,7 @@ impl CompiledSet {
                     rule: rule as u32,
                     status: result.status,
                     message: Some(result.message),
+                    fixed: Fixed::Passed,
                     enforce: result.enforce,
                     route: Route::Interpreter,
                 });
@@ -337,7 +386,8 @@ impl CompiledSet {
                 out.truncate(mark);
                 return false;
             };
-            out.push(SetResult { policy: pi as u32, rule: plan.rule as u32, status, message, enforce: rule.enforce.unwrap_or(policy.enforce), route });
+            let (message, fixed) = message.split();
+            out.push(SetResult { policy: pi as u32, rule: plan.rule as u32, status, message, fixed, enforce: rule.enforce.unwrap_or(policy.enforce), route });
             if policy.apply_one && status != Status::Skip {
                 return true;
             }
@@ -347,15 +397,15 @@ impl CompiledSet {
 
     /// A static pattern or anyPattern rule: native matchers decide a pass; anything else is
     /// walked again on the tape by the interpreter's code for Kyverno's status, path and message.
-    fn pattern_rule(&self, rule: &RuleIr, ids: &[usize], req: &SetRequest) -> Option<(Status, Option<String>, Route)> {
+    fn pattern_rule(&self, rule: &RuleIr, ids: &[usize], req: &SetRequest) -> Option<(Status, Msg, Route)> {
         let run = |id: usize| self.native.get(id).map(|c| c.run(req.doc, req.resource));
         match ids {
-            [one] if run(*one) == Some(Verdict::Pass) => return Some((Status::Pass, None, Route::Native)),
+            [one] if run(*one) == Some(Verdict::Pass) => return Some((Status::Pass, Msg::Fixed(Fixed::Passed), Route::Native)),
             [_] => {}
             // anyPattern: the first passing item decides; its index is in the message.
             many => {
                 if let Some(k) = many.iter().position(|&id| run(id) == Some(Verdict::Pass)) {
-                    return Some((Status::Pass, Some(format!("validation rule '{}' anyPattern[{k}] passed.", rule.name)), Route::Native));
+                    return Some((Status::Pass, Msg::Fixed(Fixed::AnyPatternPassed(k as u32)), Route::Native));
                 }
             }
         }
@@ -366,7 +416,7 @@ impl CompiledSet {
     pub fn rule_result(&self, r: &SetResult) -> RuleResult {
         let policy = self.policies.get(r.policy as usize);
         let rule = policy.and_then(|p| p.rules.get(r.rule as usize)).map(|x| x.name.clone()).unwrap_or_default();
-        let message = r.message.clone().unwrap_or_else(|| format!("validation rule '{rule}' passed."));
+        let message = r.message.clone().unwrap_or_else(|| r.fixed.text(&rule));
         RuleResult { policy: policy.map(|p| p.name.clone()).unwrap_or_default(), rule, status: r.status, message, enforce: r.enforce }
     }
 }
@@ -384,10 +434,10 @@ pub struct SetRequest<'d, 'a> {
 
 /// A static pattern or anyPattern rule walked on the tape by the interpreter's pattern code
 /// ([`match_tree`]); `None` when its message needs the interpreter's context.
-pub(super) fn walk_rule(rule: &RuleIr, doc: &Doc, resource: u32) -> Option<(Status, Option<String>, Route)> {
+pub(super) fn walk_rule(rule: &RuleIr, doc: &Doc, resource: u32) -> Option<(Status, Msg, Route)> {
     let RuleBody::Validate(v) = &rule.body else { return None };
     let (status, text) = walk_check(&rule.name, &v.check, v.message.as_deref(), doc, resource)?;
-    Some((status, Some(text), Route::Walk))
+    Some((status, Msg::Text(text), Route::Walk))
 }
 
 /// A static pattern or anyPattern check walked on `target` as the interpreter's `run_check`
@@ -431,12 +481,12 @@ fn plain(rule: &RuleIr) -> bool {
 /// A podSecurity rule, as the interpreter runs it, on the pod read in place on the tape (its
 /// nodes found, and its checks run, once per request and version, shared by every podSecurity
 /// rule).
-fn pod_security(rule: &RuleIr, req: &SetRequest, kind: &str, pod: &OnceCell<((u32, u32), CheckCache)>) -> Option<(Status, Option<String>, Route)> {
+fn pod_security(rule: &RuleIr, req: &SetRequest, kind: &str, pod: &OnceCell<((u32, u32), CheckCache)>) -> Option<(Status, Msg, Route)> {
     let RuleBody::Validate(v) = &rule.body else { return None };
     let Check::PodSecurity(ps) = &v.check else { return None };
     // Kyverno skips Pod Security checks on DELETE requests.
     if req.operation == "DELETE" {
-        return Some((Status::Skip, Some("rule skipped".to_owned()), Route::Tape));
+        return Some((Status::Skip, Msg::Fixed(Fixed::RuleSkipped), Route::Tape));
     }
     let doc = req.doc;
     // Node 0 of the tape is a null, which stands for a missing part.
@@ -446,8 +496,10 @@ fn pod_security(rule: &RuleIr, req: &SetRequest, kind: &str, pod: &OnceCell<((u3
         (nodes, CheckCache::default())
     });
     let (meta, spec) = (Node::Tape(doc, *meta), Node::Tape(doc, *spec));
-    let (status, message) = crate::podsecurity::validate_pod_cached(&rule.name, ps, kind, meta, spec, cache);
-    Some((status, Some(message), Route::Tape))
+    Some(match crate::podsecurity::validate_pod_outcome(&rule.name, ps, kind, meta, spec, cache) {
+        Some((status, message)) => (status, Msg::Text(message), Route::Tape),
+        None => (Status::Pass, Msg::Fixed(Fixed::PodSecurityPassed), Route::Tape),
+    })
 }
 
 /// The patterns of a `pattern` or `anyPattern` check when none holds variables, or why not.

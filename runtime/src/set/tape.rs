@@ -21,10 +21,11 @@ use std::rc::Rc;
 
 use serde_json::{Number, Value};
 
+use palisade_stdlib::functions::{self, FunctionDecl};
 use palisade_stdlib::jmespath::{self, Comparator, EvalConfig, Expr, ExprKind};
 
 use crate::conditions::{CondValue, Shape};
-use crate::doc::{Doc, TAG_ARRAY, TAG_FALSE, TAG_NULL, TAG_OBJECT, TAG_STR, TAG_STR_OWNED, TAG_TRUE};
+use crate::doc::{Doc, KeyTable, Member, NO_KEY, TAG_ARRAY, TAG_FALSE, TAG_NULL, TAG_OBJECT, TAG_STR, TAG_STR_OWNED, TAG_TRUE};
 
 /// Steps (expression nodes evaluated, elements visited, nodes converted) after which the tape
 /// evaluator gives the expression to the interpreter, well below the interpreter's own budget.
@@ -54,6 +55,8 @@ pub(crate) enum V {
     Request,
     /// A node of the document.
     Node(u32),
+    /// The key of an object member, a string read in place (what `keys` gives).
+    Key(Member),
     /// An array built during evaluation.
     List(Vec<V>),
     /// A value built during evaluation.
@@ -91,9 +94,17 @@ pub(crate) struct Scope<'s, 'a> {
 /// An expression's value depends only on the request and the element (the tape's functions are
 /// pure), so within one request it is worked out once. An expression is known by its id in
 /// [`Programs`], so a memo belongs to one set's programs.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Memo {
     entries: std::cell::RefCell<Vec<MemoEntry>>,
+}
+
+impl Default for Memo {
+    /// Room for the distinct expressions a Pod review of the usual sets queries (about
+    /// twenty), so the memo allocates once per request rather than growing.
+    fn default() -> Memo {
+        Memo { entries: std::cell::RefCell::new(Vec::with_capacity(32)) }
+    }
 }
 
 #[derive(Debug)]
@@ -125,13 +136,61 @@ impl Memo {
     }
 }
 
-/// The expressions a policy set evaluates on the tape, parsed once at load. Each has an id
-/// (its index), which plans keep so that evaluation looks nothing up; the text index serves
-/// loading and the rare template inside text.
+/// The expressions a policy set evaluates on the tape, parsed once at load and compiled to
+/// [`Prog`]s. Each has an id (its index), which plans keep so that evaluation looks nothing up;
+/// the text index serves loading and the rare template inside text.
 #[derive(Debug, Default)]
 pub(crate) struct Programs {
-    exprs: Vec<Expr>,
+    exprs: Vec<Prog>,
     ids: HashMap<Box<str>, u32, std::hash::BuildHasherDefault<WordHasher>>,
+}
+
+/// An expression as the tape evaluates it: the parsed [`Expr`] with what can be decided at
+/// load decided. A field name carries its id in the set's [`KeyTable`], so a lookup on the
+/// document compares integers instead of text; a function call carries its entry of the
+/// standard library's table, so no call looks a name up. Only the forms [`supported`] admits
+/// exist here.
+#[derive(Debug)]
+enum Prog {
+    Current,
+    Literal(Value),
+    Field(Field),
+    Index(i64),
+    Subexpr(Box<Prog>, Box<Prog>),
+    Pipe(Box<Prog>, Box<Prog>),
+    /// A projection whose left side is a flatten: the flatten's operand, and the right side.
+    FlatProjection(Box<Prog>, Box<Prog>),
+    Projection(Box<Prog>, Box<Prog>),
+    ValueProjection(Box<Prog>, Box<Prog>),
+    FilterProjection { lhs: Box<Prog>, rhs: Box<Prog>, cond: Box<Prog> },
+    Flatten(Box<Prog>),
+    MultiList(Vec<Prog>),
+    Or(Box<Prog>, Box<Prog>),
+    And(Box<Prog>, Box<Prog>),
+    Not(Box<Prog>),
+    Compare(Comparator, Box<Prog>, Box<Prog>),
+    Call(Func, Vec<Prog>),
+}
+
+/// A field name and its key id ([`NO_KEY`] when the table could not give it one, and the
+/// lookup goes by text).
+#[derive(Debug)]
+struct Field {
+    name: Box<str>,
+    key: u32,
+}
+
+/// A function resolved at load.
+#[derive(Debug)]
+enum Func {
+    /// `keys`, answered from the object's members when it is a document node.
+    Keys,
+    /// `length`, answered from the node or list when the argument is one.
+    Length(&'static FunctionDecl),
+    /// `to_upper` / `to_lower`, answered on a string node without copying it first.
+    Case { decl: &'static FunctionDecl, upper: bool },
+    /// Any other function of [`VALUE_FUNCTIONS`], called on the arguments' values.
+    Value(&'static FunctionDecl),
 }
 
 /// The hasher of [`Programs`]' text index: a template inside text looks its expression up by
@@ -158,16 +217,18 @@ impl std::hash::Hasher for WordHasher {
 }
 
 impl Programs {
-    /// Parses and admits an expression; its id, or why the tape cannot answer it.
-    pub(crate) fn add(&mut self, source: &str, in_foreach: bool) -> Result<u32, String> {
+    /// Parses, admits and compiles an expression; its id, or why the tape cannot answer it.
+    /// Its field names are interned in `keys`, the table the set's documents are parsed with.
+    pub(crate) fn add(&mut self, source: &str, in_foreach: bool, keys: &mut KeyTable) -> Result<u32, String> {
         let source = source.trim();
         if let Some(&id) = self.ids.get(source) {
             return Ok(id);
         }
         let expr = jmespath::parse(source).map_err(|e| format!("`{source}` does not parse: {e}"))?;
         supported(&expr, true, in_foreach).map_err(|why| format!("`{source}`: {why}"))?;
+        let prog = compile(&expr, keys).map_err(|why| format!("`{source}`: {why}"))?;
         let id = u32::try_from(self.exprs.len()).map_err(|_| "too many expressions".to_owned())?;
-        self.exprs.push(expr);
+        self.exprs.push(prog);
         self.ids.insert(source.into(), id);
         Ok(id)
     }
@@ -178,21 +239,21 @@ impl Programs {
     }
 
     /// Adds every `{{ }}` expression in the strings (and map keys) of a conditions document.
-    pub(crate) fn add_templates(&mut self, doc: &Value, in_foreach: bool) -> Result<(), String> {
+    pub(crate) fn add_templates(&mut self, doc: &Value, in_foreach: bool, keys: &mut KeyTable) -> Result<(), String> {
         match doc {
-            Value::String(s) => self.add_text(s, in_foreach),
-            Value::Array(items) => items.iter().try_for_each(|i| self.add_templates(i, in_foreach)),
+            Value::String(s) => self.add_text(s, in_foreach, keys),
+            Value::Array(items) => items.iter().try_for_each(|i| self.add_templates(i, in_foreach, keys)),
             Value::Object(map) => map.iter().try_for_each(|(k, v)| {
-                self.add_text(k, in_foreach)?;
-                self.add_templates(v, in_foreach)
+                self.add_text(k, in_foreach, keys)?;
+                self.add_templates(v, in_foreach, keys)
             }),
             _ => Ok(()),
         }
     }
 
-    fn add_text(&mut self, text: &str, in_foreach: bool) -> Result<(), String> {
+    fn add_text(&mut self, text: &str, in_foreach: bool, keys: &mut KeyTable) -> Result<(), String> {
         for t in palisade_stdlib::template::find_templates(text) {
-            self.add(t.expression_in(text), in_foreach)?;
+            self.add(t.expression_in(text), in_foreach, keys)?;
         }
         Ok(())
     }
@@ -234,10 +295,54 @@ impl Programs {
 
     /// Evaluates expression `id`, leaving document nodes as nodes.
     fn eval_id(&self, id: u32, scope: &Scope) -> Result<V, Stop> {
-        let expr = self.exprs.get(id as usize).ok_or(Stop::Bail)?;
+        let prog = self.exprs.get(id as usize).ok_or(Stop::Bail)?;
         let mut eval = Eval { scope, steps: 0, depth: 0, cfg: EvalConfig::kyverno() };
-        eval.eval(expr, &V::Root)
+        eval.eval(prog, &V::Root)
     }
+}
+
+/// Compiles an admitted expression: field names interned in `keys`, functions resolved in
+/// Kyverno's dialect.
+fn compile(expr: &Expr, keys: &mut KeyTable) -> Result<Prog, String> {
+    let mut sub = |e: &Expr| compile(e, keys).map(Box::new);
+    Ok(match &expr.kind {
+        ExprKind::Current => Prog::Current,
+        ExprKind::Literal(l) => Prog::Literal(l.clone()),
+        ExprKind::Field(name) => {
+            let key = keys.intern(name);
+            // A key the table could not take (it is full) is looked up by its text.
+            let key = if keys.get(name) == key { key } else { NO_KEY };
+            Prog::Field(Field { name: name.as_str().into(), key })
+        }
+        ExprKind::Index(i) => Prog::Index(*i),
+        ExprKind::Subexpr(l, r) => Prog::Subexpr(sub(l)?, sub(r)?),
+        ExprKind::Pipe(l, r) => Prog::Pipe(sub(l)?, sub(r)?),
+        ExprKind::Projection(l, r) => match &l.kind {
+            ExprKind::Flatten(inner) => Prog::FlatProjection(sub(inner)?, sub(r)?),
+            _ => Prog::Projection(sub(l)?, sub(r)?),
+        },
+        ExprKind::ValueProjection(l, r) => Prog::ValueProjection(sub(l)?, sub(r)?),
+        ExprKind::FilterProjection { lhs, rhs, cond } => Prog::FilterProjection { lhs: sub(lhs)?, rhs: sub(rhs)?, cond: sub(cond)? },
+        ExprKind::Flatten(inner) => Prog::Flatten(sub(inner)?),
+        ExprKind::MultiList(items) => Prog::MultiList(items.iter().map(|i| compile(i, keys)).collect::<Result<_, _>>()?),
+        ExprKind::Or(l, r) => Prog::Or(sub(l)?, sub(r)?),
+        ExprKind::And(l, r) => Prog::And(sub(l)?, sub(r)?),
+        ExprKind::Not(inner) => Prog::Not(sub(inner)?),
+        ExprKind::Compare(op, l, r) => Prog::Compare(*op, sub(l)?, sub(r)?),
+        ExprKind::Call { name, args, .. } => {
+            let args = args.iter().map(|a| compile(a, keys)).collect::<Result<_, _>>()?;
+            let decl = || functions::lookup_in(EvalConfig::kyverno().dialect, name).ok_or_else(|| format!("the function `{name}` is not in the table"));
+            let func = match name.as_str() {
+                "keys" => Func::Keys,
+                "length" => Func::Length(decl()?),
+                "to_upper" => Func::Case { decl: decl()?, upper: true },
+                "to_lower" => Func::Case { decl: decl()?, upper: false },
+                _ => Func::Value(decl()?),
+            };
+            Prog::Call(func, args)
+        }
+        ExprKind::Slice { .. } | ExprKind::MultiHash(_) | ExprKind::ExprRef(_) => return Err("not evaluated on the tape".into()),
+    })
 }
 
 /// Whether the tape evaluator models `expr`. `at_root` says whether `expr` is evaluated against
@@ -303,19 +408,46 @@ struct Eval<'x, 's, 'a> {
 
 type R = Result<V, Stop>;
 
-impl Eval<'_, '_, '_> {
+/// The elements of an array value, read in place where they sit on the document and taken
+/// (not copied) from a list the evaluation built.
+enum Elems<'d> {
+    Nodes(&'d [u32]),
+    List(Vec<V>),
+    Json(Vec<Value>),
+}
+
+impl Elems<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Elems::Nodes(n) => n.len(),
+            Elems::List(l) => l.len(),
+            Elems::Json(j) => j.len(),
+        }
+    }
+
+    /// Element `i`, moved out of an owned list (each index is taken once).
+    fn take(&mut self, i: usize) -> Option<V> {
+        match self {
+            Elems::Nodes(n) => n.get(i).map(|&id| V::Node(id)),
+            Elems::List(l) => l.get_mut(i).map(|v| std::mem::replace(v, NULL)),
+            Elems::Json(j) => j.get_mut(i).map(|v| V::Val(v.take())),
+        }
+    }
+}
+
+impl<'s> Eval<'_, 's, '_> {
     fn step(&mut self, n: u64) -> Result<(), Stop> {
         self.steps += n;
         if self.steps > MAX_STEPS { Err(Stop::Bail) } else { Ok(()) }
     }
 
-    fn eval(&mut self, expr: &Expr, v: &V) -> R {
+    fn eval(&mut self, prog: &Prog, v: &V) -> R {
         self.step(1)?;
         if self.depth >= MAX_DEPTH {
             return Err(Stop::Bail);
         }
         self.depth += 1;
-        let result = self.eval_node(expr, v);
+        let result = self.eval_node(prog, v);
         self.depth -= 1;
         result
     }
@@ -328,37 +460,36 @@ impl Eval<'_, '_, '_> {
         }
     }
 
-    fn eval_node(&mut self, expr: &Expr, v: &V) -> R {
+    fn eval_node(&mut self, prog: &Prog, v: &V) -> R {
         let doc = self.scope.doc;
-        match &expr.kind {
-            ExprKind::Current => Ok(v.clone()),
-            ExprKind::Literal(l) => Ok(V::Val(l.clone())),
-            ExprKind::Field(name) => self.field(v, name),
-            ExprKind::Subexpr(l, r) => {
+        match prog {
+            Prog::Current => Ok(v.clone()),
+            Prog::Literal(l) => Ok(V::Val(l.clone())),
+            Prog::Field(field) => self.field(v, field),
+            Prog::Subexpr(l, r) => {
                 let left = self.eval(l, v)?;
                 if is_null(&left, doc) {
                     return Ok(NULL);
                 }
                 self.eval(r, &left)
             }
-            ExprKind::Pipe(l, r) => {
+            Prog::Pipe(l, r) => {
                 let left = Self::absorb(self.eval(l, v))?;
                 Self::absorb(self.eval(r, &left))
             }
-            ExprKind::Index(i) => {
-                let Some(items) = self.items(v.clone())? else { return Ok(NULL) };
+            Prog::Index(i) => {
+                let Some(mut items) = self.items(v.clone())? else { return Ok(NULL) };
                 let len = items.len() as i64;
                 let at = if *i < 0 { len + i } else { *i };
-                Ok(if (0..len).contains(&at) { items.into_iter().nth(at as usize).unwrap_or(NULL) } else { NULL })
+                Ok(if (0..len).contains(&at) { items.take(at as usize).unwrap_or(NULL) } else { NULL })
             }
-            ExprKind::Projection(lhs, rhs) if matches!(lhs.kind, ExprKind::Flatten(_)) => {
-                let ExprKind::Flatten(inner) = &lhs.kind else { return Ok(NULL) };
+            Prog::FlatProjection(inner, rhs) => {
                 let Some(base) = self.base(inner, v)? else { return Ok(NULL) };
                 let Some(items) = self.items(base)? else { return Ok(NULL) };
                 let flat = self.flatten(items)?;
-                self.project(flat, rhs)
+                self.project(Elems::List(flat), rhs)
             }
-            ExprKind::Projection(lhs, rhs) => {
+            Prog::Projection(lhs, rhs) => {
                 let base = Self::absorb(self.eval(lhs, v))?;
                 match self.items(base)? {
                     Some(items) => self.project(items, rhs),
@@ -366,18 +497,19 @@ impl Eval<'_, '_, '_> {
                     None => Ok(NULL),
                 }
             }
-            ExprKind::ValueProjection(lhs, rhs) => {
+            Prog::ValueProjection(lhs, rhs) => {
                 let Some(base) = self.base(lhs, v)? else { return Ok(NULL) };
                 match self.object_values(&base)? {
-                    Some(values) => self.project(values, rhs),
+                    Some(values) => self.project(Elems::List(values), rhs),
                     None => Ok(NULL),
                 }
             }
-            ExprKind::FilterProjection { lhs, rhs, cond } => {
+            Prog::FilterProjection { lhs, rhs, cond } => {
                 let Some(base) = self.base(lhs, v)? else { return Ok(NULL) };
-                let Some(items) = self.items(base)? else { return Ok(NULL) };
+                let Some(mut items) = self.items(base)? else { return Ok(NULL) };
                 let mut out = Vec::new();
-                for item in items {
+                for i in 0..items.len() {
+                    let Some(item) = items.take(i) else { break };
                     let keep = Self::absorb(self.eval(cond, &item))?;
                     if !truthy(&keep, doc) {
                         continue;
@@ -389,82 +521,84 @@ impl Eval<'_, '_, '_> {
                 }
                 Ok(V::List(out))
             }
-            ExprKind::Flatten(inner) => {
+            Prog::Flatten(inner) => {
                 let Some(base) = self.base(inner, v)? else { return Ok(NULL) };
                 let Some(items) = self.items(base)? else { return Ok(NULL) };
                 Ok(V::List(self.flatten(items)?))
             }
-            ExprKind::MultiList(items) => {
+            Prog::MultiList(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for item in items {
                     out.push(Self::absorb(self.eval(item, v))?);
                 }
                 Ok(V::List(out))
             }
-            ExprKind::Or(l, r) => {
+            Prog::Or(l, r) => {
                 let left = Self::absorb(self.eval(l, v))?;
                 if truthy(&left, doc) {
                     return Ok(left);
                 }
                 Self::absorb(self.eval(r, v))
             }
-            ExprKind::And(l, r) => {
+            Prog::And(l, r) => {
                 let left = Self::absorb(self.eval(l, v))?;
                 if !truthy(&left, doc) {
                     return Ok(left);
                 }
                 self.eval(r, v)
             }
-            ExprKind::Not(inner) => {
+            Prog::Not(inner) => {
                 let result = Self::absorb(self.eval(inner, v))?;
                 Ok(V::Val(Value::Bool(!truthy(&result, doc))))
             }
-            ExprKind::Compare(op, l, r) => {
+            Prog::Compare(op, l, r) => {
                 let left = Self::absorb(self.eval(l, v))?;
                 let right = Self::absorb(self.eval(r, v))?;
                 let (left, right) = (self.value(&left)?, self.value(&right)?);
                 Ok(V::Val(comparison(*op, &left, &right)))
             }
-            ExprKind::Call { name, args, .. } => self.call(name, args, v),
-            ExprKind::Slice { .. } | ExprKind::MultiHash(_) | ExprKind::ExprRef(_) => Err(Stop::Bail),
+            Prog::Call(func, args) => self.call(func, args, v),
         }
     }
 
     /// The interpreter's `base`: any failure of a flatten, filter or object projection's base is
     /// `null` there; only what the tape cannot model still stops.
-    fn base(&mut self, expr: &Expr, v: &V) -> Result<Option<V>, Stop> {
-        match self.eval(expr, v) {
+    fn base(&mut self, prog: &Prog, v: &V) -> Result<Option<V>, Stop> {
+        match self.eval(prog, v) {
             Ok(base) => Ok(Some(base)),
             Err(Stop::UnknownKey) => Ok(None),
             Err(Stop::Bail) => Err(Stop::Bail),
         }
     }
 
-    fn field(&mut self, v: &V, name: &str) -> R {
+    fn field(&mut self, v: &V, field: &Field) -> R {
         let scope = self.scope;
         let doc = scope.doc;
         match v {
-            V::Root => match (name, scope.element) {
+            V::Node(id) if doc.node(*id).tag == TAG_OBJECT => {
+                let found = if field.key == NO_KEY { doc.get(*id, &field.name) } else { doc.get_id(*id, field.key) };
+                found.map(V::Node).ok_or(Stop::UnknownKey)
+            }
+            V::Root => match (&*field.name, scope.element) {
                 ("request", _) => Ok(V::Request),
                 ("element" | "element0", Some((element, _))) => Ok(element.clone()),
                 ("elementIndex" | "elementIndex0", Some((_, index))) => Ok(V::Val(Value::from(index))),
                 // Other top-level variables (`images`, `serviceAccountName`, values) are not here.
                 _ => Err(Stop::Bail),
             },
-            V::Request => match name {
+            V::Request => match &*field.name {
                 "operation" => Ok(V::Val(Value::String(scope.operation.to_owned()))),
                 "object" => Ok(scope.object.map_or(NULL, V::Node)),
                 "oldObject" => Ok(scope.old_object.map_or(NULL, V::Node)),
                 _ => Err(Stop::Bail),
             },
-            V::Node(id) if doc.node(*id).tag == TAG_OBJECT => doc.get(*id, name).map(V::Node).ok_or(Stop::UnknownKey),
-            V::Val(Value::Object(map)) => map.get(name).cloned().map(V::Val).ok_or(Stop::UnknownKey),
+            V::Val(Value::Object(map)) => map.get(&*field.name).cloned().map(V::Val).ok_or(Stop::UnknownKey),
             _ => Ok(NULL),
         }
     }
 
     /// The elements of an array value, `None` for anything else.
-    fn items(&mut self, v: V) -> Result<Option<Vec<V>>, Stop> {
+    fn items(&mut self, v: V) -> Result<Option<Elems<'s>>, Stop> {
         let items = elements(v, self.scope.doc)?.ok();
         if let Some(items) = &items {
             self.step(items.len() as u64)?;
@@ -494,13 +628,23 @@ impl Eval<'_, '_, '_> {
     }
 
     /// One level of nested arrays merged; other elements (nulls included) kept.
-    fn flatten(&mut self, items: Vec<V>) -> Result<Vec<V>, Stop> {
+    fn flatten(&mut self, mut items: Elems) -> Result<Vec<V>, Stop> {
+        let doc = self.scope.doc;
         let mut out = Vec::with_capacity(items.len());
-        for item in items {
-            match elements(item, self.scope.doc)? {
-                Ok(nested) => {
+        for i in 0..items.len() {
+            let Some(item) = items.take(i) else { break };
+            match elements(item, doc)? {
+                Ok(Elems::Nodes(nested)) => {
+                    self.step(nested.len() as u64)?;
+                    out.extend(nested.iter().map(|&n| V::Node(n)));
+                }
+                Ok(Elems::List(nested)) => {
                     self.step(nested.len() as u64)?;
                     out.extend(nested);
+                }
+                Ok(Elems::Json(nested)) => {
+                    self.step(nested.len() as u64)?;
+                    out.extend(nested.into_iter().map(V::Val));
                 }
                 Err(other) => out.push(other),
             }
@@ -508,9 +652,10 @@ impl Eval<'_, '_, '_> {
         Ok(out)
     }
 
-    fn project(&mut self, items: Vec<V>, rhs: &Expr) -> R {
-        let mut out = Vec::new();
-        for item in items {
+    fn project(&mut self, mut items: Elems, rhs: &Prog) -> R {
+        let mut out = Vec::with_capacity(items.len());
+        for i in 0..items.len() {
+            let Some(item) = items.take(i) else { break };
             let result = Self::absorb(self.eval(rhs, &item))?;
             if !is_null(&result, self.scope.doc) {
                 out.push(result);
@@ -523,37 +668,63 @@ impl Eval<'_, '_, '_> {
         to_value(v, self.scope.doc, &mut self.steps)
     }
 
-    fn call(&mut self, name: &str, args: &[Expr], v: &V) -> R {
+    fn call(&mut self, func: &Func, args: &[Prog], v: &V) -> R {
         let mut values = Vec::with_capacity(args.len());
         for arg in args {
             values.push(Self::absorb(self.eval(arg, v))?);
         }
         let doc = self.scope.doc;
-        if name == "keys"
-            && let [V::Node(id)] = values.as_slice()
-            && doc.node(*id).tag == TAG_OBJECT
-            && !has_repeated_key(doc, *id)
-        {
-            let keys = doc.members(*id).iter().map(|m| V::Val(Value::String(doc.key_of(m).to_owned()))).collect();
-            return Ok(V::List(keys));
-        }
+        let decl = match (func, values.as_slice()) {
+            (Func::Keys, [V::Node(id)]) if doc.node(*id).tag == TAG_OBJECT && !has_repeated_key(doc, *id) => {
+                let keys = doc.members(*id).iter().map(|m| V::Key(*m)).collect();
+                return Ok(V::List(keys));
+            }
+            (Func::Keys, _) => functions::lookup_in(self.cfg.dialect, "keys").ok_or(Stop::Bail)?,
+            // Kyverno's `length`: code points of a string, elements of an array, keys of an
+            // object (a repeated key counted once, as the `Value` has it).
+            (Func::Length(decl), [arg]) => match arg {
+                V::Node(id) => {
+                    let n = doc.node(*id);
+                    let count = match n.tag {
+                        TAG_STR | TAG_STR_OWNED => doc.str(*id).map(|s| s.chars().count()),
+                        TAG_ARRAY => Some(n.len as usize),
+                        TAG_OBJECT if !has_repeated_key(doc, *id) => Some(n.len as usize),
+                        _ => None,
+                    };
+                    match count {
+                        #[allow(clippy::cast_precision_loss)]
+                        Some(count) => return Ok(V::Val(jmespath::number(count as f64))),
+                        None => *decl,
+                    }
+                }
+                #[allow(clippy::cast_precision_loss)]
+                V::List(items) => return Ok(V::Val(jmespath::number(items.len() as f64))),
+                _ => *decl,
+            },
+            (Func::Case { upper, .. }, [V::Node(id)]) if matches!(doc.node(*id).tag, TAG_STR | TAG_STR_OWNED) => {
+                let s = doc.str(*id).unwrap_or_default();
+                return Ok(V::Val(Value::String(if *upper { s.to_uppercase() } else { s.to_lowercase() })));
+            }
+            (Func::Length(decl) | Func::Case { decl, .. } | Func::Value(decl), _) => *decl,
+        };
         // The standard library evaluates the call on the arguments' values, so its checks,
         // results and errors are the interpreter's own; an error goes to the interpreter.
         let mut owned = Vec::with_capacity(values.len());
         for value in &values {
             owned.push(self.value(value)?);
         }
-        jmespath::call(name, &owned, &self.cfg).map(V::Val).map_err(|_| Stop::Bail)
+        jmespath::call_resolved(decl, &owned, &self.cfg).map(V::Val).map_err(|_| Stop::Bail)
     }
 }
 
-/// The elements of an array value (taken, not copied, from a built list), or the value back
-/// when it is not an array. The context levels are not on the tape.
-fn elements(v: V, doc: &Doc) -> Result<Result<Vec<V>, V>, Stop> {
+/// The elements of an array value (taken, not copied, from a built list; read in place on the
+/// document), or the value back when it is not an array. The context levels are not on the
+/// tape.
+fn elements<'d>(v: V, doc: &'d Doc) -> Result<Result<Elems<'d>, V>, Stop> {
     Ok(match v {
-        V::Node(id) if doc.node(id).tag == TAG_ARRAY => Ok(doc.elems(id).iter().map(|&e| V::Node(e)).collect()),
-        V::List(items) => Ok(items),
-        V::Val(Value::Array(items)) => Ok(items.into_iter().map(V::Val).collect()),
+        V::Node(id) if doc.node(id).tag == TAG_ARRAY => Ok(Elems::Nodes(doc.elems(id))),
+        V::List(items) => Ok(Elems::List(items)),
+        V::Val(Value::Array(items)) => Ok(Elems::Json(items)),
         V::Root | V::Request => return Err(Stop::Bail),
         other => Err(other),
     })
@@ -602,7 +773,7 @@ impl<'v> Items<'v> {
 /// Whether an object node repeats a key (`serde_json` keeps one entry for it).
 fn has_repeated_key(doc: &Doc, id: u32) -> bool {
     let members = doc.members(id);
-    members.iter().enumerate().any(|(i, m)| members.iter().skip(i + 1).any(|n| doc.key_of(n) == doc.key_of(m)))
+    members.iter().enumerate().any(|(i, m)| members.iter().skip(i + 1).any(|n| doc.same_key(n, m)))
 }
 
 fn is_null(v: &V, doc: &Doc) -> bool {
@@ -626,6 +797,7 @@ fn truthy(v: &V, doc: &Doc) -> bool {
                 _ => true,
             }
         }
+        V::Key(member) => !doc.key_of(member).is_empty(),
         V::List(items) => !items.is_empty(),
         V::Val(value) => jmespath::is_truthy(value),
     }
@@ -642,6 +814,7 @@ fn to_value(v: &V, doc: &Doc, steps: &mut u64) -> Result<Value, Stop> {
             *steps += u64::from(doc.node(*id).len);
             Ok(doc.to_value(*id))
         }
+        V::Key(member) => Ok(Value::String(doc.key_of(member).to_owned())),
         V::List(items) => items.iter().map(|i| to_value(i, doc, steps)).collect::<Result<Vec<_>, _>>().map(Value::Array),
         V::Val(value) => Ok(value.clone()),
         V::Root | V::Request => Err(Stop::Bail),
@@ -653,7 +826,7 @@ fn has_value(v: &V) -> bool {
     match v {
         V::Root | V::Request => false,
         V::List(items) => items.iter().all(has_value),
-        V::Node(_) | V::Val(_) => true,
+        V::Node(_) | V::Key(_) | V::Val(_) => true,
     }
 }
 
@@ -694,6 +867,7 @@ impl<'x> PartOf<'x> {
                 Scalar::Array => Shape::Array,
                 Scalar::Object => Shape::Object,
             },
+            Part::V(V::Key(member)) => Shape::Str(self.doc.key_of(member)),
             Part::V(V::Val(v)) | Part::Json(v) => v.shape(),
             Part::V(V::List(_)) => Shape::Array,
             // The context levels never get here ([`has_value`]); they read as null.
@@ -871,12 +1045,13 @@ mod tests {
         let result = runner.run(&(document(), document(), expression(), prop::bool::ANY), |(object, element, source, delete)| {
             let operation = if delete { "DELETE" } else { "CREATE" };
             let mut programs = Programs::default();
-            if programs.add(&source, true).is_err() {
+            // The document is parsed with the keys the program interned, as a set's are.
+            let mut keys = KeyTable::default();
+            if programs.add(&source, true, &mut keys).is_err() {
                 return Ok(());
             }
             let wrapper = json!({"object": object, "element": element});
             let bytes = serde_json::to_vec(&wrapper).map_err(|e| TestCaseError::fail(e.to_string()))?;
-            let keys = KeyTable::default();
             let doc = Doc::parse(&bytes, &keys).map_err(|e| TestCaseError::fail(e.to_string()))?;
             let object_node = doc.get(doc.root(), "object");
             let element_node = V::Node(doc.get(doc.root(), "element").unwrap_or(0));
@@ -928,17 +1103,17 @@ mod memo_tests {
     /// expression on another element, or on the same element at another index, is not a hit.
     #[test]
     fn memo_keys_by_expression_element_and_index() {
+        let mut programs = Programs::default();
+        let mut keys = KeyTable::default();
+        for source in ["element.x", "elementIndex", "request.object.items[1].x", "request.operation", "request.object.missing"] {
+            programs.add(source, true, &mut keys).expect("admitted");
+        }
         let bytes = serde_json::to_vec(&json!({"object": {"items": [{"x": 1}, {"x": 2}]}})).unwrap_or_default();
-        let keys = KeyTable::default();
         let doc = Doc::parse(&bytes, &keys).expect("the document parses");
         let object = doc.get(doc.root(), "object");
         let items = object.and_then(|o| doc.get(o, "items")).map(|i| doc.elems(i).to_vec()).unwrap_or_default();
         let [first, second] = items.as_slice() else { panic!("two items") };
         let (first, second) = (V::Node(*first), V::Node(*second));
-        let mut programs = Programs::default();
-        for source in ["element.x", "elementIndex", "request.object.items[1].x", "request.operation", "request.object.missing"] {
-            programs.add(source, true).expect("admitted");
-        }
         let memo = Memo::default();
         let cases: [(&str, Option<(&V, usize)>, Value); 8] = [
             ("element.x", Some((&first, 0)), json!(1)),

@@ -320,6 +320,11 @@ impl<'c> Interpreter<'c> {
     /// values would be called: the same lookup, argument checks and result.
     pub(crate) fn call_values(&mut self, name: &str, args: &[Value]) -> Result<Value, EvalError> {
         let decl = self.function(name)?;
+        self.call_decl(decl, args)
+    }
+
+    /// [`Interpreter::call_values`] for a function already looked up.
+    pub(crate) fn call_decl(&mut self, decl: &'static functions::FunctionDecl, args: &[Value]) -> Result<Value, EvalError> {
         let values = args.iter().map(|v| Arg::Value(Cow::Borrowed(v))).collect::<Vec<_>>();
         decl.check_args(&values)?;
         let mut call = Call::new(decl, values, self);

@@ -99,6 +99,13 @@ pub fn call(name: &str, args: &[Value], cfg: &EvalConfig) -> Result<Value, EvalE
     eval::Interpreter::new(cfg).call_values(name, args)
 }
 
+/// [`call`] with the function already looked up (by [`crate::functions::lookup_in`] in the
+/// configuration's dialect), for evaluators that resolve names once when they load an
+/// expression rather than on every call. The argument checks and the result are [`call`]'s.
+pub fn call_resolved(decl: &'static crate::functions::FunctionDecl, args: &[Value], cfg: &EvalConfig) -> Result<Value, EvalError> {
+    eval::Interpreter::new(cfg).call_decl(decl, args)
+}
+
 /// Parses and evaluates in one step. For tools and tests; policies should parse once.
 pub fn search(src: &str, data: &Value, cfg: &EvalConfig) -> Result<Value, SearchError> {
     match &*parse_cached(src) {
