@@ -424,6 +424,10 @@ fn duration_of(v: &Shape) -> Option<Duration> {
 
 fn quantity(v: &Shape) -> Option<Quantity> {
     match v {
+        // A quantity is written with signs, digits, a point and suffix letters only; most
+        // strings compared (operations, names, capabilities) hold another byte and are
+        // answered without the parser.
+        Shape::Str(s) if !s.bytes().all(|b| b"+-.0123456789eEinumkKMGTP".contains(&b)) => None,
         Shape::Str(s) => Quantity::parse(s).ok(),
         Shape::Number(n) => Quantity::parse(&n.to_string()).ok(),
         _ => None,
@@ -576,6 +580,15 @@ mod tests {
         ];
         for (value, expected) in cases {
             assert_eq!(members(&value), expected, "{value}");
+        }
+    }
+
+    /// The quick refusal of strings that cannot be quantities refuses only what the parser
+    /// refuses (suffix-only strings like `M` do parse, as zero).
+    #[test]
+    fn quantity_guard_agrees_with_the_parser() {
+        for s in ["", "1", "-1.5Gi", "+2e3", "M", "Ki", "m", "1e", "CREATE", "DELETE", "NET_RAW", "ALL", "1 Gi", "0x10", "1.2.3", "e", "nume", "Pi", "10Mi", "-", "."] {
+            assert_eq!(quantity(&Shape::Str(s)).map(|q| q.cmp(&Quantity::from_int(0, palisade_stdlib::quantity::Format::DecimalSI))), Quantity::parse(s).ok().map(|q| q.cmp(&Quantity::from_int(0, palisade_stdlib::quantity::Format::DecimalSI))), "{s:?}");
         }
     }
 

@@ -322,11 +322,21 @@ pub fn validate_pod_cached(rule: &str, ps: &PodSecurity, kind: &str, meta: Node<
 /// [`validate_pod_cached`] for a caller that does not read pass messages (the webhook answers
 /// from failures alone): `None` when the rule passes, whose message [`passed_message`] gives.
 pub fn validate_pod_outcome(rule: &str, ps: &PodSecurity, kind: &str, meta: Node<'_>, spec: Node<'_>, cache: &CheckCache) -> Option<(Status, String)> {
+    validate_outcome_on(rule, ps, kind, &pod(meta, spec), cache)
+}
+
+/// The pod the checks read from a pod's metadata and spec (each read as empty when it is not
+/// an object), for a caller that runs several rules on it ([`validate_outcome_on`]).
+pub fn pod<'a>(meta: Node<'a>, spec: Node<'a>) -> Pod<'a> {
+    Pod::new(node_or_empty(meta), node_or_empty(spec))
+}
+
+/// [`validate_pod_outcome`] on a pod built once by [`pod`] from the parts of a resource of `kind`.
+pub fn validate_outcome_on(rule: &str, ps: &PodSecurity, kind: &str, pod: &Pod<'_>, cache: &CheckCache) -> Option<(Status, String)> {
     if pod_paths(kind).is_none() {
         return Some(wrong_kind());
     }
-    let pod = Pod::new(node_or_empty(meta), node_or_empty(spec));
-    cache.validate(rule, ps, kind, &pod)
+    cache.validate(rule, ps, kind, pod)
 }
 
 fn validate(rule: &str, ps: &PodSecurity, kind: &str, meta: Node<'_>, spec: Node<'_>, cache: Option<&CheckCache>) -> (Status, String) {

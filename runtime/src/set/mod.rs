@@ -36,6 +36,7 @@ use crate::engine::{self, Request, RuleResult, Status, UserInfo};
 use crate::interp::pattern::{DocNode, match_tree};
 use crate::jit::{CompiledPattern, Jit, Verdict};
 use crate::podsecurity::CheckCache;
+use crate::podsecurity::checks::Pod;
 use crate::podsecurity::node::Node;
 
 /// How one rule is evaluated.
@@ -84,9 +85,9 @@ pub struct CompiledSet {
     /// The JMESPath expressions of the [`Plan::Conditions`] rules.
     programs: tape::Programs,
     keys: KeyTable,
-    /// Kind -> plan indices, in policy and rule order.
+    /// Kind -> plan indices, in policy and rule order, the plans of `any_kind` included.
     by_kind: HashMap<String, Vec<u32>>,
-    /// Plans that can match any kind.
+    /// Plans that can match any kind: the candidates of a kind no rule names.
     any_kind: Vec<u32>,
 }
 
@@ -227,6 +228,12 @@ impl CompiledSet {
                 None => any_kind.push(i as u32),
             }
         }
+        // Each kind's list holds the rules that can match any kind too, in set order, so a
+        // request reads its candidates as they are.
+        for list in by_kind.values_mut() {
+            list.extend(&any_kind);
+            list.sort_unstable();
+        }
         Ok(CompiledSet { policies, plans, native, programs, keys, by_kind, any_kind })
     }
 
@@ -274,13 +281,12 @@ impl CompiledSet {
     /// The rules that can match a resource of this kind, from the index built at load, in set
     /// order (plan indices; a policy's rules are consecutive).
     pub fn candidates(&self, kind: &str) -> Vec<u32> {
-        let by_kind = self.by_kind.get(kind).map(Vec::as_slice).unwrap_or(&[]);
-        if self.any_kind.is_empty() {
-            return by_kind.to_vec();
-        }
-        let mut all: Vec<u32> = by_kind.iter().chain(&self.any_kind).copied().collect();
-        all.sort_unstable();
-        all
+        self.candidate_plans(kind).to_vec()
+    }
+
+    /// [`CompiledSet::candidates`], as the index keeps them.
+    fn candidate_plans(&self, kind: &str) -> &[u32] {
+        self.by_kind.get(kind).map_or(self.any_kind.as_slice(), Vec::as_slice)
     }
 
     /// Evaluates a request: the candidate rules of its kind, each answered by its plan (the
@@ -290,7 +296,7 @@ impl CompiledSet {
         let doc = req.doc;
         let object = req.resource;
         let subject = select::Subject::new(req);
-        let candidates = self.candidates(subject.kind);
+        let candidates = self.candidate_plans(subject.kind);
         // The interpreter's inputs, built on the first policy that needs them and shared by the
         // rest: the resource as a `Value`, the request, and one evaluation (one JMESPath context).
         let values: OnceCell<(Value, Option<Value>)> = OnceCell::new();
@@ -310,7 +316,7 @@ impl CompiledSet {
         };
         // The nodes of the pod's metadata and spec, and the results of its checks, for the
         // podSecurity rules.
-        let pod: OnceCell<((u32, u32), CheckCache)> = OnceCell::new();
+        let pod: OnceCell<(Pod, CheckCache)> = OnceCell::new();
         let mut touched = 0;
         let mut i = 0;
         while i < candidates.len() {
@@ -367,7 +373,7 @@ impl CompiledSet {
     /// Answers a policy natively when every selected rule runs natively and passes. Returns
     /// false (and leaves `out` untouched) when the interpreter has to take over.
     #[allow(clippy::too_many_arguments)]
-    fn native_policy(&self, pi: usize, policy: &PolicyIr, group: &[u32], req: &SetRequest, subject: &select::Subject, inputs: &conds::Inputs, pod: &OnceCell<((u32, u32), CheckCache)>, out: &mut Vec<SetResult>) -> bool {
+    fn native_policy<'d>(&self, pi: usize, policy: &PolicyIr, group: &[u32], req: &SetRequest<'d, '_>, subject: &select::Subject, inputs: &conds::Inputs, pod: &OnceCell<(Pod<'d>, CheckCache)>, out: &mut Vec<SetResult>) -> bool {
         let mark = out.len();
         for &plan_index in group {
             let Some(plan) = self.plans.get(plan_index as usize) else { continue };
@@ -481,7 +487,7 @@ fn plain(rule: &RuleIr) -> bool {
 /// A podSecurity rule, as the interpreter runs it, on the pod read in place on the tape (its
 /// nodes found, and its checks run, once per request and version, shared by every podSecurity
 /// rule).
-fn pod_security(rule: &RuleIr, req: &SetRequest, kind: &str, pod: &OnceCell<((u32, u32), CheckCache)>) -> Option<(Status, Msg, Route)> {
+fn pod_security<'d>(rule: &RuleIr, req: &SetRequest<'d, '_>, kind: &str, pod: &OnceCell<(Pod<'d>, CheckCache)>) -> Option<(Status, Msg, Route)> {
     let RuleBody::Validate(v) = &rule.body else { return None };
     let Check::PodSecurity(ps) = &v.check else { return None };
     // Kyverno skips Pod Security checks on DELETE requests.
@@ -490,13 +496,12 @@ fn pod_security(rule: &RuleIr, req: &SetRequest, kind: &str, pod: &OnceCell<((u3
     }
     let doc = req.doc;
     // Node 0 of the tape is a null, which stands for a missing part.
-    let ((meta, spec), cache) = pod.get_or_init(|| {
+    let (pod, cache) = pod.get_or_init(|| {
         let fetch = |path: &[&str]| doc.path(req.resource, path).unwrap_or(0);
-        let nodes = crate::podsecurity::pod_paths(kind).map_or((0, 0), |(meta, spec)| (fetch(meta), fetch(spec)));
-        (nodes, CheckCache::default())
+        let (meta, spec) = crate::podsecurity::pod_paths(kind).map_or((0, 0), |(meta, spec)| (fetch(meta), fetch(spec)));
+        (crate::podsecurity::pod(Node::Tape(doc, meta), Node::Tape(doc, spec)), CheckCache::default())
     });
-    let (meta, spec) = (Node::Tape(doc, *meta), Node::Tape(doc, *spec));
-    Some(match crate::podsecurity::validate_pod_outcome(&rule.name, ps, kind, meta, spec, cache) {
+    Some(match crate::podsecurity::validate_outcome_on(&rule.name, ps, kind, pod, cache) {
         Some((status, message)) => (status, Msg::Text(message), Route::Tape),
         None => (Status::Pass, Msg::Fixed(Fixed::PodSecurityPassed), Route::Tape),
     })

@@ -156,6 +156,9 @@ enum Prog {
     Literal(Value),
     Field(Field),
     Index(i64),
+    /// `base.f1.f2...`: a chain of field lookups, walked in a loop (the nested `Subexpr`s it
+    /// stands for each stop at a null left side, as the loop does).
+    Path(Box<Prog>, Vec<Field>),
     Subexpr(Box<Prog>, Box<Prog>),
     Pipe(Box<Prog>, Box<Prog>),
     /// A projection whose left side is a flatten: the flatten's operand, and the right side.
@@ -308,14 +311,16 @@ fn compile(expr: &Expr, keys: &mut KeyTable) -> Result<Prog, String> {
     Ok(match &expr.kind {
         ExprKind::Current => Prog::Current,
         ExprKind::Literal(l) => Prog::Literal(l.clone()),
-        ExprKind::Field(name) => {
-            let key = keys.intern(name);
-            // A key the table could not take (it is full) is looked up by its text.
-            let key = if keys.get(name) == key { key } else { NO_KEY };
-            Prog::Field(Field { name: name.as_str().into(), key })
-        }
+        ExprKind::Field(name) => Prog::Field(field(name, keys)),
         ExprKind::Index(i) => Prog::Index(*i),
-        ExprKind::Subexpr(l, r) => Prog::Subexpr(sub(l)?, sub(r)?),
+        ExprKind::Subexpr(l, r) => match (compile(l, keys)?, &r.kind) {
+            (Prog::Path(base, mut fields), ExprKind::Field(name)) => {
+                fields.push(field(name, keys));
+                Prog::Path(base, fields)
+            }
+            (left, ExprKind::Field(name)) => Prog::Path(Box::new(left), vec![field(name, keys)]),
+            (left, _) => Prog::Subexpr(Box::new(left), Box::new(compile(r, keys)?)),
+        },
         ExprKind::Pipe(l, r) => Prog::Pipe(sub(l)?, sub(r)?),
         ExprKind::Projection(l, r) => match &l.kind {
             ExprKind::Flatten(inner) => Prog::FlatProjection(sub(inner)?, sub(r)?),
@@ -343,6 +348,14 @@ fn compile(expr: &Expr, keys: &mut KeyTable) -> Result<Prog, String> {
         }
         ExprKind::Slice { .. } | ExprKind::MultiHash(_) | ExprKind::ExprRef(_) => return Err("not evaluated on the tape".into()),
     })
+}
+
+/// A field name with its id in `keys`.
+fn field(name: &str, keys: &mut KeyTable) -> Field {
+    let key = keys.intern(name);
+    // A key the table could not take (it is full) is looked up by its text.
+    let key = if keys.get(name) == key { key } else { NO_KEY };
+    Field { name: name.into(), key }
 }
 
 /// Whether the tape evaluator models `expr`. `at_root` says whether `expr` is evaluated against
@@ -466,6 +479,17 @@ impl<'s> Eval<'_, 's, '_> {
             Prog::Current => Ok(v.clone()),
             Prog::Literal(l) => Ok(V::Val(l.clone())),
             Prog::Field(field) => self.field(v, field),
+            Prog::Path(base, fields) => {
+                let mut at = self.eval(base, v)?;
+                for field in fields {
+                    self.step(1)?;
+                    if is_null(&at, doc) {
+                        return Ok(NULL);
+                    }
+                    at = self.field(&at, field)?;
+                }
+                Ok(at)
+            }
             Prog::Subexpr(l, r) => {
                 let left = self.eval(l, v)?;
                 if is_null(&left, doc) {
@@ -486,7 +510,13 @@ impl<'s> Eval<'_, 's, '_> {
             Prog::FlatProjection(inner, rhs) => {
                 let Some(base) = self.base(inner, v)? else { return Ok(NULL) };
                 let Some(items) = self.items(base)? else { return Ok(NULL) };
-                let flat = self.flatten(items)?;
+                let mut flat = self.flatten(items)?;
+                // `x[]` ends most list expressions: projecting `@` keeps the non-null elements.
+                if let Prog::Current = **rhs {
+                    self.step(flat.len() as u64)?;
+                    flat.retain(|item| !is_null(item, doc));
+                    return Ok(V::List(flat));
+                }
                 self.project(Elems::List(flat), rhs)
             }
             Prog::Projection(lhs, rhs) => {
