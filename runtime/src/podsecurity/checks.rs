@@ -76,8 +76,34 @@ impl<'a> Pod<'a> {
     }
 
     /// Every container with its field path, in the visitor's order.
-    pub fn containers(&self) -> impl Iterator<Item = (ContainerPath, Node<'a>)> + use<'a> {
-        CONTAINER_KINDS.into_iter().zip(self.lists).flat_map(|(kind, list)| list.iter().enumerate().map(move |(index, c)| (ContainerPath { kind, index }, c)))
+    pub fn containers(&self) -> ContainerIter<'a> {
+        ContainerIter { lists: self.lists, list: 0, index: 0 }
+    }
+}
+
+/// The iterator of [`Pod::containers`]: a list and an index into it. Most checks walk every
+/// container, so this is a plain loop rather than a chain of iterator adapters (which cost
+/// a quarter of the checks' time on a one-container pod).
+pub struct ContainerIter<'a> {
+    lists: [Containers<'a>; 3],
+    list: usize,
+    index: usize,
+}
+
+impl<'a> Iterator for ContainerIter<'a> {
+    type Item = (ContainerPath, Node<'a>);
+
+    fn next(&mut self) -> Option<(ContainerPath, Node<'a>)> {
+        loop {
+            let (list, kind) = (self.lists.get(self.list)?, CONTAINER_KINDS.get(self.list)?);
+            if let Some(c) = list.get(self.index) {
+                let path = ContainerPath { kind, index: self.index };
+                self.index += 1;
+                return Some((path, c));
+            }
+            self.list += 1;
+            self.index = 0;
+        }
     }
 }
 
