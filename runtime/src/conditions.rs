@@ -504,7 +504,9 @@ fn member_of<W: CondValue>(key: &str, set: &W) -> bool {
     // `s == key`, and a key without wildcards matches a pattern member only through the first.
     let key_wild = has_wildcard(key);
     any_member(set, &mut |s| {
-        in_range(key, s).unwrap_or(false) || if has_wildcard(s) { wildcard::matches(s, key) } else { s == key } || (key_wild && wildcard::matches(key, s))
+        in_range(key, s).unwrap_or(false)
+            || if has_wildcard(s) { wildcard::matches(s, key) } else { crate::doc::same_bytes(s.as_bytes(), key.as_bytes()) }
+            || (key_wild && wildcard::matches(key, s))
     })
 }
 

@@ -68,7 +68,7 @@ const OWNED_BIT: u32 = 1 << 31;
 /// (the lookups of the Pod Security checks and of selection compare a key with each member of
 /// the same length).
 #[inline]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

@@ -534,23 +534,7 @@ impl<'s> Eval<'_, 's, '_> {
                     None => Ok(NULL),
                 }
             }
-            Prog::FilterProjection { lhs, rhs, cond } => {
-                let Some(base) = self.base(lhs, v)? else { return Ok(NULL) };
-                let Some(mut items) = self.items(base)? else { return Ok(NULL) };
-                let mut out = Vec::new();
-                for i in 0..items.len() {
-                    let Some(item) = items.take(i) else { break };
-                    let keep = Self::absorb(self.eval(cond, &item))?;
-                    if !truthy(&keep, doc) {
-                        continue;
-                    }
-                    let projected = Self::absorb(self.eval(rhs, &item))?;
-                    if !is_null(&projected, doc) {
-                        out.push(projected);
-                    }
-                }
-                Ok(V::List(out))
-            }
+            Prog::FilterProjection { lhs, rhs, cond } => self.filter(lhs, rhs, cond, v),
             Prog::Flatten(inner) => {
                 let Some(base) = self.base(inner, v)? else { return Ok(NULL) };
                 let Some(items) = self.items(base)? else { return Ok(NULL) };
@@ -581,14 +565,40 @@ impl<'s> Eval<'_, 's, '_> {
                 let result = Self::absorb(self.eval(inner, v))?;
                 Ok(V::Val(Value::Bool(!truthy(&result, doc))))
             }
-            Prog::Compare(op, l, r) => {
-                let left = Self::absorb(self.eval(l, v))?;
-                let right = Self::absorb(self.eval(r, v))?;
-                let (left, right) = (self.value(&left)?, self.value(&right)?);
-                Ok(V::Val(comparison(*op, &left, &right)))
-            }
+            Prog::Compare(op, l, r) => self.compare(*op, l, r, v),
             Prog::Call(func, args) => self.call(func, args, v),
         }
+    }
+
+    /// A filter projection, out of line like the other rarely used forms: every node of an
+    /// expression runs through [`Eval::eval`], whose stack frame holds the locals of all the
+    /// forms it inlines.
+    #[inline(never)]
+    fn filter(&mut self, lhs: &Prog, rhs: &Prog, cond: &Prog, v: &V) -> R {
+        let doc = self.scope.doc;
+        let Some(base) = self.base(lhs, v)? else { return Ok(NULL) };
+        let Some(mut items) = self.items(base)? else { return Ok(NULL) };
+        let mut out = Vec::new();
+        for i in 0..items.len() {
+            let Some(item) = items.take(i) else { break };
+            let keep = Self::absorb(self.eval(cond, &item))?;
+            if !truthy(&keep, doc) {
+                continue;
+            }
+            let projected = Self::absorb(self.eval(rhs, &item))?;
+            if !is_null(&projected, doc) {
+                out.push(projected);
+            }
+        }
+        Ok(V::List(out))
+    }
+
+    #[inline(never)]
+    fn compare(&mut self, op: Comparator, l: &Prog, r: &Prog, v: &V) -> R {
+        let left = Self::absorb(self.eval(l, v))?;
+        let right = Self::absorb(self.eval(r, v))?;
+        let (left, right) = (self.value(&left)?, self.value(&right)?);
+        Ok(V::Val(comparison(op, &left, &right)))
     }
 
     /// The interpreter's `base`: any failure of a flatten, filter or object projection's base is
@@ -638,6 +648,7 @@ impl<'s> Eval<'_, 's, '_> {
 
     /// The values of an object, in the order a `serde_json` map keeps them; `None` for
     /// anything else. An object with a repeated key is left to the interpreter.
+    #[inline(never)]
     fn object_values(&mut self, v: &V) -> Result<Option<Vec<V>>, Stop> {
         let doc = self.scope.doc;
         let values = match v {
@@ -658,6 +669,7 @@ impl<'s> Eval<'_, 's, '_> {
     }
 
     /// One level of nested arrays merged; other elements (nulls included) kept.
+    #[inline(never)]
     fn flatten(&mut self, mut items: Elems) -> Result<Vec<V>, Stop> {
         let doc = self.scope.doc;
         let mut out = Vec::with_capacity(items.len());
@@ -682,6 +694,7 @@ impl<'s> Eval<'_, 's, '_> {
         Ok(out)
     }
 
+    #[inline(never)]
     fn project(&mut self, mut items: Elems, rhs: &Prog) -> R {
         let mut out = Vec::with_capacity(items.len());
         for i in 0..items.len() {
@@ -698,6 +711,7 @@ impl<'s> Eval<'_, 's, '_> {
         to_value(v, self.scope.doc, &mut self.steps)
     }
 
+    #[inline(never)]
     fn call(&mut self, func: &Func, args: &[Prog], v: &V) -> R {
         let mut values = Vec::with_capacity(args.len());
         for arg in args {
