@@ -359,10 +359,11 @@ impl<'c> Operand<'c> {
         }
         if let Value::String(s) = v {
             let templates = template::find_templates(s);
-            if let [t] = templates.as_slice() {
-                if t.span.start == 0 && t.span.end == s.len() {
-                    return Operand::Whole { expr: Cow::Borrowed(t.expression_in(s)), raw: Cow::Borrowed(v), slot: NO_SLOT };
-                }
+            if let [t] = templates.as_slice()
+                && t.span.start == 0
+                && t.span.end == s.len()
+            {
+                return Operand::Whole { expr: Cow::Borrowed(t.expression_in(s)), raw: Cow::Borrowed(v), slot: NO_SLOT };
             }
         }
         Operand::Template(Cow::Borrowed(v))

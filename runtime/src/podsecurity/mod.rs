@@ -251,9 +251,8 @@ impl CheckCache {
         // The checks some exclusion of the rule may excuse; exclusions leave the others alone.
         let excusable = |id: &str| ps.exclude.iter().any(|e| ir::check_ids(&e.control_name).contains(&id));
         let failed = run.failures.iter().filter(|f| in_level(level, f.level));
-        if failed.clone().next().is_none() {
-            return None;
-        }
+        // No failure at this level: the rule passes.
+        failed.clone().next()?;
         if !failed.clone().any(|f| excusable(f.result.id)) {
             let text = run.level_text(level, kind);
             let mut msg = failed_prefix(rule, ps, text.len());

@@ -330,10 +330,10 @@ impl CompiledSet {
             i = end;
             let Some(policy) = self.policies.get(policy_index) else { continue };
             touched += group.len();
-            if let Some(ns) = &policy.namespace {
-                if doc.get_str(object, &["metadata", "namespace"]) != Some(ns.as_str()) {
-                    continue;
-                }
+            if let Some(ns) = &policy.namespace
+                && doc.get_str(object, &["metadata", "namespace"]) != Some(ns.as_str())
+            {
+                continue;
             }
             if self.native_policy(policy_index, policy, group, req, &subject, &inputs, &pod, out) {
                 continue;

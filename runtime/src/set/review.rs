@@ -189,6 +189,7 @@ pub fn resource_value(review: &Review) -> Value {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use serde_json::json;
 

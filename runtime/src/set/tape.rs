@@ -1159,7 +1159,9 @@ mod memo_tests {
         let [first, second] = items.as_slice() else { panic!("two items") };
         let (first, second) = (V::Node(*first), V::Node(*second));
         let memo = Memo::default();
-        let cases: [(&str, Option<(&V, usize)>, Value); 8] = [
+        // An expression, the element (with its index) it is evaluated on, and its value.
+        type Case<'v> = (&'static str, Option<(&'v V, usize)>, Value);
+        let cases: [Case<'_>; 8] = [
             ("element.x", Some((&first, 0)), json!(1)),
             ("element.x", Some((&second, 1)), json!(2)),
             ("element.x", Some((&first, 0)), json!(1)),
