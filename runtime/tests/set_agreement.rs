@@ -73,12 +73,12 @@ fn set_engine_agrees_with_interpreter_on_corpus() {
                 };
                 let mut out = Vec::new();
                 set.evaluate(&parsed.request(), &mut out);
-                native_passes += out.iter().filter(|r| r.message.is_none()).count();
+                native_passes += out.iter().filter(|r| r.message.text().is_none()).count();
                 tape += out.iter().filter(|r| r.route == Route::Tape).count();
                 walked += out.iter().filter(|r| r.route == Route::Walk).count();
                 interpreted += out.iter().filter(|r| r.route == Route::Interpreter).count();
                 // A foreach element whose pattern fails is worded on the tape too.
-                foreach_failures += out.iter().filter(|r| r.route == Route::Tape && r.message.as_deref().is_some_and(|m| m.starts_with("validation failure: validation error:"))).count();
+                foreach_failures += out.iter().filter(|r| r.route == Route::Tape && r.message.text().is_some_and(|m| m.starts_with("validation failure: validation error:"))).count();
                 let actual: Vec<RuleResult> = out.iter().map(|r| set.rule_result(r)).collect();
                 cases += 1;
                 results += expected.len();

@@ -97,12 +97,10 @@ pub struct SetResult {
     pub policy: u32,
     pub rule: u32,
     pub status: Status,
-    /// `None` for a result whose message is one of Kyverno's fixed ones, `fixed`.
-    pub message: Option<String>,
-    /// The message a result without `message` has, written only when asked
-    /// ([`CompiledSet::rule_result`]): the webhook reads the messages of failures alone, and
-    /// most results are passes.
-    pub fixed: Fixed,
+    /// The message, or which of Kyverno's fixed ones it is: those are written only when asked
+    /// ([`CompiledSet::rule_result`]), since the webhook reads the messages of failures alone
+    /// and most results are passes.
+    pub message: Msg,
     pub enforce: bool,
     /// Which engine answered.
     pub route: Route,
@@ -136,18 +134,19 @@ impl Fixed {
     }
 }
 
-/// A rule's message as a plan answers it: its text, or a fixed one left unwritten.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) enum Msg {
+/// A rule's message: its text, or a fixed one left unwritten.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Msg {
     Text(String),
     Fixed(Fixed),
 }
 
 impl Msg {
-    fn split(self) -> (Option<String>, Fixed) {
+    /// The text, when the message is not a fixed one.
+    pub fn text(&self) -> Option<&str> {
         match self {
-            Msg::Text(text) => (Some(text), Fixed::Passed),
-            Msg::Fixed(fixed) => (None, fixed),
+            Msg::Text(text) => Some(text),
+            Msg::Fixed(_) => None,
         }
     }
 }
@@ -356,8 +355,7 @@ impl CompiledSet {
                     policy: policy_index as u32,
                     rule: rule as u32,
                     status: result.status,
-                    message: Some(result.message),
-                    fixed: Fixed::Passed,
+                    message: Msg::Text(result.message),
                     enforce: result.enforce,
                     route: Route::Interpreter,
                 });
@@ -392,8 +390,7 @@ impl CompiledSet {
                 out.truncate(mark);
                 return false;
             };
-            let (message, fixed) = message.split();
-            out.push(SetResult { policy: pi as u32, rule: plan.rule as u32, status, message, fixed, enforce: rule.enforce.unwrap_or(policy.enforce), route });
+            out.push(SetResult { policy: pi as u32, rule: plan.rule as u32, status, message, enforce: rule.enforce.unwrap_or(policy.enforce), route });
             if policy.apply_one && status != Status::Skip {
                 return true;
             }
@@ -422,7 +419,10 @@ impl CompiledSet {
     pub fn rule_result(&self, r: &SetResult) -> RuleResult {
         let policy = self.policies.get(r.policy as usize);
         let rule = policy.and_then(|p| p.rules.get(r.rule as usize)).map(|x| x.name.clone()).unwrap_or_default();
-        let message = r.message.clone().unwrap_or_else(|| r.fixed.text(&rule));
+        let message = match &r.message {
+            Msg::Text(text) => text.clone(),
+            Msg::Fixed(fixed) => fixed.text(&rule),
+        };
         RuleResult { policy: policy.map(|p| p.name.clone()).unwrap_or_default(), rule, status: r.status, message, enforce: r.enforce }
     }
 }

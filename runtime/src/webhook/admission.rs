@@ -355,8 +355,8 @@ pub fn review_compiled(engine: &Engine, endpoint: Endpoint, body: &[u8], deadlin
             }
             if matches!(r.status, Status::Fail | Status::Error) {
                 let full;
-                let (rule, message) = match (rule, &r.message) {
-                    (Some(rule), Some(m)) => (rule.name.as_str(), m.as_str()),
+                let (rule, message) = match (rule, r.message.text()) {
+                    (Some(rule), Some(m)) => (rule.name.as_str(), m),
                     _ => {
                         full = set.rule_result(r);
                         (full.rule.as_str(), full.message.as_str())
