@@ -25,7 +25,7 @@ use sigstore::crypto::{CosignVerificationKey, Signature};
 use sigstore::registry::{Auth, ClientConfig, ClientProtocol, OciReference};
 use sigstore::trust::ManualTrustRoot;
 
-use palisade_compiler::ir::images::{Attestor, AttestorKind, Keyless, Keys, Rekor};
+use palisade_compiler::ir::images::{Attestor, AttestorKind, Keyless, Keys, Rekor, SerdeRegex};
 use palisade_stdlib::wildcard;
 
 use super::reference::ImageInfo;
@@ -336,6 +336,17 @@ fn cert_pem(text: &str) -> String {
     }
 }
 
+/// Kyverno's reason when the certificate's `field` (subject or issuer), `value`, is not what the
+/// attestor asks for: first by its wildcard (`text` as written), then by its regular expression.
+fn identity_mismatch(field: &str, value: &str, pattern: Option<&wildcard::Wildcard>, text: &str, regexp: Option<&SerdeRegex>) -> Option<String> {
+    let expected = if pattern.is_some_and(|w| !w.matches(value)) {
+        text
+    } else {
+        regexp.filter(|re| !re.0.is_match(value))?.0.as_str()
+    };
+    Some(format!("{field} mismatch: expected {expected}, received {value}"))
+}
+
 async fn verify_keyless(access: &Access, image: &ImageInfo, digest: &str, k: &Keyless, annotations: &BTreeMap<String, String>) -> Result<(), VerifyError> {
     if k.roots.trim().is_empty() {
         return Err(VerifyError::Failed(
@@ -369,20 +380,10 @@ async fn verify_keyless(access: &Access, image: &ImageInfo, digest: &str, k: &Ke
             sigstore::cosign::signature_layers::CertificateSubject::Email(s) | sigstore::cosign::signature_layers::CertificateSubject::Uri(s) => s.clone(),
         };
         let issuer = cert.issuer.clone().unwrap_or_default();
-        if let Some(w) = &k.subject && !w.matches(&subject) {
-            reasons.push(format!("subject mismatch: expected {}, received {subject}", k.subject_text));
-            continue;
-        }
-        if let Some(re) = &k.subject_regexp && !re.0.is_match(&subject) {
-            reasons.push(format!("subject mismatch: expected {}, received {subject}", re.0.as_str()));
-            continue;
-        }
-        if let Some(w) = &k.issuer && !w.matches(&issuer) {
-            reasons.push(format!("issuer mismatch: expected {}, received {issuer}", k.issuer_text));
-            continue;
-        }
-        if let Some(re) = &k.issuer_regexp && !re.0.is_match(&issuer) {
-            reasons.push(format!("issuer mismatch: expected {}, received {issuer}", re.0.as_str()));
+        let mismatch = identity_mismatch("subject", &subject, k.subject.as_ref(), &k.subject_text, k.subject_regexp.as_ref())
+            .or_else(|| identity_mismatch("issuer", &issuer, k.issuer.as_ref(), &k.issuer_text, k.issuer_regexp.as_ref()));
+        if let Some(reason) = mismatch {
+            reasons.push(reason);
             continue;
         }
         if let Err(r) = extensions_ok(cert, &k.additional_extensions) {
