@@ -503,17 +503,12 @@ fn member_of<W: CondValue>(key: &str, set: &W) -> bool {
     // `wildcard::matches(s, key) || wildcard::matches(key, s)`, with the key's wildcards
     // looked for once rather than per member: without wildcards on either side both are
     // `s == key`, and a key without wildcards matches a pattern member only through the first.
-    let key_wild = has_wildcard(key);
+    let key_wild = wildcard::has_wildcard(key);
     any_member(set, &mut |s| {
         in_range(key, s).unwrap_or(false)
-            || if has_wildcard(s) { wildcard::matches(s, key) } else { crate::doc::same_bytes(s.as_bytes(), key.as_bytes()) }
+            || if wildcard::has_wildcard(s) { wildcard::matches(s, key) } else { crate::doc::same_bytes(s.as_bytes(), key.as_bytes()) }
             || (key_wild && wildcard::matches(key, s))
     })
-}
-
-/// [`wildcard::has_wildcard`] on bytes (`*` and `?` are ASCII, so no UTF-8 decoding is needed).
-fn has_wildcard(s: &str) -> bool {
-    s.bytes().any(|b| b == b'*' || b == b'?')
 }
 
 /// AnyIn / AllIn / AnyNotIn / AllNotIn. `None` when Kyverno rejects the operand types (a key
